@@ -1,0 +1,63 @@
+"""Choosing the device and the precision the model runs at: cuda > mps > cpu, overridable."""
+
+from __future__ import annotations
+
+import torch
+
+DEVICES = ("auto", "cuda", "mps", "cpu")
+PRECISIONS = ("auto", "fp32", "fp16", "bf16")
+
+
+class DeviceError(RuntimeError):
+    """The device or precision asked for cannot be had on this machine."""
+
+
+def _mps_available() -> bool:
+    backend = getattr(torch.backends, "mps", None)
+    return bool(backend and backend.is_available())
+
+
+def pick_device(name: str = "auto") -> torch.device:
+    """``auto`` takes the best device present; naming one that is absent is an error, never a fallback."""
+    spec = name.strip().lower()
+    kind = spec.split(":", 1)[0]
+    if kind not in DEVICES:
+        raise DeviceError(f"unknown device {name!r}; choose one of {', '.join(DEVICES)} (or cuda:N)")
+    if kind == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if _mps_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if kind == "cuda":
+        if not torch.cuda.is_available():
+            build = f"this torch {torch.__version__} was built without CUDA" if torch.version.cuda is None \
+                else "no CUDA GPU is visible (driver, CUDA_VISIBLE_DEVICES?)"
+            raise DeviceError(f"--device {name} asked for CUDA, but {build}; use --device cpu or auto")
+        device = torch.device(spec)
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise DeviceError(f"--device {name}: only {torch.cuda.device_count()} CUDA device(s) present")
+        return device
+    if kind == "mps" and not _mps_available():
+        raise DeviceError(f"--device {name} asked for Apple MPS, which this machine/torch build lacks; "
+                          "use --device cpu or auto")
+    return torch.device(spec)
+
+
+def pick_dtype(device: torch.device, precision: str = "auto") -> torch.dtype:
+    """Half precision where the device runs it natively (CUDA, MPS); fp32 on CPU, where bf16 is usually
+    emulated and slower."""
+    if precision not in PRECISIONS:
+        raise DeviceError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
+    if precision == "auto":
+        return torch.float16 if device.type in ("cuda", "mps") else torch.float32
+    dtype = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[precision]
+    if dtype is torch.bfloat16 and device.type == "cuda" and not torch.cuda.is_bf16_supported():
+        raise DeviceError("this CUDA GPU does not support bf16; use --precision fp16 or fp32")
+    return dtype
+
+
+def describe(device: torch.device) -> str:
+    if device.type == "cuda":
+        return f"{device} ({torch.cuda.get_device_name(device)})"
+    return str(device)

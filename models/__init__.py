@@ -1,0 +1,1 @@
+"""Model architectures, safe checkpoints and latent-space math. Pure: no sockets, no device choice."""

@@ -1,0 +1,1 @@
+"""Code that runs inside a host (TouchDesigner, your own script): standard library + numpy only, never torch."""

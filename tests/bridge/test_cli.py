@@ -1,0 +1,82 @@
+"""Command-line mistakes end in one clear line and a non-zero exit, never a traceback."""
+
+import socket
+
+import pytest
+import torch
+
+from latentvj.bridge.cli import main
+
+
+def run(capsys, *argv):
+    try:
+        code = main(list(argv))
+    except SystemExit as exit:  # argparse's own errors
+        code = exit.code
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def serve(capsys, shm_name, *extra):
+    return run(capsys, "serve", "--osc-port", "0", "--http-port", "0", "--shm", shm_name, *extra)
+
+
+def assert_one_clear_error(code, err, *fragments):
+    assert code != 0
+    assert "Traceback" not in err
+    assert [line for line in err.splitlines() if "error" in line], err
+    for fragment in fragments:
+        assert fragment in err
+
+
+def test_unknown_model_names_the_bundled_ones(capsys, shm_name):
+    code, _, err = serve(capsys, shm_name, "--model", "no-such-model")
+    assert_one_clear_error(code, err, "no-such-model", "default")
+
+
+def test_code_carrying_model_file_is_refused(capsys, shm_name, tmp_path):
+    bad = tmp_path / "evil.pt"
+    torch.save({"weights": torch.zeros(2)}, bad)
+    code, _, err = serve(capsys, shm_name, "--model", str(bad))
+    assert_one_clear_error(code, err, "evil.pt")
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
+def test_cuda_asked_for_but_absent(capsys, shm_name):
+    code, _, err = serve(capsys, shm_name, "--device", "cuda")
+    assert_one_clear_error(code, err, "CUDA")
+
+
+@pytest.mark.parametrize("size", ["big", "12x12", "640x", "100000x64"])
+def test_bad_size(capsys, shm_name, size):
+    code, _, err = serve(capsys, shm_name, "--size", size)
+    assert_one_clear_error(code, err, "--size")
+
+
+def test_osc_port_in_use(capsys, shm_name):
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as taken:
+        taken.bind(("127.0.0.1", 0))
+        port = taken.getsockname()[1]
+        code, _, err = run(capsys, "serve", "--osc-port", str(port), "--http-port", "0", "--shm", shm_name)
+    assert_one_clear_error(code, err, f"port {port}", "in use", "--osc-port")
+
+
+def test_http_port_in_use(capsys, shm_name):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        code, _, err = run(capsys, "serve", "--osc-port", "0", "--http-port", str(port), "--shm", shm_name)
+    assert_one_clear_error(code, err, f"port {port}", "--http-port")
+
+
+def test_bad_shm_name(capsys):
+    code, _, err = run(capsys, "serve", "--shm", "x" * 40)
+    assert_one_clear_error(code, err, "--shm", "31 characters")
+
+
+def test_models_lists_the_default_and_says_it_is_untrained(capsys):
+    code, out, _ = run(capsys, "models")
+    assert code == 0
+    assert "default (default): gan, 64 px" in out
+    assert "RANDOMLY INITIALISED" in out

@@ -1,0 +1,113 @@
+"""The HTTP preview on a real socket (port 0), fed frames the way the engine feeds it."""
+
+import io
+import json
+import threading
+import urllib.request
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from latentvj.bridge.preview import BOUNDARY, PreviewEncoder, PreviewServer
+
+
+@pytest.fixture
+def preview():
+    encoder = PreviewEncoder(max_fps=100)
+    server = PreviewServer(encoder, lambda: {"model": "tiny", "frame": 7, "mode": "drift"}, port=0)
+    server.start()
+    stop = threading.Event()
+
+    def feed():  # stands in for the render loop
+        n = 0
+        while not stop.wait(0.005):
+            n += 1
+            encoder.write(np.full((24, 40, 3), n % 256, np.uint8))
+
+    feeder = threading.Thread(target=feed, daemon=True)
+    feeder.start()
+    yield server
+    stop.set()
+    feeder.join()
+    server.stop()
+
+
+def get(server, path):
+    return urllib.request.urlopen(server.url.rstrip("/") + path, timeout=10)
+
+
+def test_binds_localhost_by_default(preview):
+    assert preview.address[0] == "127.0.0.1"
+
+
+def test_status_is_json(preview):
+    with get(preview, "/status") as r:
+        assert r.headers["Content-Type"] == "application/json"
+        assert json.load(r) == {"model": "tiny", "frame": 7, "mode": "drift"}
+
+
+def test_frame_jpg_is_the_current_frame(preview):
+    with get(preview, "/frame.jpg") as r:
+        image = Image.open(io.BytesIO(r.read()))
+    assert image.format == "JPEG" and image.size == (40, 24)
+
+
+def test_mjpeg_stream_delivers_successive_frames(preview):
+    with get(preview, "/stream.mjpg") as r:
+        assert r.headers["Content-Type"] == f"multipart/x-mixed-replace; boundary={BOUNDARY}"
+        values = []
+        for _ in range(3):
+            assert r.readline().strip() == f"--{BOUNDARY}".encode()
+            headers = {}
+            while (line := r.readline().strip()):
+                key, value = line.decode().split(": ", 1)
+                headers[key] = value
+            assert headers["Content-Type"] == "image/jpeg"
+            jpeg = r.read(int(headers["Content-Length"]))
+            r.readline()
+            values.append(int(np.asarray(Image.open(io.BytesIO(jpeg))).mean().round()))
+    assert len(set(values)) == 3, f"each part is a newer frame: {values}"
+
+
+def test_page_shows_stream_and_status(preview):
+    with get(preview, "/") as r:
+        page = r.read().decode()
+    assert 'src="/stream.mjpg"' in page and 'fetch("/status"' in page
+
+
+def test_unknown_path_is_404(preview):
+    with pytest.raises(urllib.error.HTTPError) as err:
+        get(preview, "/nope")
+    assert err.value.code == 404
+
+
+def test_nothing_is_copied_or_encoded_while_nobody_watches():
+    encoder = PreviewEncoder()
+    encoder.write(np.zeros((8, 8, 3), np.uint8))
+    assert encoder._pixels is None and encoder.jpeg_seq == 0
+
+
+def test_a_new_viewer_never_gets_a_stale_frame():
+    encoder = PreviewEncoder(max_fps=1000)
+    encoder.start()
+    try:
+        results = []
+        viewer = threading.Thread(target=lambda: results.append(encoder.next_jpeg(0, timeout=10)))
+        viewer.start()
+        while not encoder._watchers:  # the viewer is waiting: frames are copied from now on
+            threading.Event().wait(0.001)
+        encoder.write(np.full((8, 8, 3), 10, np.uint8))
+        viewer.join()
+        # Nobody watches now; frame 200 is written, then a new viewer arrives and must get a newer frame.
+        encoder.write(np.full((8, 8, 3), 200, np.uint8))
+        viewer = threading.Thread(target=lambda: results.append(encoder.next_jpeg(results[0][1], timeout=10)))
+        viewer.start()
+        while not encoder._watchers:
+            threading.Event().wait(0.001)
+        encoder.write(np.full((8, 8, 3), 90, np.uint8))
+        viewer.join()
+        values = [int(np.asarray(Image.open(io.BytesIO(jpeg))).mean().round()) for jpeg, _ in results]
+        assert values == [10, 90]
+    finally:
+        encoder.stop()

@@ -1,0 +1,55 @@
+"""Fixtures shared by the whole suite: tiny models (CPU, milliseconds per frame), free names."""
+
+from __future__ import annotations
+
+import itertools
+import os
+
+import pytest
+import torch
+
+from latentvj.models.checkpoint import load_model, save_model
+from latentvj.models.gan import GANConfig, Generator
+from latentvj.models.make_default import calibrate_batchnorm
+from latentvj.models.vae import VAE, VAEConfig
+
+# Small, fixed thread count: the suite must behave the same on a 2-core CI machine and a laptop.
+torch.set_num_threads(2)
+
+_names = itertools.count()
+
+
+@pytest.fixture
+def shm_name() -> str:
+    """A shared-memory name no other test (or earlier run) uses; short enough for macOS."""
+    return f"lvjt{os.getpid()}x{next(_names)}"
+
+
+def _tiny_gan() -> Generator:
+    torch.manual_seed(0)
+    generator = Generator(GANConfig(resolution=32, latent_dim=16, ngf=8, ndf=8))
+    # Like the bundled placeholder: batch-norm statistics fitted to random latents, so that an untrained
+    # network still draws full-range images that change with z.
+    calibrate_batchnorm(generator, rng=torch.Generator().manual_seed(0), batches=4, batch_size=16)
+    return generator.eval()
+
+
+@pytest.fixture(scope="session")
+def tiny_gan_path(tmp_path_factory) -> str:
+    path = tmp_path_factory.mktemp("models") / "tiny.safetensors"
+    save_model(path, _tiny_gan(), metadata={"name": "tiny", "random_init": True, "data": "none", "licence": "MIT"})
+    return str(path)
+
+
+@pytest.fixture(scope="session")
+def tiny_vae_path(tmp_path_factory) -> str:
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("models") / "tinyvae.safetensors"
+    save_model(path, VAE(VAEConfig(resolution=32, latent_dim=16, base=8)).eval(), metadata={"name": "tinyvae"})
+    return str(path)
+
+
+@pytest.fixture
+def tiny_model(tiny_gan_path):
+    """A fresh LoadedModel each test (engines move it to their device/dtype in place)."""
+    return load_model(tiny_gan_path)
