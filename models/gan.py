@@ -1,0 +1,172 @@
+"""A DCGAN generator and discriminator in one file.
+
+The generator maps a latent vector z of shape [B, latent_dim] to images [B, channels, R, R] in
+[-1, 1]. It starts from a 4x4 feature map (a transposed convolution from 1x1), doubles the side with
+transposed-convolution blocks, and ends with a transposed convolution to RGB and a tanh, as in
+Radford et al. 2015 ("DCGAN"). The discriminator mirrors it with strided convolutions.
+
+Channel widths: the feature map at side R/2 has `ngf` channels; each halving of the side towards
+4x4 doubles the width, capped at 8 * ngf. At 64 px with ngf=64 that is 512-256-128-64 channels at
+4-8-16-32 px, the classic DCGAN (about 3.8M generator parameters with latent_dim=128).
+
+The modules are pure: no device choice, no I/O, no randomness in forward.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+MIN_RESOLUTION = 32
+MAX_RESOLUTION = 512
+
+
+def _check_positive_int(owner: str, name: str, value: object) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+        raise ValueError(f"{owner}.{name} must be a positive integer, got {value!r}")
+
+
+def _check_resolution(owner: str, value: object) -> None:
+    if (
+        not isinstance(value, int)
+        or isinstance(value, bool)
+        or value < MIN_RESOLUTION
+        or value > MAX_RESOLUTION
+        or value & (value - 1) != 0
+    ):
+        raise ValueError(
+            f"{owner}.resolution must be a power of two from {MIN_RESOLUTION} to {MAX_RESOLUTION} "
+            f"(32, 64, 128, 256, 512), got {value!r}"
+        )
+
+
+@dataclass
+class GANConfig:
+    resolution: int = 64  # side of the square output image in pixels; a power of two in 32..512
+    latent_dim: int = 128  # size of the latent vector z the generator takes
+    ngf: int = 64  # generator width: channels of the last (largest) feature map; x2 per halving, max 8x
+    ndf: int = 64  # discriminator width: channels of its first feature map; x2 per halving, max 8x
+    channels: int = 3  # image channels (3 for RGB)
+
+    def __post_init__(self) -> None:
+        _check_resolution("GANConfig", self.resolution)
+        for name in ("latent_dim", "ngf", "ndf", "channels"):
+            _check_positive_int("GANConfig", name, getattr(self, name))
+
+
+def feature_widths(resolution: int, width: int) -> list[tuple[int, int]]:
+    """(side, channels) of each feature map from 4x4 up to resolution/2, widest first."""
+    sides = []
+    side = 4
+    while side <= resolution // 2:
+        sides.append(side)
+        side *= 2
+    return [(s, width * min(8, resolution // 2 // s)) for s in sides]
+
+
+class UpBlock(nn.Module):
+    """Doubles the side: transposed conv (kernel 4, stride 2, padding 1), batch norm, ReLU."""
+
+    def __init__(self, in_channels: int, out_channels: int) -> None:
+        super().__init__()
+        self.conv = nn.ConvTranspose2d(in_channels, out_channels, 4, 2, 1, bias=False)
+        self.norm = nn.BatchNorm2d(out_channels)
+        self.act = nn.ReLU(inplace=True)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.act(self.norm(self.conv(x)))
+
+
+class DownBlock(nn.Module):
+    """Halves the side: conv (kernel 4, stride 2, padding 1), batch norm, LeakyReLU(0.2)."""
+
+    def __init__(self, in_channels: int, out_channels: int) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(in_channels, out_channels, 4, 2, 1, bias=False)
+        self.norm = nn.BatchNorm2d(out_channels)
+        self.act = nn.LeakyReLU(0.2, inplace=True)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.act(self.norm(self.conv(x)))
+
+
+def dcgan_init_(module: nn.Module) -> None:
+    """DCGAN initialisation: conv weights ~ N(0, 0.02), batch-norm scale ~ N(1, 0.02), biases 0.
+
+    Uses torch's global random generator (seed it, or fork it, for a reproducible network)."""
+    if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d)):
+        nn.init.normal_(module.weight, 0.0, 0.02)
+        if module.bias is not None:
+            nn.init.zeros_(module.bias)
+    elif isinstance(module, nn.BatchNorm2d):
+        nn.init.normal_(module.weight, 1.0, 0.02)
+        nn.init.zeros_(module.bias)
+
+
+class Generator(nn.Module):
+    """z [B, latent_dim] -> images [B, channels, R, R] in [-1, 1]."""
+
+    def __init__(self, config: GANConfig) -> None:
+        super().__init__()
+        self.config = config
+        widths = feature_widths(config.resolution, config.ngf)
+        first = widths[0][1]
+        # z seen as a 1x1 map -> 4x4 map
+        self.stem = nn.Sequential(
+            nn.ConvTranspose2d(config.latent_dim, first, 4, 1, 0, bias=False),
+            nn.BatchNorm2d(first),
+            nn.ReLU(inplace=True),
+        )
+        self.blocks = nn.Sequential(
+            *(UpBlock(c_in, c_out) for (_, c_in), (_, c_out) in zip(widths, widths[1:]))
+        )
+        # R/2 -> R, straight to image channels
+        self.to_image = nn.ConvTranspose2d(widths[-1][1], config.channels, 4, 2, 1, bias=False)
+        self.apply(dcgan_init_)
+
+    @property
+    def latent_dim(self) -> int:
+        return self.config.latent_dim
+
+    @property
+    def resolution(self) -> int:
+        return self.config.resolution
+
+    def forward(self, z: Tensor) -> Tensor:
+        if z.ndim != 2 or z.shape[1] != self.config.latent_dim:
+            raise ValueError(
+                f"expected z of shape [B, {self.config.latent_dim}], got {list(z.shape)}"
+            )
+        x = self.stem(z[:, :, None, None])
+        x = self.blocks(x)
+        return torch.tanh(self.to_image(x))
+
+
+class Discriminator(nn.Module):
+    """images [B, channels, R, R] in [-1, 1] -> real/fake logits [B]."""
+
+    def __init__(self, config: GANConfig) -> None:
+        super().__init__()
+        self.config = config
+        widths = feature_widths(config.resolution, config.ndf)[::-1]  # R/2 ... 4, narrowest first
+        # R -> R/2, no batch norm on the input layer (as in DCGAN)
+        self.from_image = nn.Sequential(
+            nn.Conv2d(config.channels, widths[0][1], 4, 2, 1, bias=False),
+            nn.LeakyReLU(0.2, inplace=True),
+        )
+        self.blocks = nn.Sequential(
+            *(DownBlock(c_in, c_out) for (_, c_in), (_, c_out) in zip(widths, widths[1:]))
+        )
+        # 4x4 -> 1x1 logit
+        self.to_logit = nn.Conv2d(widths[-1][1], 1, 4, 1, 0, bias=False)
+        self.apply(dcgan_init_)
+
+    def forward(self, x: Tensor) -> Tensor:
+        c, r = self.config.channels, self.config.resolution
+        if x.ndim != 4 or tuple(x.shape[1:]) != (c, r, r):
+            raise ValueError(f"expected images of shape [B, {c}, {r}, {r}], got {list(x.shape)}")
+        x = self.from_image(x)
+        x = self.blocks(x)
+        return self.to_logit(x).flatten()
