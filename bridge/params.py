@@ -160,10 +160,11 @@ PARAMS = Registry([
     Param("walk/period", "f", 8.0, range=(0.5, 600.0), unit="s",
           description="Length of one loop (loop, noise and keyframes modes) at speed 1."),
     Param("morph/time", "f", 2.0, range=(0.0, 60.0), unit="s",
-          description="Transition time of a morph to a new seed; 0 cuts."),
+          description="Transition time of a morph to a new seed; mode and period changes blend over this "
+                      "or 1 s, whichever is shorter. 0 cuts."),
     Param("seed", "i", 0, range=(0, 2**31 - 1),
-          description="Morph to the latent point of this seed (over morph/time); the walk then moves "
-                      "around it. Sending the same seed again morphs back to it."),
+          description="Morph to this seed's latent point over morph/time; drift, loop and noise then move "
+                      "around it, hold stays on it (sending it again in hold brings the image back to it)."),
 ])
 
 
