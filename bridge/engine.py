@@ -114,7 +114,8 @@ class Engine:
         latent = torch.from_numpy(np.ascontiguousarray(z, dtype=np.float32))[None]
         image = self.model.render(latent.to(self.device, self.dtype))[0]
         image = self._fit(image)
-        pixels = (image.float() * 127.5 + 127.5).clamp_(0, 255).to(torch.uint8).permute(1, 2, 0).contiguous()
+        # To uint8 once, on the device, in as few operations as possible (each costs a dispatch on CPU).
+        pixels = image.float().add(1.0).mul_(127.5).clamp_(0, 255).to(torch.uint8).permute(1, 2, 0).contiguous()
         if self.device.type == "cuda":
             if self._host is None or self._host.shape != pixels.shape:
                 self._host = torch.empty(pixels.shape, dtype=torch.uint8, pin_memory=True)
@@ -209,11 +210,12 @@ class Engine:
         # Say so once the shortfall has lasted two seconds (a single hiccup is not news).
         self.behind = self._behind_since is not None and now - self._behind_since >= 2.0
         if self.behind and not self._warned_behind:
-            log.warning("the model renders at %.1f fps, below the target %.1f fps: running as fast as it "
-                        "can (try a smaller --size or --fps)", self.fps, self.config.fps)
+            log.warning("output at %.1f fps, below the target %.1f fps: rendering as fast as it can (the model "
+                        "or the machine is too slow for this size; try a smaller --size or --fps)",
+                        self.fps, self.config.fps)
             self._warned_behind = True
         elif not self.behind and self._warned_behind and self._behind_since is None:
-            log.info("back on the target frame rate (%.1f fps)", self.fps)
+            log.info("back on the target %.1f fps", self.config.fps)
             self._warned_behind = False
 
     @property

@@ -113,7 +113,7 @@ PAGE = """<!doctype html>
 <style>
  body { margin: 0; background: #111; color: #ddd; font: 14px/1.4 system-ui, sans-serif; }
  main { display: flex; flex-direction: column; align-items: center; gap: 12px; padding: 16px; }
- img { image-rendering: pixelated; width: min(90vw, 75vh); aspect-ratio: var(--aspect, 1); background: #000; }
+ img { width: min(90vw, 62vh); aspect-ratio: var(--aspect, 1); background: #000; }
  dl { display: grid; grid-template-columns: max-content auto; gap: 2px 12px; margin: 0; }
  dt { color: #888; } dd { margin: 0; font-variant-numeric: tabular-nums; }
  .warn { color: #f90; }

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from latentvj.models.registry import DEFAULT_MODEL, load
 
 from .control import ControlState
+from .device import pick_device
 from .engine import Engine, EngineConfig
 from .osc import OscProtocol, OscServer
 from .preview import PreviewEncoder, PreviewServer
@@ -58,6 +59,7 @@ class Server:
         self.control = ControlState()
         self._stop = threading.Event()
         self._resources = contextlib.ExitStack()
+        pick_device(config.engine.device)  # a device that is not there is reported before anything starts
         try:
             protocol = OscProtocol(self.control, status=self.status)
             self.osc = _bind("OSC", config.osc_host, config.osc_port, "--osc-port",

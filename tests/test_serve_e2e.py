@@ -170,3 +170,27 @@ def test_serve_streams_and_obeys_osc(shm_name, osc_client):
             ShmFrameReader(shm_name)
     finally:
         server.stop()
+
+
+def test_ctrl_c_exits_cleanly_and_frees_shared_memory(shm_name, tiny_gan_path, tmp_path):
+    server = ServeProcess("--model", tiny_gan_path, "--size", "48x32", "--osc-port", "0", "--http-port", "0",
+                          "--shm", shm_name)
+    try:
+        server.wait_for_line(r"Ctrl-C to stop")
+        with ShmFrameReader(shm_name) as reader:
+            assert reader.shape == (32, 48, 3)
+            assert Frames(reader).next().shape == (32, 48, 3)
+        # The example script reads from the same stream, as a user's own script would.
+        sheet = tmp_path / "sheet.png"
+        example = os.path.join(os.path.dirname(__file__), "..", "examples", "read_frames.py")
+        run = subprocess.run([sys.executable, example, "--shm", shm_name, "--frames", "3", "--out", str(sheet)],
+                             capture_output=True, text=True, timeout=TIMEOUT)
+        assert run.returncode == 0, run.stderr
+        assert Image.open(sheet).size == (3 * 48, 32)
+        server.proc.send_signal(signal.SIGINT)
+        assert server.proc.wait(timeout=TIMEOUT) == 0, "".join(server.output)
+        assert "Traceback" not in "".join(server.output)
+        with pytest.raises(StreamNotFoundError):
+            ShmFrameReader(shm_name)
+    finally:
+        server.stop()

@@ -138,3 +138,27 @@ def test_cuda_asked_for_on_a_cpu_machine_is_a_clear_error(tiny_model):
 def test_bad_engine_config_is_refused(fps):
     with pytest.raises(ValueError, match="fps"):
         EngineConfig(fps=fps)
+
+
+class FakeClock:
+    """Clock time that advances a fixed step per reading: a model 'slower than the target' without waiting."""
+
+    def __init__(self, step):
+        self.now, self.step = 0.0, step
+
+    def __call__(self):
+        self.now += self.step
+        return self.now
+
+
+def test_a_model_slower_than_the_target_runs_flat_out_and_says_so(tiny_model, caplog):
+    clock = FakeClock(0.02)  # a few readings per frame: ~0.1 s per frame against a 30 fps target
+    control = ControlState()
+    engine = Engine(tiny_model, config=EngineConfig(device="cpu", fps=30), control=control, clock=clock)
+    stop = threading.Event()
+    engine.sinks = [Recorder(stop_after=60, stop=stop)]
+    engine.run(stop)
+    status = engine.status()
+    assert status["behind"] is True and 0 < status["fps"] < 30
+    assert any("below the target 30.0 fps" in r.message for r in caplog.records)
+
