@@ -12,6 +12,8 @@ from __future__ import annotations
 import dataclasses
 import os
 import statistics
+import subprocess
+import sys
 import threading
 import time
 from typing import TextIO
@@ -25,6 +27,7 @@ from latentvj.models.vae import VAE
 
 from .device import describe, pick_device, pick_dtype
 from .engine import Engine, EngineConfig
+from .osc import OscProtocol, OscServer
 from .preview import PreviewEncoder
 from .shm import ShmFrameWriter
 
@@ -34,6 +37,10 @@ class BenchResult:
     resolution: int
     forward_ms: float
     engine_ms: float
+    flooded_ms: float = 0.0
+    """Engine ms per frame while a separate process floods OSC (``--flood``)."""
+    flood_received: float = 0.0
+    """OSC messages per second the server actually handled during the flood."""
 
     @property
     def ratio(self) -> float:
@@ -63,7 +70,45 @@ class _Stopwatch:
             self.stop.set()
 
 
-def bench_one(model: LoadedModel, *, device: str, precision: str, frames: int, rounds: int) -> BenchResult:
+FLOODER = r"""
+import socket, struct, sys, time
+host, port, rate = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
+sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+def message(value):  # /lvj/walk/speed ,f value
+    return b"/lvj/walk/speed\0" + b",f\0\0" + struct.pack(">f", value)
+packets = [message(0.5 + (i % 100) / 100) for i in range(100)]
+batch, sent, start = max(1, int(rate / 200)), 0, time.monotonic()
+while True:
+    for _ in range(batch):
+        sock.sendto(packets[sent % 100], (host, port))
+        sent += 1
+    ahead = sent / rate - (time.monotonic() - start)
+    if ahead > 0:
+        time.sleep(ahead)  # pacing the sender, not the server
+"""
+
+
+class _Flood:
+    """An OSC server on the engine's control state, and a separate process flooding it with messages."""
+
+    def __init__(self, engine: Engine, rate: float):
+        self.server = OscServer(OscProtocol(engine.control, status=engine.status), port=0)
+        self.server.start()
+        self.proc = subprocess.Popen([sys.executable, "-c", FLOODER, "127.0.0.1", str(self.server.address[1]),
+                                      str(rate)])
+        self.started = time.monotonic()
+
+    def rate(self) -> float:
+        return self.server.received / (time.monotonic() - self.started)
+
+    def close(self) -> None:
+        self.proc.kill()
+        self.proc.wait()
+        self.server.stop()
+
+
+def bench_one(model: LoadedModel, *, device: str, precision: str, frames: int, rounds: int,
+              flood: float = 0.0) -> BenchResult:
     dev = pick_device(device)
     dtype = pick_dtype(dev, precision)
 
@@ -75,7 +120,8 @@ def bench_one(model: LoadedModel, *, device: str, precision: str, frames: int, r
 
     engine = Engine(model, config=EngineConfig(device=device, precision=precision, fps=0))
     ring = ShmFrameWriter(f"lvjbench{os.getpid()}", engine.width, engine.height, channels=engine.channels)
-    forward, end_to_end = [], []
+    forward, end_to_end, flooded = [], [], []
+    received = 0.0
     try:
         z = torch.randn(1, model.latent_dim, generator=torch.Generator().manual_seed(0)).to(dev, dtype)
         engine.warm_up()
@@ -94,13 +140,29 @@ def bench_one(model: LoadedModel, *, device: str, precision: str, frames: int, r
                 engine.sinks = [ring, PreviewEncoder(), watch]
                 engine.run(stop)
                 end_to_end.extend(b - a for a, b in zip(watch.times, watch.times[1:]))
+                if flood > 0:
+                    engine.control.set("smoothing", 0.0)
+                    flooding = _Flood(engine, flood)
+                    try:
+                        stop = threading.Event()
+                        watch = _Stopwatch(frames, stop)
+                        engine.sinks = [ring, PreviewEncoder(), watch]
+                        engine.run(stop)
+                        received = max(received, flooding.rate())
+                    finally:
+                        flooding.close()
+                    flooded.extend(b - a for a, b in zip(watch.times, watch.times[1:]))
     finally:
         ring.close()
-    return BenchResult(model.resolution, 1e3 * statistics.median(forward), 1e3 * statistics.median(end_to_end))
+    result = BenchResult(model.resolution, 1e3 * statistics.median(forward), 1e3 * statistics.median(end_to_end))
+    if flooded:
+        result.flooded_ms = 1e3 * statistics.median(flooded)
+        result.flood_received = received
+    return result
 
 
 def run_bench(model_name: str, *, device: str = "auto", precision: str = "auto", sizes: list[int] | None = None,
-              frames: int = 120, rounds: int = 5, out: TextIO) -> list[BenchResult]:
+              frames: int = 120, rounds: int = 5, flood: float = 0.0, out: TextIO) -> list[BenchResult]:
     model = load(model_name)
     dev = pick_device(device)
     config = model.config
@@ -109,13 +171,20 @@ def run_bench(model_name: str, *, device: str = "auto", precision: str = "auto",
               f"device {describe(dev)} {str(pick_dtype(dev, precision)).removeprefix('torch.')}; "
               f"torch {torch.__version__}, {torch.get_num_threads()} threads\n")
     out.write(f"{frames} frames x {rounds} rounds, alternating; medians\n")
-    out.write(f"{'size':>6} {'forward ms':>11} {'forward fps':>12} {'engine ms':>10} {'engine fps':>11} {'ratio':>6}\n")
+    header = f"{'size':>6} {'forward ms':>11} {'forward fps':>12} {'engine ms':>10} {'engine fps':>11} {'ratio':>6}"
+    if flood:
+        header += f" {'flooded ms':>11} {'flood ratio':>11} {'msgs/s':>8}"
+    out.write(header + "\n")
     results = []
     for resolution in sizes or [model.resolution]:
         result = bench_one(at_resolution(model, resolution), device=device, precision=precision,
-                           frames=frames, rounds=rounds)
+                           frames=frames, rounds=rounds, flood=flood)
         results.append(result)
-        out.write(f"{resolution:>6} {result.forward_ms:>11.2f} {1e3 / result.forward_ms:>12.1f} "
-                  f"{result.engine_ms:>10.2f} {1e3 / result.engine_ms:>11.1f} {result.ratio:>6.3f}\n")
+        line = (f"{resolution:>6} {result.forward_ms:>11.2f} {1e3 / result.forward_ms:>12.1f} "
+                f"{result.engine_ms:>10.2f} {1e3 / result.engine_ms:>11.1f} {result.ratio:>6.3f}")
+        if flood:
+            line += (f" {result.flooded_ms:>11.2f} {result.engine_ms / result.flooded_ms:>11.3f}"
+                     f" {result.flood_received:>8.0f}")
+        out.write(line + "\n")
         out.flush()
     return results

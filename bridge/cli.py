@@ -11,6 +11,7 @@ import logging
 import re
 import signal
 import sys
+from pathlib import Path
 from typing import Sequence
 
 EXIT_USAGE = 2
@@ -35,8 +36,8 @@ def _fps(text: str) -> float:
         fps = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a number of frames per second, got {text!r}") from None
-    if not 0 < fps <= 1000:
-        raise argparse.ArgumentTypeError(f"must be above 0 and at most 1000, got {text}")
+    if not 1 <= fps <= 240:
+        raise argparse.ArgumentTypeError(f"must be between 1 and 240, got {text}")
     return fps
 
 
@@ -55,6 +56,25 @@ def _shm_name(text: str) -> str:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def _network(text: str) -> str:
+    import ipaddress
+
+    if text == "any":
+        return text
+    try:
+        return str(ipaddress.ip_network(text, strict=False))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an address or network such as 192.168.1.0/24 (or 'any'), "
+                                         f"got {text!r}") from None
+
+
+def _host_port(text: str) -> tuple[str, int]:
+    host, _, port = text.rpartition(":")
+    if not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise argparse.ArgumentTypeError(f"expected HOST:PORT such as 127.0.0.1:9010, got {text!r}")
+    return host, int(port)
+
+
 def _sizes(text: str) -> list[int]:
     try:
         sizes = [int(part) for part in text.split(",") if part.strip()]
@@ -70,6 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
     from latentvj.models.registry import DEFAULT_MODEL
 
     from .device import DEVICES, PRECISIONS
+    from .presets import default_config_dir, default_presets_path
 
     parser = argparse.ArgumentParser(prog="latentvj", description="Realtime neural visuals: a resident GAN/VAE "
                                      "walking its latent space, streamed to hosts and controlled over OSC.")
@@ -94,6 +115,22 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--http-port", type=_port, default=9001, help="preview HTTP port (default: 9001)")
     serve.add_argument("--shm", type=_shm_name, default="latentvj", metavar="NAME",
                        help="shared-memory frame ring name, <= 30 characters (default: latentvj)")
+    serve.add_argument("--allow", action="append", default=[], type=_network, metavar="CIDR",
+                       help="with --osc-host other than 127.0.0.1: a network or address whose OSC is accepted "
+                            "(repeatable; 'any' for everyone); packets from elsewhere are dropped and counted")
+    serve.add_argument("--reply", action="append", default=[], type=_host_port, metavar="HOST:PORT",
+                       help="send echoes, errors and periodic status there from the start (repeatable), for "
+                            "hosts that listen on a fixed port (TouchDesigner OSC In, Max udpreceive)")
+    serve.add_argument("--oscquery-port", type=_port, default=9002,
+                       help="OSCQuery HTTP/WebSocket port, on --http-host (default: 9002)")
+    serve.add_argument("--mdns", action="store_true",
+                       help="advertise OSCQuery and OSC over mDNS/Bonjour (needs the [mdns] extra)")
+    serve.add_argument("--models", action="append", default=None, type=Path, metavar="DIR",
+                       help="folder /lvj/model/load may load files from (repeatable; default: "
+                            f"{default_config_dir() / 'models'})")
+    serve.add_argument("--presets", type=Path, default=default_presets_path(), metavar="FILE",
+                       help=f"presets file (default: {default_presets_path()})")
+    serve.add_argument("--no-presets", action="store_true", help="keep no presets file")
 
     commands.add_parser("models", help="list the bundled models")
 
@@ -103,6 +140,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="resolutions to measure (a randomly initialised copy of the model's architecture "
                             "at each; default: the model's own resolution)")
     bench.add_argument("--frames", type=int, default=120, help="frames per measurement (default: 120)")
+    bench.add_argument("--flood", type=float, default=0.0, metavar="MSGS_PER_S",
+                       help="also measure the engine while a separate process floods OSC at this rate "
+                            "(e.g. 20000): the flood ratio is engine fps under flood / engine fps")
     bench.add_argument("--rounds", type=int, default=5,
                        help="alternating forward/engine rounds; medians over all (default: 5)")
     return parser
@@ -138,8 +178,12 @@ def _serve(args: argparse.Namespace) -> int:
     config = ServeConfig(
         model=args.model, shm=args.shm,
         engine=EngineConfig(device=args.device, precision=args.precision, fps=args.fps, size=args.size),
-        osc_host=args.osc_host, osc_port=args.osc_port, http_host=args.http_host, http_port=args.http_port,
+        osc_host=args.osc_host, osc_port=args.osc_port, allow=args.allow, reply=args.reply,
+        http_host=args.http_host, http_port=args.http_port, oscquery_port=args.oscquery_port, mdns=args.mdns,
+        presets=None if args.no_presets else args.presets,
     )
+    if args.models:
+        config.model_dirs = args.models
     try:
         server = Server(config)
     except _user_errors() as exc:
@@ -176,7 +220,7 @@ def _bench(args: argparse.Namespace) -> int:
         raise _CliError("--frames must be at least 10 and --rounds at least 1")
     try:
         run_bench(args.model, device=args.device, precision=args.precision, sizes=args.sizes,
-                  frames=args.frames, rounds=args.rounds, out=sys.stdout)
+                  frames=args.frames, rounds=args.rounds, flood=args.flood, out=sys.stdout)
     except _user_errors() as exc:
         raise _CliError(str(exc)) from None
     return 0

@@ -9,6 +9,7 @@ on. When the model is slower than the target frame rate the loop renders as fast
 from __future__ import annotations
 
 import collections
+from concurrent.futures import ThreadPoolExecutor
 import logging
 import math
 import threading
@@ -20,13 +21,22 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from latentvj.models.checkpoint import LoadedModel
-from latentvj.models.walks import Walker
+from datetime import datetime, timezone
+
+from latentvj.models.checkpoint import LoadedModel, model_fingerprint
+from latentvj.models.directions import Directions, principal_directions
+from latentvj.models.walks import Walker, ease
 
 from .control import ControlState, Snapshot
 from .device import describe, pick_device, pick_dtype
+from .params import DIRECTIONS, PARAMS
+from .presets import PRESET_PARAMS, Preset, PresetError, PresetStore
 
 log = logging.getLogger("latentvj.engine")
+
+
+def _log_report(address: str, reason: str, source) -> None:
+    log.warning("%s: %s", address, reason)
 
 
 class FrameSink(Protocol):
@@ -47,24 +57,55 @@ class EngineConfig:
     centre-cropped on the device."""
 
     def __post_init__(self) -> None:
-        if not (math.isfinite(self.fps) and 0 <= self.fps <= 1000):
-            raise ValueError(f"fps must be between 0 and 1000, got {self.fps}")
+        if not (math.isfinite(self.fps) and 0 <= self.fps <= 240):
+            raise ValueError(f"fps must be between 0 and 240, got {self.fps}")
         if self.size is not None:
             w, h = self.size
             if not (16 <= w <= 8192 and 16 <= h <= 8192):
                 raise ValueError(f"output size must be 16..8192 pixels per side, got {w}x{h}")
 
 
+class Smoother:
+    """A continuous parameter that glides to its target: exponentially with the smoothing time constant
+    (frame-rate independent: the step depends on elapsed time, not on frames), or along an eased ramp of
+    a fixed length (preset recalls)."""
+
+    def __init__(self, value: float):
+        self.value = self.target = float(value)
+        self._ramp: tuple[float, float, float] | None = None  # (from, start time, seconds)
+
+    def set(self, target: float, *, t: float, ramp: float | None = None) -> None:
+        target = float(target)
+        if ramp is not None and ramp > 0:
+            self._ramp = (self.value, t, ramp)
+        elif target != self.target:
+            self._ramp = None  # a new value from a controller takes over from a recall's ramp
+        self.target = target
+
+    def step(self, t: float, dt: float, tau: float) -> float:
+        if self._ramp is not None:
+            start, t0, seconds = self._ramp
+            u = min(1.0, max(0.0, (t - t0) / seconds))
+            self.value = start + (self.target - start) * ease(u)
+            if u >= 1.0:
+                self._ramp = None
+        elif tau <= 0 or dt >= 20 * tau:
+            self.value = self.target
+        else:
+            self.value += (self.target - self.value) * (1.0 - math.exp(-dt / tau))
+            if abs(self.target - self.value) < 1e-6:
+                self.value = self.target
+        return self.value
+
+
 # Walker setters, in the order a snapshot's changes are applied (morph time first: a seed sent in the same
-# frame morphs with the new time). "seed" is a trigger: sending the same seed again morphs back to it.
+# frame morphs with the new time).
 _WALK_SETTERS = (
     ("morph/time", "set_morph_time"),
-    ("walk/speed", "set_speed"),
     ("walk/period", "set_period"),
     ("walk/mode", "set_mode"),
-    ("seed", "set_seed"),
 )
-_TRIGGERS = {"seed"}
+_SMOOTHED = tuple(p.name for p in PARAMS if p.smooth and p.name != "z/N")
 
 
 class Engine:
@@ -75,27 +116,40 @@ class Engine:
         config: EngineConfig | None = None,
         control: ControlState | None = None,
         sinks: Sequence[FrameSink] = (),
+        presets: PresetStore | None = None,
         clock: Callable[[], float] = time.monotonic,
     ):
-        self.model = model
         self.config = config or EngineConfig()
         self.control = control or ControlState()
         self.sinks = list(sinks)
+        self.presets = presets
         self.clock = clock
+        self.report: Callable[[str, str, tuple | None], None] = _log_report
+        """Where problems applying a control go: (address, reason, the controller that asked)."""
+        self.on_resize: Callable[[int, int], None] | None = None
+        """Called on the render thread after the output size changed (the server re-creates the ring)."""
         self.device = pick_device(self.config.device)
         self.dtype = pick_dtype(self.device, self.config.precision)
-        self.network = model.network.to(device=self.device, dtype=self.dtype).eval()
         self.width, self.height = self.config.size or (model.resolution, model.resolution)
-        self.channels = int(getattr(model.config, "channels", 3))
+        self._host: torch.Tensor | None = None  # pinned staging buffer for CUDA -> host copies
+        self._rng = np.random.default_rng()
+        self._pending_model: tuple[LoadedModel, Directions] | None = None
+        self._pending_lock = threading.Lock()
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="preset-write")
 
         snap = self.control.snapshot()
-        self.walker = Walker(
-            model.latent_dim, seed=snap["seed"], mode=snap["walk/mode"], speed=snap["walk/speed"],
-            period=snap["walk/period"], morph_time=snap["morph/time"], t0=0.0,
-        )
-        self._applied = dict(snap.serials)
-        self._host: torch.Tensor | None = None  # pinned staging buffer for CUDA -> host copies
         self._t_start = self.clock()  # walk time 0; walk time only moves forward, across runs too
+        self._t_prev = 0.0
+        self._smoothers = {name: Smoother(snap[name]) for name in _SMOOTHED}
+        self._tau = snap["smoothing"]
+        self._applied = dict(snap.serials)
+        self._install(self.prepare(model), snap, 0.0)
+        if self.config.size is None:
+            self.control.set("output/size", (self.width, self.height))
+        self.control.set("output/fps", float(self.config.fps) if self.config.fps > 0 else 240.0)
+        self._applied["output/size"] = self.control.snapshot().serials["output/size"]
+        self._applied["output/fps"] = self.control.snapshot().serials["output/fps"]
+
         self._frame_times: collections.deque[float] = collections.deque(maxlen=90)
         self.frames = 0
         self.frame_errors = 0
@@ -104,18 +158,51 @@ class Engine:
         self._behind_since: float | None = None
         self._warned_behind = False
 
+    # ---- models ----------------------------------------------------------------------------------
+
+    def prepare(self, model: LoadedModel) -> tuple[LoadedModel, Directions]:
+        """Put a model on the engine's device and precision and compute its principal directions.
+        Safe to call from another thread (the render loop keeps playing the current model meanwhile)."""
+        directions = principal_directions(model, count=DIRECTIONS)
+        model.network.to(device=self.device, dtype=self.dtype).eval()
+        return model, directions
+
+    def swap_model(self, prepared: tuple[LoadedModel, Directions]) -> None:
+        """Play a prepared model from the next frame on (any thread)."""
+        with self._pending_lock:
+            self._pending_model = prepared
+
+    def _install(self, prepared: tuple[LoadedModel, Directions], snap: Snapshot, t: float) -> None:
+        model, directions = prepared
+        self.model = model
+        self.directions = torch.from_numpy(directions.vectors.astype(np.float32))  # (k, d)
+        self.channels = int(getattr(model.config, "channels", 3))
+        self.model_id = model_fingerprint(model)
+        walker = getattr(self, "walker", None)
+        if walker is None or walker.dim != model.latent_dim:
+            # A new latent space: start a walk there with the current settings (the image changes anyway).
+            self.walker = Walker(
+                model.latent_dim, seed=snap["seed"], mode=snap["walk/mode"], speed=self._speed(),
+                period=snap["walk/period"], morph_time=snap["morph/time"], t0=t,
+            )
+        self.control.latent_dim = model.latent_dim
+        self.control.model_kind = model.kind
+        self.control.set("model/name", model.name)
+
     # ---- one frame -------------------------------------------------------------------------------
 
     @torch.inference_mode()
-    def render(self, z: np.ndarray) -> np.ndarray:
+    def render(self, z: np.ndarray, *, fade: float = 1.0) -> np.ndarray:
         """The image for one latent point: uint8 (height, width, channels), top row first."""
         if z.shape != (self.model.latent_dim,):
             raise ValueError(f"expected a latent of shape ({self.model.latent_dim},), got {z.shape}")
         latent = torch.from_numpy(np.ascontiguousarray(z, dtype=np.float32))[None]
         image = self.model.render(latent.to(self.device, self.dtype))[0]
         image = self._fit(image)
-        # To uint8 once, on the device, in as few operations as possible (each costs a dispatch on CPU).
-        pixels = image.float().add(1.0).mul_(127.5).clamp_(0, 255).to(torch.uint8).permute(1, 2, 0).contiguous()
+        # To uint8 once, on the device, in as few operations as possible (each costs a dispatch on CPU);
+        # the fade to black rides on the scale.
+        scale = 127.5 * min(1.0, max(0.0, fade))
+        pixels = image.float().add(1.0).mul_(scale).clamp_(0, 255).to(torch.uint8).permute(1, 2, 0).contiguous()
         if self.device.type == "cuda":
             if self._host is None or self._host.shape != pixels.shape:
                 self._host = torch.empty(pixels.shape, dtype=torch.uint8, pin_memory=True)
@@ -136,14 +223,36 @@ class Engine:
         top, left = (size[0] - self.height) // 2, (size[1] - self.width) // 2
         return image[:, top:top + self.height, left:left + self.width]
 
+    def latent(self, t: float) -> np.ndarray:
+        """The latent point the model draws at walk time ``t``: the walk, moved along the direction knobs,
+        scaled by truncation (GAN) or temperature (VAE)."""
+        z = self.walker.at(t)
+        knobs = np.array([self._smoothers[f"direction/{k}"].value for k in range(1, DIRECTIONS + 1)],
+                         dtype=np.float32)
+        if knobs.any():
+            z = z + knobs @ self.directions.numpy()
+        scale = self._smoothers["truncation" if self.model.kind == "gan" else "temperature"].value
+        return z if scale == 1.0 else z * np.float32(scale)
+
     def step(self, t: float | None = None) -> np.ndarray | None:
         """Render and publish the frame for walk time ``t`` (seconds since start; now by default).
         Returns the frame, or None when it failed (the failure is logged and counted)."""
         if t is None:
             t = self.clock() - self._t_start
+        dt, self._t_prev = max(0.0, t - self._t_prev), t
         try:
-            self._apply(self.control.snapshot(), t)
-            pixels = self.render(self.walker.at(t))
+            snap = self.control.snapshot()
+            with self._pending_lock:
+                pending, self._pending_model = self._pending_model, None
+            if pending is not None:
+                self._install(pending, snap, t)
+            self._apply(snap, t)
+            for smoother in self._smoothers.values():
+                smoother.step(t, dt, self._tau)
+            speed = self._speed()
+            if speed != self.walker.speed:
+                self.walker.set_speed(speed, t)
+            pixels = self.render(self.latent(t), fade=self._smoothers["output/fade"].value)
         except Exception as exc:  # one bad frame must not end the performance
             self._frame_failed(exc)
             return None
@@ -157,15 +266,117 @@ class Engine:
         self._frame_times.append(self.clock())
         return pixels
 
+    def _speed(self) -> float:
+        return 0.0 if self.control.get("walk/freeze") else self._smoothers["walk/speed"].value
+
+    def _changed(self, snap: Snapshot, name: str) -> bool:
+        if snap.serials[name] == self._applied.get(name):
+            return False
+        self._applied[name] = snap.serials[name]
+        return True
+
     def _apply(self, snap: Snapshot, t: float) -> None:
+        """Apply what changed in the snapshot since the last frame."""
+        self._tau = snap["smoothing"]
         for name, setter in _WALK_SETTERS:
-            serial = snap.serials[name]
-            if serial == self._applied[name]:
-                continue
-            self._applied[name] = serial
-            value = snap[name]
-            if name in _TRIGGERS or value != getattr(self.walker, setter[4:]):
-                getattr(self.walker, setter)(value, t)
+            if self._changed(snap, name) and snap[name] != getattr(self.walker, setter[4:]):
+                getattr(self.walker, setter)(snap[name], t)
+        if self._changed(snap, "seed"):
+            self.walker.set_seed(snap["seed"], t)  # a trigger: the same seed again morphs back in hold
+        if self._changed(snap, "walk/randomise"):
+            seed = int(self._rng.integers(0, 2**31 - 1))
+            self.walker.set_seed(seed, t)
+            self.control.set("seed", seed)  # echoed, so controllers show the new seed
+            self._applied["seed"] = self.control.snapshot().serials["seed"]
+        for name in _SMOOTHED:
+            if self._changed(snap, name):
+                self._smoothers[name].set(snap[name], t=t)
+        if self._changed(snap, "z") and snap["z"] is not None:
+            self._hold_at(np.asarray(snap["z"], dtype=np.float32), t, seconds=None)
+        if self._changed(snap, "z/N"):
+            items = self.control.take_items("z/N")
+            if items:
+                point = self.walker.at(t)
+                for index, value in items.items():
+                    if index < point.shape[0]:
+                        point[index] = value
+                self._hold_at(point, t, seconds=3 * self._tau)
+        if self._changed(snap, "output/fps"):
+            self.config.fps = snap["output/fps"]
+        if self._changed(snap, "output/size") and snap["output/size"] is not None:
+            self._resize(*snap["output/size"])
+        if self._changed(snap, "preset/store"):
+            self._store_preset(snap["preset/store"], snap, t, snap.sources["preset/store"])
+        if self._changed(snap, "preset/recall"):
+            self._recall_preset(snap["preset/recall"], t, snap.sources["preset/recall"])
+
+    def _hold_at(self, point: np.ndarray, t: float, *, seconds: float | None) -> None:
+        self.walker.set_point(point, t, seconds=seconds)
+        if self.control.get("walk/mode") != "hold":
+            self.control.set("walk/mode", "hold")  # echoed; the walker is already holding
+            self._applied["walk/mode"] = self.control.snapshot().serials["walk/mode"]
+
+    def _resize(self, width: int, height: int) -> None:
+        if (width, height) == (self.width, self.height):
+            return
+        self.width, self.height = width, height
+        log.info("output size %dx%d", width, height)
+        if self.on_resize is not None:
+            self.on_resize(width, height)
+
+    # ---- presets ---------------------------------------------------------------------------------
+
+    def _store_preset(self, slot: int, snap: Snapshot, t: float, source) -> None:
+        if self.presets is None:
+            self.report("/lvj/preset/store", "presets are off (no presets file)", source)
+            return
+        params = {name: snap[name] for name in PRESET_PARAMS if snap[name] is not None}
+        preset = Preset(slot=slot, model=self.model.name, model_id=self.model_id,
+                        latent=tuple(float(v) for v in self.walker.at(t)), params=params,
+                        stored=datetime.now(timezone.utc).isoformat(timespec="seconds"))
+        self.control.set("preset/current", slot)
+
+        def write() -> None:  # file I/O (fsync) off the render thread
+            try:
+                self.presets.store(preset)
+                log.info("stored preset %d in %s", slot, self.presets.path)
+            except (OSError, PresetError) as exc:
+                self.report("/lvj/preset/store", f"could not write preset {slot}: {exc}", source)
+
+        self._writer.submit(write)  # one writer thread: stores land in the order they were made
+
+    def _recall_preset(self, slot: int, t: float, source) -> None:
+        if self.presets is None:
+            self.report("/lvj/preset/recall", "presets are off (no presets file)", source)
+            return
+        try:
+            preset = self.presets.get(slot)
+            self.presets.check_model(preset, self.model.name, self.model_id, latent_dim=self.model.latent_dim)
+        except PresetError as exc:
+            self.report("/lvj/preset/recall", str(exc), source)
+            return
+        seconds = float(self.control.get("preset/time"))
+        params = dict(preset.params)
+        for name, value in params.items():
+            if name in self._smoothers:
+                self._smoothers[name].set(value, t=t, ramp=seconds)
+            self.control.set(name, tuple(value) if isinstance(value, list) else value)  # echoed
+        # The walk: a preset made in hold returns to its exact point; one made while moving resumes its
+        # motion (seed, mode, period) around its seed. Either way over preset/time.
+        mode = params.get("walk/mode", self.walker.mode)
+        if mode == "hold":
+            self.walker.set_point(np.asarray(preset.latent, dtype=np.float32), t, seconds=seconds)
+        else:
+            morph = self.walker.morph_time
+            self.walker.set_morph_time(seconds, t)
+            self.walker.set_period(params.get("walk/period", self.walker.period), t)
+            self.walker.set_mode(mode, t)
+            self.walker.set_seed(params.get("seed", self.walker.seed), t)
+            self.walker.set_morph_time(morph, t)
+        self._applied.update(self.control.snapshot().serials)  # all applied just now
+        self._applied.pop("z/N", None)
+        self._tau = self.control.get("smoothing")
+        self.control.set("preset/current", slot)
 
     def _frame_failed(self, exc: Exception, *, where: str = "render") -> None:
         self.frame_errors += 1
@@ -186,13 +397,13 @@ class Engine:
     def run(self, stop: threading.Event) -> None:
         """Render until ``stop`` is set: on the target frame rate's ticks, or back to back when the model
         is slower than that."""
-        period = 1.0 / self.config.fps if self.config.fps > 0 else 0.0
         next_tick = self.clock()
         while not stop.is_set():
             wait = next_tick - self.clock()
             if wait > 0 and stop.wait(wait):
                 break
             self.step()
+            period = 1.0 / self.config.fps if self.config.fps > 0 else 0.0  # /lvj/output/fps may change it
             next_tick += period
             now = self.clock()
             if now - next_tick > period:

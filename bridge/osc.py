@@ -2,34 +2,51 @@
 
 Every message is validated against the parameter registry. A message that cannot be applied (malformed
 packet, unknown address, wrong type, out of range, NaN) is answered with ``/lvj/error s`` ("ADDRESS:
-reason") to its sender and logged; nothing a controller sends can stop rendering or the handling of later
-messages.
+reason") to its sender and to subscribers, and logged; nothing a controller sends can stop rendering or
+the handling of later messages.
+
+Two-way: every accepted change, whoever made it (a controller, a preset recall, the engine), is echoed as
+the same address with the new value to the subscribers and to the controller that asked. Echoes are
+coalesced: after a burst of messages only the newest value of each address goes out.
+
+Bundles are honoured: a bundle whose timetag lies in the future is held in a schedule and applied when
+due, by the receive loop's own timer; the receive path never sleeps.
 """
 
 from __future__ import annotations
 
+import heapq
+import ipaddress
+import itertools
 import logging
+import select
 import socket
 import threading
-from typing import Any, Callable
+import time
+from typing import Any, Callable, Iterable, Sequence
 
 from pythonosc.osc_message import OscMessage
 from pythonosc.osc_message_builder import OscMessageBuilder
-from pythonosc.osc_packet import OscPacket
+from pythonosc.osc_bundle import OscBundle
+from pythonosc.parsing.osc_types import IMMEDIATELY
 
-from .control import ControlState
-from .params import PREFIX, ParamError, address_to_name
+from .control import Change, ControlState
+from .params import PREFIX, ParamError, address_to_name, is_release
 
 log = logging.getLogger("latentvj.osc")
 
 ERROR_ADDRESS = f"{PREFIX}/error"
 STATUS_ADDRESS = f"{PREFIX}/status"
+MODEL_LIST_ADDRESS = f"{PREFIX}/model/list"
 
 # Order of the arguments of the /lvj/status reply; documented in docs/osc.md. New fields go at the end.
 STATUS_FIELDS = (
     ("model", "s"), ("device", "s"), ("width", "i"), ("height", "i"), ("target_fps", "f"),
-    ("fps", "f"), ("frame", "i"), ("mode", "s"),
+    ("fps", "f"), ("frame", "i"), ("mode", "s"), ("seed", "i"), ("preset", "i"), ("latent_dim", "i"),
+    ("oscquery_port", "i"),
 )
+MAX_SUBSCRIBERS = 32
+MAX_SCHEDULED = 10_000
 
 Address = tuple[str, int]
 Reply = tuple[bytes, Address]
@@ -42,50 +59,217 @@ def build_message(address: str, *args: Any) -> bytes:
     return builder.build().dgram
 
 
-class OscProtocol:
-    """Turns one datagram from one sender into state changes and the replies to send back."""
+def _osc_args(value: Any) -> list:
+    """A parameter value as OSC arguments."""
+    if value is None:
+        return []
+    if isinstance(value, bool):
+        return [int(value)]  # 0/1: OSC's T/F tags are unknown to Pd's [oscparse] and some other hosts
+    if isinstance(value, (tuple, list)):
+        return [float(v) if isinstance(v, float) else v for v in value]
+    return [value]
 
-    def __init__(self, state: ControlState, *, status: Callable[[], dict]):
+
+class Subscribers:
+    """Where echoes, errors and periodic status go besides the sender. Thread-safe, bounded."""
+
+    def __init__(self, initial: Iterable[Address] = ()):
+        self._lock = threading.Lock()
+        self._addresses: list[Address] = []
+        for address in initial:
+            self.add(address)
+
+    def add(self, address: Address) -> None:
+        with self._lock:
+            if address in self._addresses:
+                return
+            if len(self._addresses) >= MAX_SUBSCRIBERS:
+                dropped = self._addresses.pop(0)
+                log.warning("more than %d subscribers: dropping the oldest, %s:%d", MAX_SUBSCRIBERS, *dropped)
+            self._addresses.append(address)
+
+    def remove(self, address: Address) -> bool:
+        with self._lock:
+            if address in self._addresses:
+                self._addresses.remove(address)
+                return True
+            return False
+
+    def __iter__(self):
+        with self._lock:
+            return iter(list(self._addresses))
+
+    def __len__(self) -> int:
+        return len(self._addresses)
+
+
+class OscProtocol:
+    """Turns datagrams into state changes and the replies to send back. No sockets."""
+
+    def __init__(
+        self,
+        state: ControlState,
+        *,
+        status: Callable[[], dict],
+        models: Callable[[], list[str]] = lambda: [],
+        subscribers: Subscribers | None = None,
+        clock: Callable[[], float] = time.time,
+    ):
         self.state = state
         self.status = status
+        self.models = models
+        self.subscribers = subscribers if subscribers is not None else Subscribers()
+        self.clock = clock
         self.errors = 0
         """Messages answered with /lvj/error since start."""
+        self._schedule: list[tuple[float, int, str, list, Address]] = []
+        self._order = itertools.count()
+
+    # ---- receiving ---------------------------------------------------------------------------------
 
     def handle(self, data: bytes, sender: Address) -> list[Reply]:
+        """Apply one datagram now (or schedule its future-timetagged bundle contents); the replies."""
+        now = self.clock()
         try:
-            if data[:1] in (b"/", b"#"):
-                messages = [timed.message for timed in OscPacket(data).messages]
+            if OscBundle.dgram_is_bundle(data):
+                timed = list(_timed(OscBundle(data), now))
+            elif data[:1] == b"/":
+                timed = [(now, OscMessage(data))]
             else:  # TouchDesigner's OSC Out CHOP may send bare channel names: an address without the slash
-                messages = [OscMessage(data)]
+                timed = [(now, OscMessage(data))]
         except Exception as exc:  # python-osc raises assorted errors on hostile bytes; all mean "malformed"
-            return [self._error(sender, "(packet)", f"malformed OSC packet of {len(data)} bytes ({exc})")]
+            return self._error(sender, "(packet)", f"malformed OSC packet of {len(data)} bytes ({exc})")
         replies: list[Reply] = []
-        for message in messages:
-            replies.extend(self._handle_message(message.address, list(message.params), sender))
+        for when, message in timed:
+            address, args = message.address, list(message.params)
+            if when > now + 0.001:
+                if len(self._schedule) >= MAX_SCHEDULED:
+                    replies += self._error(sender, address, f"more than {MAX_SCHEDULED} scheduled messages")
+                    continue
+                heapq.heappush(self._schedule, (when, next(self._order), address, args, sender))
+            else:
+                replies += self.handle_message(address, args, sender)
         return replies
 
-    def _handle_message(self, address: str, args: list, sender: Address) -> list[Reply]:
-        name = address_to_name(address)
-        if name == "status":
-            status = self.status()
-            values = [status.get(field, "") for field, _ in STATUS_FIELDS]
-            values = [_cast(v, tag) for v, (_, tag) in zip(values, STATUS_FIELDS)]
-            return [(build_message(STATUS_ADDRESS, *values), sender)]
-        param = self.state.registry.find(address)
-        if param is None:
-            return [self._error(sender, address, f"unknown address (see docs/osc.md for the {PREFIX}/... namespace)")]
+    def next_due(self) -> float | None:
+        """Clock time of the next scheduled message, if any."""
+        return self._schedule[0][0] if self._schedule else None
+
+    def run_due(self) -> list[Reply]:
+        """Apply the scheduled messages whose time has come, in timetag order."""
+        replies: list[Reply] = []
+        now = self.clock()
+        while self._schedule and self._schedule[0][0] <= now:
+            _, _, address, args, sender = heapq.heappop(self._schedule)
+            replies += self.handle_message(address, args, sender)
+        return replies
+
+    def handle_message(self, address: str, args: Sequence[Any], sender: Address) -> list[Reply]:
+        found = self.state.registry.find(address)
+        if found is None:
+            return self._error(sender, address, f"unknown address (see docs/osc.md for the {PREFIX}/... namespace)")
+        param, index = found
+        shown = param.address if index is None else param.address.replace("/N", f"/{index}")
+        if param.access == "r":
+            return self._error(sender, shown, "read-only: LatentVJ sets it and echoes it; send /lvj/subscribe to follow it")
+        name = param.name
+        if name in ("subscribe", "unsubscribe"):
+            return self._subscription(name, args, sender)
+        if param.trigger and is_release(args):
+            return []  # the release of a momentary button
         try:
-            value = param.coerce(args)
+            value = param.coerce(args, size=self.state.latent_dim or None)
+            if index is not None and not 0 <= index < self.state.latent_dim:
+                raise ParamError(f"this model's latent has {self.state.latent_dim} dimensions (0..{self.state.latent_dim - 1})")
+            kind_error = _wrong_model_kind(name, self.state.model_kind)
+            if kind_error:
+                raise ParamError(kind_error)
         except ParamError as exc:
-            return [self._error(sender, param.address, str(exc))]
-        self.state.set(param.name, value)
-        log.debug("%s <- %r from %s:%d", param.address, value, *sender)
+            return self._error(sender, shown, str(exc))
+        if name == "status":
+            return [(self.status_message(), sender)]
+        if name == "model/list":
+            return [(build_message(MODEL_LIST_ADDRESS, *self.models()), sender)]
+        if index is None:
+            self.state.set(name, value, source=sender)
+        else:
+            self.state.set_item(name, index, value, source=sender)
         return []
 
-    def _error(self, sender: Address, address: str, reason: str) -> Reply:
+    def status_message(self) -> bytes:
+        status = self.status()
+        return build_message(STATUS_ADDRESS, *(_cast(status.get(field), tag) for field, tag in STATUS_FIELDS))
+
+    def _subscription(self, name: str, args: Sequence[Any], sender: Address) -> list[Reply]:
+        host, port = sender
+        try:
+            if len(args) > 2:
+                raise ParamError(f"expected at most 2 arguments (port, host), got {len(args)}")
+            if args:
+                port = args[0]
+                if isinstance(port, float) and port.is_integer():
+                    port = int(port)
+                if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
+                    raise ParamError(f"expected a port 1..65535, got {port!r}")
+            if len(args) == 2:
+                if not isinstance(args[1], str) or not args[1].strip():
+                    raise ParamError(f"expected a host name or address, got {args[1]!r}")
+                host = args[1].strip()
+        except ParamError as exc:
+            return self._error(sender, f"{PREFIX}/{name}", str(exc))
+        target = (host, port)
+        if name == "unsubscribe":
+            self.subscribers.remove(target)
+            return []
+        self.subscribers.add(target)
+        log.info("subscribed %s:%d", *target)
+        # A new subscriber gets every current value at once, so its faders show the truth from the start.
+        return [(data, target) for data in self.dump()]
+
+    def dump(self) -> list[bytes]:
+        """Every readable parameter's current value, as the messages an echo would send, then the status."""
+        messages = []
+        for param in self.state.registry:
+            if param.access == "w" or param.name in ("z/N",):
+                continue
+            value = self.state.get(param.name)
+            if value is None or (param.name == "z" and not value):
+                continue
+            messages.append(build_message(param.address, *_osc_args(value)))
+        messages.append(self.status_message())
+        return messages
+
+    def _error(self, sender: Address, address: str, reason: str) -> list[Reply]:
         self.errors += 1
         log.warning("OSC from %s:%d: %s: %s", sender[0], sender[1], address, reason)
-        return build_message(ERROR_ADDRESS, f"{address}: {reason}"), sender
+        message = build_message(ERROR_ADDRESS, f"{address}: {reason}")
+        return [(message, target) for target in _with(sender, self.subscribers)]
+
+
+def _timed(bundle: OscBundle, now: float):
+    """(time, message) for every message in a bundle and its nested bundles; "immediately" and past
+    timetags are now."""
+    when = now if bundle.timestamp == IMMEDIATELY else max(now, bundle.timestamp)
+    for content in bundle:
+        if isinstance(content, OscBundle):
+            yield from _timed(content, now)
+        else:
+            yield when, content
+
+
+def _with(sender: Address | None, subscribers: Iterable[Address]) -> list[Address]:
+    targets = list(subscribers)
+    if sender is not None and sender not in targets:
+        targets.append(sender)
+    return targets
+
+
+def _wrong_model_kind(name: str, kind: str | None) -> str | None:
+    if name == "truncation" and kind == "vae":
+        return "truncation applies to GAN models; this model is a VAE: use /lvj/temperature"
+    if name == "temperature" and kind == "gan":
+        return "temperature applies to VAE models; this model is a GAN: use /lvj/truncation"
+    return None
 
 
 def _cast(value: Any, tag: str) -> Any:
@@ -93,17 +277,44 @@ def _cast(value: Any, tag: str) -> Any:
         return int(value or 0)
     if tag == "f":
         return float(value or 0.0)
-    return str(value)
+    return "" if value is None else str(value)
+
+
+class AllowList:
+    """Which senders may control LatentVJ: loopback always, plus the networks given (``--allow``)."""
+
+    def __init__(self, networks: Sequence[str] = ()):
+        self.any = "any" in networks
+        self.networks = [ipaddress.ip_network(n, strict=False) for n in networks if n != "any"]
+
+    def __call__(self, host: str) -> bool:
+        if self.any:
+            return True
+        try:
+            ip = ipaddress.ip_address(host)
+        except ValueError:
+            return False
+        return ip.is_loopback or any(ip in network for network in self.networks)
 
 
 class OscServer:
-    """UDP socket + receive thread around an :class:`OscProtocol`. Binds in the constructor, so a port in
-    use is reported before the model is loaded."""
+    """UDP socket + receive thread around an :class:`OscProtocol`.
+
+    Binds in the constructor, so a port in use is reported before the model is loaded. The thread drains
+    the socket, applies due scheduled messages, sends coalesced echoes and periodic status, and sleeps
+    in select() in between, woken early when the engine makes a change that must be echoed.
+    """
 
     RECV_BUFFER = 4 * 1024 * 1024
+    DRAIN = 1024  # datagrams handled before echoes are flushed, under a flood
 
-    def __init__(self, protocol: OscProtocol, *, host: str = "127.0.0.1", port: int = 9000):
+    def __init__(self, protocol: OscProtocol, *, host: str = "127.0.0.1", port: int = 9000,
+                 allow: AllowList | None = None):
         self.protocol = protocol
+        self.allow = allow or AllowList()
+        self.dropped = 0
+        """Datagrams from senders outside the allow list, dropped unanswered."""
+        self.received = 0
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         try:
             # A burst of controller messages must queue in the kernel, not be dropped there.
@@ -112,38 +323,138 @@ class OscServer:
         except OSError:
             self.sock.close()
             raise
+        granted = self.sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)
+        if granted < self.RECV_BUFFER // 2:  # Linux reports twice what it grants; caps at net.core.rmem_max
+            log.info("OSC receive buffer is %d KiB (asked for %d KiB; raise net.core.rmem_max to queue more "
+                     "of a burst)", granted // 1024, self.RECV_BUFFER // 1024)
+        self.sock.setblocking(False)
         self.address: Address = self.sock.getsockname()
-        self.sock.settimeout(0.2)  # how often the receive loop looks at the stop flag
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._wake_r.setblocking(False)
+        self._wake_w.setblocking(False)
         self._stopping = threading.Event()
+        self._pending_lock = threading.Lock()
+        self._pending: dict[str, tuple[Change, set]] = {}
+        self._next_status = 0.0
         self._thread = threading.Thread(target=self._serve, name="osc", daemon=True)
+        protocol.state.listen(self._on_change)
 
     def start(self) -> None:
         self._thread.start()
 
-    def _serve(self) -> None:
-        while not self._stopping.is_set():
-            try:
-                data, sender = self.sock.recvfrom(65535)
-            except socket.timeout:
-                continue
-            except OSError as exc:
-                if self._stopping.is_set():
-                    return
-                log.warning("OSC receive failed: %s", exc)  # e.g. ICMP port unreachable echoes on some OSes
-                continue
-            try:
-                replies = self.protocol.handle(data, sender)
-            except Exception:  # a bug here must not end control; log it and keep receiving
-                log.exception("OSC handler failed on a %d-byte packet from %s:%d", len(data), *sender)
-                continue
-            for reply, destination in replies:
-                try:
-                    self.sock.sendto(reply, destination)
-                except OSError as exc:
-                    log.debug("could not reply to %s:%d: %s", *destination, exc)
-
     def stop(self) -> None:
         self._stopping.set()
+        self._wake()
         if self._thread.is_alive():
             self._thread.join(timeout=2.0)
         self.sock.close()
+        self._wake_r.close()
+        self._wake_w.close()
+
+    # ---- echo --------------------------------------------------------------------------------------
+
+    def _on_change(self, change: Change) -> None:
+        """State listener (any thread): queue the echo; the OSC thread sends it."""
+        param = self.protocol.state.registry[change.name]
+        if param.access == "w":
+            return  # triggers and commands have no value to echo
+        with self._pending_lock:
+            previous = self._pending.get(change.address)
+            sources = previous[1] if previous else set()
+            if change.source is not None:
+                sources.add(change.source)
+            self._pending[change.address] = (change, sources)
+        if threading.current_thread() is not self._thread:
+            self._wake()
+
+    def _wake(self) -> None:
+        try:
+            self._wake_w.send(b"\0")
+        except (BlockingIOError, OSError):
+            pass  # already woken (buffer full) or closing
+
+    def _flush_echoes(self) -> None:
+        with self._pending_lock:
+            pending, self._pending = self._pending, {}
+        if not pending:
+            return
+        subscribers = list(self.protocol.subscribers)
+        for address, (change, sources) in pending.items():
+            message = build_message(address, *_osc_args(change.value))
+            for target in set(subscribers) | sources:
+                self.send(message, target)
+
+    # ---- the loop ----------------------------------------------------------------------------------
+
+    def _timeout(self) -> float:
+        timeout = 0.25
+        due = self.protocol.next_due()
+        if due is not None:
+            timeout = min(timeout, max(0.0, due - self.protocol.clock()))
+        rate = self.protocol.state.get("status/rate") or 0.0
+        if rate > 0:
+            timeout = min(timeout, max(0.0, self._next_status - time.monotonic()))
+        return timeout
+
+    def _serve(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                readable, _, _ = select.select([self.sock, self._wake_r], [], [], self._timeout())
+            except (OSError, ValueError):
+                if self._stopping.is_set():
+                    return
+                raise
+            if self._wake_r in readable:
+                try:
+                    while self._wake_r.recv(4096):
+                        pass
+                except (BlockingIOError, OSError):
+                    pass
+            if self.sock in readable:
+                self._drain()
+            self._run_guarded(self.protocol.run_due)
+            self._flush_echoes()
+            self._periodic_status()
+
+    def _drain(self) -> None:
+        for _ in range(self.DRAIN):
+            try:
+                data, sender = self.sock.recvfrom(65535)
+            except BlockingIOError:
+                return
+            except OSError as exc:  # e.g. ICMP port unreachable from an earlier reply, on some OSes
+                log.debug("OSC receive: %s", exc)
+                continue
+            if not self.allow(sender[0]):
+                self.dropped += 1
+                if self.dropped == 1 or self.dropped % 1000 == 0:
+                    log.warning("dropped %d OSC packet(s) from outside the allow list (latest from %s)",
+                                self.dropped, sender[0])
+                continue
+            self.received += 1
+            self._run_guarded(lambda: self.protocol.handle(data, sender))
+
+    def _run_guarded(self, work: Callable[[], list[Reply]]) -> None:
+        try:
+            replies = work()
+        except Exception:  # a bug here must not end control; log it and keep receiving
+            log.exception("OSC handling failed")
+            return
+        for reply, destination in replies:
+            self.send(reply, destination)
+
+    def _periodic_status(self) -> None:
+        rate = self.protocol.state.get("status/rate") or 0.0
+        now = time.monotonic()
+        if rate <= 0 or now < self._next_status:
+            return
+        self._next_status = now + 1.0 / rate
+        message = self.protocol.status_message()
+        for target in self.protocol.subscribers:
+            self.send(message, target)
+
+    def send(self, data: bytes, destination: Address) -> None:
+        try:
+            self.sock.sendto(data, destination)
+        except OSError as exc:
+            log.debug("could not send to %s:%d: %s", *destination, exc)

@@ -26,71 +26,100 @@ class Param:
     name: str
     """Address below the prefix, e.g. ``walk/speed`` for ``/lvj/walk/speed``."""
     type: str
-    """OSC type tag of the value: ``f`` float, ``i`` int, ``s`` string, ``T`` boolean (0/1/T/F)."""
+    """OSC type tag(s) of the value: ``f`` float, ``i`` int, ``s`` string, ``T`` boolean (0/1/T/F),
+    ``ii`` two ints, ``I`` an impulse (a trigger or a query: no argument, or one non-zero argument, as a
+    TouchDesigner pulse or a Max bang sends it), ``f*`` one float per latent dimension."""
     default: Any
     description: str
     range: tuple[float, float] | None = None
-    """Inclusive bounds for ``f`` and ``i``; ``None`` for strings and booleans."""
+    """Inclusive bounds of each number (``f``, ``i``, ``ii``, ``f*``)."""
     choices: tuple[str, ...] | None = None
     """Allowed values of an ``s`` parameter."""
     unit: str = ""
+    smooth: bool = False
+    """Changes glide over the smoothing time (``/lvj/smoothing``) instead of applying at once."""
+    access: str = "rw"
+    """``rw`` a value you can set and read back; ``w`` a trigger or command (nothing to read back);
+    ``r`` a value only LatentVJ sets (you can read it and be told when it changes)."""
 
     def __post_init__(self) -> None:
-        if self.type not in ("f", "i", "s", "T"):
+        if self.type not in ("f", "i", "s", "T", "ii", "I", "f*"):
             raise ValueError(f"{self.name}: unknown OSC type {self.type!r}")
-        if self.type in ("f", "i") and self.range is None:
+        if self.type in ("f", "i", "ii", "f*") and self.range is None:
             raise ValueError(f"{self.name}: numeric parameters need a range")
+        if self.access not in ("rw", "w", "r"):
+            raise ValueError(f"{self.name}: access must be rw, w or r")
         # The default must itself be a valid value, so a registry typo fails at import, not on stage.
-        self.coerce([self.default])
+        if self.default is not None:
+            self.coerce(list(self.default) if self.type in ("ii", "f*") else [self.default])
 
     @property
     def address(self) -> str:
         return f"{PREFIX}/{self.name}"
 
-    def coerce(self, args: Sequence[Any]) -> Any:
-        """Turn the arguments of one OSC message into this parameter's value, or raise ParamError."""
+    @property
+    def trigger(self) -> bool:
+        return self.type == "I"
+
+    def coerce(self, args: Sequence[Any], *, size: int | None = None) -> Any:
+        """Turn the arguments of one OSC message into this parameter's value, or raise ParamError.
+        ``size`` is the number of floats an ``f*`` parameter takes (the model's latent size)."""
+        if self.type == "I":
+            if len(args) > 1:
+                raise ParamError(f"expected no argument or one (a pulse), got {len(args)}")
+            return True  # callers skip a pulse whose only argument is 0 (a button's release): see is_release
+        if self.type in ("ii", "f*"):
+            count = 2 if self.type == "ii" else size
+            if count is not None and len(args) != count:
+                raise ParamError(f"expected {count} numbers ({self._expected()}), got {len(args)}")
+            values = tuple(self._scalar(arg, "i" if self.type == "ii" else "f") for arg in args)
+            return values
         if len(args) != 1:
             raise ParamError(f"expected 1 argument ({self._expected()}), got {len(args)}")
-        (arg,) = args
-        if self.type == "f":
-            value = self._number(arg)
-        elif self.type == "i":
-            value = self._number(arg)
-            if value != int(value):
-                raise ParamError(f"expected an integer ({self._expected()}), got {arg!r}")
-            value = int(value)
-        elif self.type == "T":
+        return self._scalar(args[0], self.type)
+
+    def _scalar(self, arg: Any, tag: str) -> Any:
+        if tag == "T":
             value = _boolean(arg)
             if value is None:
                 raise ParamError(f"expected a boolean (0/1/T/F), got {arg!r}")
             return value
-        else:
+        if tag == "s":
             if not isinstance(arg, str):
                 raise ParamError(f"expected a string ({self._expected()}), got {_describe(arg)}")
             value = arg.strip().lower() if self.choices else arg
             if self.choices and value not in self.choices:
                 raise ParamError(f"expected one of {', '.join(self.choices)}, got {arg!r}")
             return value
-        lo, hi = self.range
-        if not lo <= value <= hi:
-            raise ParamError(f"{_num(value)} is out of range [{_num(lo)}, {_num(hi)}]")
-        return value
-
-    def _number(self, arg: Any) -> float:
         # OSC senders disagree about ints and floats (Max sends ints for whole numbers, TouchDesigner
         # sends floats for everything), so both are accepted wherever a number is expected.
         if isinstance(arg, bool) or not isinstance(arg, (int, float)):
             raise ParamError(f"expected a number ({self._expected()}), got {_describe(arg)}")
         if isinstance(arg, float) and not math.isfinite(arg):
             raise ParamError(f"expected a finite number ({self._expected()}), got {arg}")
-        return float(arg) if self.type == "f" else arg
+        if tag == "i":
+            if arg != int(arg):
+                raise ParamError(f"expected an integer ({self._expected()}), got {arg!r}")
+            value: float = int(arg)
+        else:
+            value = float(arg)
+        lo, hi = self.range
+        if not lo <= value <= hi:
+            raise ParamError(f"{_num(value)} is out of range [{_num(lo)}, {_num(hi)}]")
+        return value
 
     def _expected(self) -> str:
         if self.choices:
             return "|".join(self.choices)
         if self.range:
-            return f"{'float' if self.type == 'f' else 'int'} in [{_num(self.range[0])}, {_num(self.range[1])}]"
-        return {"s": "string", "T": "0/1/T/F"}[self.type]
+            kind = {"f": "float", "i": "int", "ii": "ints", "f*": "floats"}[self.type]
+            return f"{kind} in [{_num(self.range[0])}, {_num(self.range[1])}]"
+        return {"s": "string", "T": "0/1/T/F", "I": "pulse"}[self.type]
+
+
+def is_release(args: Sequence[Any]) -> bool:
+    """A pulse whose only argument is 0 or false: the release of a momentary button, not a trigger."""
+    return len(args) == 1 and not isinstance(args[0], str) and args[0] in (0, False)
 
 
 def _num(x: float) -> str:
@@ -134,12 +163,21 @@ class Registry:
     def __getitem__(self, name: str) -> Param:
         return self._params[name]
 
-    def find(self, address: str) -> Param | None:
-        """The parameter behind an OSC address; the leading slash and the prefix are optional."""
-        return self._params.get(address_to_name(address))
+    def find(self, address: str) -> tuple[Param, int | None] | None:
+        """The parameter behind an OSC address, and the index for an indexed one (``z/5`` is ``z/N``
+        with index 5); the leading slash and the prefix are optional."""
+        name = address_to_name(address)
+        param = self._params.get(name)
+        if param is not None:
+            return param, None
+        head, _, tail = name.rpartition("/")
+        if tail.isdigit() and f"{head}/N" in self._params:
+            return self._params[f"{head}/N"], int(tail)
+        return None
 
     def defaults(self) -> dict[str, Any]:
-        return {p.name: p.default for p in self}
+        """The starting value of every parameter that holds one (triggers hold none)."""
+        return {p.name: p.default for p in self if not p.trigger}
 
 
 def address_to_name(address: str) -> str:
@@ -149,29 +187,98 @@ def address_to_name(address: str) -> str:
     return name[len(prefix):] if name.startswith(prefix) else name
 
 
+DIRECTIONS = 8
+"""Direction knobs: the model's principal latent directions, computed when a model loads."""
+
 PARAMS = Registry([
+    # ---- the walk ------------------------------------------------------------------------------
     Param("walk/mode", "s", "drift", choices=WALK_MODES,
           description="How the latent point moves: drift (smooth random walk), loop (perfect loop of "
                       "walk/period seconds), noise (gradient-noise loop), keyframes (eased slerp through "
                       "seeds), hold (stand still). Switching blends, never jumps."),
-    Param("walk/speed", "f", 1.0, range=(-10.0, 10.0), unit="x",
+    Param("walk/speed", "f", 1.0, range=(-10.0, 10.0), unit="x", smooth=True,
           description="Walk speed multiplier; 0 pauses the motion, negative runs it backwards. "
                       "Changing it never jumps the image."),
     Param("walk/period", "f", 8.0, range=(0.5, 600.0), unit="s",
           description="Length of one loop (loop, noise and keyframes modes) at speed 1."),
+    Param("walk/freeze", "T", False,
+          description="1 freezes the image where it is at once (the walk keeps its mode and speed); "
+                      "0 lets it move on from there."),
+    Param("walk/randomise", "I", None, access="w",
+          description="Morph to a fresh random seed over morph/time (a jump when morph/time is 0); the new "
+                      "seed is echoed on /lvj/seed."),
     Param("morph/time", "f", 2.0, range=(0.0, 60.0), unit="s",
-          description="Transition time of a morph to a new seed; mode and period changes blend over this "
-                      "or 1 s, whichever is shorter. 0 cuts."),
+          description="Transition time of a morph to a new seed or latent vector; mode and period changes "
+                      "blend over this or 1 s, whichever is shorter. 0 cuts."),
     Param("seed", "i", 0, range=(0, 2**31 - 1),
           description="Morph to this seed's latent point over morph/time; drift, loop and noise then move "
                       "around it, hold stays on it (sending it again in hold brings the image back to it)."),
+    # ---- the latent point ----------------------------------------------------------------------
+    Param("z", "f*", None, range=(-10.0, 10.0),
+          description="The whole latent vector, one float per dimension (latent size in /lvj/status and "
+                      "OSCQuery): morphs there over morph/time and holds it (walk/mode becomes hold)."),
+    Param("z/N", "f", None, range=(-10.0, 10.0), smooth=True,
+          description="One dimension N (0-based) of the latent point: holds the current point with that "
+                      "dimension changed (walk/mode becomes hold)."),
+    *[Param(f"direction/{k}", "f", 0.0, range=(-3.0, 3.0), unit="sd", smooth=True,
+            description=f"Move along the model's principal latent direction {k} (of {DIRECTIONS}, strongest "
+                        "first; GANSpace-style PCA computed when the model loads), in standard deviations.")
+      for k in range(1, DIRECTIONS + 1)],
+    Param("truncation", "f", 1.0, range=(0.0, 2.0), smooth=True,
+          description="GAN models: scales the latent point towards the average (below 1: more typical, "
+                      "less varied images; above 1: wilder)."),
+    Param("temperature", "f", 1.0, range=(0.0, 2.0), smooth=True,
+          description="VAE models: sampling temperature, the spread of the latent point around the prior's "
+                      "centre (below 1: blander and more typical, above 1: stranger)."),
+    # ---- the output ----------------------------------------------------------------------------
+    Param("output/fade", "f", 1.0, range=(0.0, 1.0), smooth=True,
+          description="Brightness: 1 shows the image, 0 is black. With smoothing 0 it cuts to black."),
+    Param("output/size", "ii", None, range=(16.0, 4096.0), unit="px",
+          description="Output width and height; the model's image is scaled to cover it and centre-cropped. "
+                      "The shared-memory ring is re-created at the new size (readers re-attach)."),
+    Param("output/fps", "f", 30.0, range=(1.0, 240.0), unit="fps",
+          description="Target frame rate. When the model is slower, it renders as fast as it can."),
+    Param("smoothing", "f", 0.1, range=(0.0, 5.0), unit="s",
+          description="Time constant of the smoothing of continuous parameters (walk/speed, z/N, "
+                      "direction/*, truncation, temperature, output/fade); 0 applies every change at once."),
+    # ---- models and presets --------------------------------------------------------------------
+    Param("model/load", "s", None, access="w",
+          description="Load a model: a bundled name or a .safetensors file in a model folder (--models). "
+                      "Loads in the background and swaps at a frame boundary; errors are replied."),
+    Param("model/list", "I", None, access="w",
+          description="Replies /lvj/model/list with the names of the models you can load."),
+    Param("model/name", "s", "", access="r",
+          description="The model being played (set by LatentVJ; echoed when a new model is in place)."),
+    Param("preset/store", "i", None, range=(1, 999), access="w",
+          description="Store the latent point and every parameter in preset slot N (kept in the presets "
+                      "file, reloaded at start)."),
+    Param("preset/recall", "i", None, range=(1, 999), access="w",
+          description="Recall preset slot N over preset/time; refused for a preset made with another model."),
+    Param("preset/time", "f", 2.0, range=(0.0, 60.0), unit="s",
+          description="Transition time of a preset recall; 0 cuts."),
+    Param("preset/current", "i", 0, range=(0, 999), access="r",
+          description="The slot last stored or recalled (0: none yet)."),
+    # ---- the conversation ----------------------------------------------------------------------
+    Param("status", "I", None, access="w",
+          description="Replies /lvj/status to the sender (fields below)."),
+    Param("status/rate", "f", 0.0, range=(0.0, 30.0), unit="Hz",
+          description="Send /lvj/status to every subscriber this many times a second; 0 sends none."),
+    Param("subscribe", "I", None, access="w",
+          description="Subscribe the sender to echoes, errors and periodic status. With an int argument, "
+                      "subscribe that port on the sender's host instead (for hosts that listen on a fixed "
+                      "port: TouchDesigner's OSC In, Max's udpreceive); with an int and a string, that port "
+                      "on that host."),
+    Param("unsubscribe", "I", None, access="w",
+          description="Undo /lvj/subscribe (same arguments)."),
 ])
 
 
 def reference_markdown(registry: Registry = PARAMS) -> str:
     """docs/osc.md, generated from the registry (`make docs`); a test fails when the two differ."""
-    from .osc import ERROR_ADDRESS, STATUS_ADDRESS, STATUS_FIELDS
+    from .osc import ERROR_ADDRESS, MODEL_LIST_ADDRESS, STATUS_ADDRESS, STATUS_FIELDS
 
+    access = {"rw": "set, read, echoed", "w": "trigger / command", "r": "read, echoed"}
+    types = {"f*": "`f` x latent size", "ii": "`ii`", "I": "none (pulse)"}
     lines = [
         "# OSC reference",
         "",
@@ -180,29 +287,48 @@ def reference_markdown(registry: Registry = PARAMS) -> str:
         "LatentVJ listens for OSC on UDP 127.0.0.1:9000 (`latentvj serve --osc-host/--osc-port`).",
         f"Every address lives under `{PREFIX}/`; the leading slash is optional, and so is the prefix for",
         "senders that only send a channel name (`walk/speed`). Numbers are accepted as int or float",
-        "wherever a number makes sense. A message that cannot be applied is answered to its sender with",
-        f"`{ERROR_ADDRESS} s` (\"ADDRESS: reason\") and logged; rendering and later messages carry on.",
+        "wherever a number makes sense; booleans as 0/1, T/F or true/false. Pulses (triggers) take no",
+        "argument or one non-zero argument; a lone 0 (a button's release) does nothing.",
         "",
         "## Parameters",
         "",
-        "| address | type | range | default | unit | description |",
-        "|---|---|---|---|---|---|",
+        "| address | type | range | default | unit | access | description |",
+        "|---|---|---|---|---|---|---|",
     ]
     for p in registry:
-        span = "\\|".join(p.choices) if p.choices else (f"{_num(p.range[0])} .. {_num(p.range[1])}" if p.range else "0/1")
-        lines.append(f"| `{p.address}` | `{p.type}` | {span} | `{p.default}` | {p.unit} | {p.description} |")
+        if p.choices:
+            span = "\\|".join(p.choices)
+        elif p.range:
+            span = f"{_num(p.range[0])} .. {_num(p.range[1])}"
+        else:
+            span = "0/1" if p.type == "T" else ""
+        default = "" if p.default is None else f"`{p.default}`"
+        kind = types.get(p.type, f"`{p.type}`")
+        lines.append(f"| `{p.address}` | {kind} | {span} | {default} | {p.unit} | {access[p.access]} | "
+                     f"{p.description} |")
     fields = ", ".join(f"{name} `{tag}`" for name, tag in STATUS_FIELDS)
     lines += [
         "",
-        "## Queries and replies",
+        "`N` in `/lvj/z/N` is a dimension, 0-based (`/lvj/z/0`, `/lvj/z/1`, ...).",
+        "",
+        "## Replies, echoes and subscriptions",
         "",
         "| address | direction | arguments |",
         "|---|---|---|",
-        f"| `{STATUS_ADDRESS}` | to LatentVJ | none: asks for a status reply |",
-        f"| `{STATUS_ADDRESS}` | reply to the sender | {fields} |",
-        f"| `{ERROR_ADDRESS}` | reply to the sender | one string: the address, a colon, and what was wrong |",
+        f"| `{STATUS_ADDRESS}` | reply to the sender, and to subscribers at `status/rate` | {fields} |",
+        f"| `{MODEL_LIST_ADDRESS}` | reply to the sender | one string per model you can load |",
+        f"| `{ERROR_ADDRESS}` | reply to the sender and to subscribers | one string: the address, a colon, and "
+        "what was wrong |",
+        "| every `set, read, echoed` and `read, echoed` address | to the sender and to subscribers | the new "
+        "value, after every accepted change, whoever made it (a controller, a preset recall, a model load) |",
         "",
-        "The HTTP preview's `/status` returns the same status, and more, as JSON.",
+        "Echoes are coalesced: after a burst, only the newest value of each address is sent. A new subscriber",
+        "(`/lvj/subscribe`, or `latentvj serve --reply HOST:PORT`) is sent every current value at once.",
+        "",
+        "Bundles are applied in order; a bundle whose timetag lies in the future is applied at that time.",
+        "",
+        "The HTTP preview's `/status` returns the same status, and more, as JSON. The same namespace is",
+        "served for discovery over OSCQuery (docs/oscquery.md). Presets: docs/presets.md.",
         "",
     ]
     return "\n".join(lines)

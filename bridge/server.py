@@ -13,13 +13,17 @@ import errno
 import logging
 import threading
 from dataclasses import dataclass, field
+from pathlib import Path
 
-from latentvj.models.registry import DEFAULT_MODEL, load
+from latentvj.models.checkpoint import CheckpointError
+from latentvj.models.registry import DEFAULT_MODEL, load, model_names, resolve_confined
 
-from .control import ControlState
+from .control import Change, ControlState
 from .device import pick_device
 from .engine import Engine, EngineConfig
-from .osc import OscProtocol, OscServer
+from .osc import AllowList, OscProtocol, OscServer, Subscribers, build_message, ERROR_ADDRESS
+from .oscquery import OscQueryServer
+from .presets import PresetError, PresetStore, default_config_dir, default_presets_path
 from .preview import PreviewEncoder, PreviewServer
 from .shm import ShmFrameWriter
 
@@ -33,10 +37,20 @@ class ServeConfig:
     engine: EngineConfig = field(default_factory=EngineConfig)
     osc_host: str = "127.0.0.1"
     osc_port: int = 9000
+    allow: list[str] = field(default_factory=list)
+    """Networks (CIDR) or addresses whose OSC is accepted besides loopback; "any" accepts everyone."""
+    reply: list[tuple[str, int]] = field(default_factory=list)
+    """Subscribed from the start: echoes, errors, periodic status (hosts that listen on a fixed port)."""
     http_host: str = "127.0.0.1"
     http_port: int = 9001
+    oscquery_port: int = 9002
+    mdns: bool = False
     shm: str = "latentvj"
     """Name of the shared-memory frame ring (<= 30 characters, for macOS)."""
+    model_dirs: list[Path] = field(default_factory=lambda: [default_config_dir() / "models"])
+    """Folders /lvj/model/load may take files from (nothing outside them)."""
+    presets: Path | None = field(default_factory=default_presets_path)
+    """The presets file; None keeps no presets."""
 
 
 class ServeError(RuntimeError):
@@ -53,6 +67,10 @@ def _bind(what: str, host: str, port: int, option: str, make):
         raise ServeError(f"cannot listen for {what} on {host}:{port}: {exc.strerror or exc}") from None
 
 
+def _is_loopback(host: str) -> bool:
+    return host in ("127.0.0.1", "localhost", "::1") or host.startswith("127.")
+
+
 class Server:
     def __init__(self, config: ServeConfig):
         self.config = config
@@ -60,22 +78,47 @@ class Server:
         self._stop = threading.Event()
         self._resources = contextlib.ExitStack()
         pick_device(config.engine.device)  # a device that is not there is reported before anything starts
+        if not _is_loopback(config.osc_host) and not config.allow:
+            raise ServeError(
+                f"--osc-host {config.osc_host} accepts control from other machines: say which with --allow "
+                "(e.g. --allow 192.168.1.0/24, repeatable), or --allow any to accept everyone on the network")
         try:
-            protocol = OscProtocol(self.control, status=self.status)
+            allow = AllowList(config.allow)
+        except ValueError as exc:
+            raise ServeError(f"--allow: {exc}") from None
+        presets = None
+        if config.presets is not None:
+            try:
+                presets = PresetStore(config.presets)
+            except PresetError as exc:
+                raise ServeError(str(exc)) from None
+        try:
+            self.subscribers = Subscribers(config.reply)
+            self.protocol = OscProtocol(self.control, status=self.status, subscribers=self.subscribers,
+                                        models=lambda: model_names(config.model_dirs))
             self.osc = _bind("OSC", config.osc_host, config.osc_port, "--osc-port",
-                             lambda: OscServer(protocol, host=config.osc_host, port=config.osc_port))
+                             lambda: OscServer(self.protocol, host=config.osc_host, port=config.osc_port,
+                                               allow=allow))
             self._resources.callback(self.osc.stop)
             self.encoder = PreviewEncoder()
             self.preview = _bind("HTTP preview", config.http_host, config.http_port, "--http-port",
                                  lambda: PreviewServer(self.encoder, self.status, host=config.http_host,
                                                        port=config.http_port))
             self._resources.callback(self.preview.stop)
+            self.oscquery = _bind("OSCQuery", config.http_host, config.oscquery_port, "--oscquery-port",
+                                  lambda: OscQueryServer(self.control, host=config.http_host,
+                                                         port=config.oscquery_port, osc_host=config.osc_host,
+                                                         osc_port=self.osc.address[1], mdns=config.mdns))
+            self._resources.callback(self.oscquery.stop)
             model = load(config.model)
-            self.engine = Engine(model, config=config.engine, control=self.control)
+            self.engine = Engine(model, config=config.engine, control=self.control, presets=presets)
+            self.engine.report = self.report
+            self.engine.on_resize = self._resize
             self.shm = ShmFrameWriter(config.shm, self.engine.width, self.engine.height,
                                       channels=self.engine.channels)
-            self._resources.callback(self.shm.close)
+            self._resources.callback(lambda: self.shm.close())
             self.engine.sinks = [self.shm, self.encoder]
+            self.control.listen(self._on_change)
         except BaseException:
             self._resources.close()
             raise
@@ -87,20 +130,63 @@ class Server:
             shm=self.config.shm,
             osc=f"{self.osc.address[0]}:{self.osc.address[1]}",
             preview=self.preview.url,
+            oscquery=self.oscquery.url if hasattr(self, "oscquery") else "",
+            oscquery_port=self.oscquery.address[1] if hasattr(self, "oscquery") else 0,
+            preset=self.control.get("preset/current"),
+            subscribers=len(self.subscribers),
+            osc_errors=self.protocol.errors,
+            osc_dropped=self.osc.dropped,
         )
         return status
+
+    def report(self, address: str, reason: str, source: tuple[str, int] | None) -> None:
+        """A control that could not be applied (from the engine or a loader): /lvj/error to whoever asked
+        and to the subscribers, and a log line."""
+        log.warning("%s: %s", address, reason)
+        message = build_message(ERROR_ADDRESS, f"{address}: {reason}")
+        for target in set(self.subscribers) | ({source} if source else set()):
+            self.osc.send(message, target)
+
+    def _on_change(self, change: Change) -> None:
+        if change.name == "model/load":
+            threading.Thread(target=self._load_model, args=(change.value, change.source),
+                             name="model-load", daemon=True).start()
+
+    def _load_model(self, name: str, source) -> None:
+        """Load in the background while the current model plays on; swap at a frame boundary."""
+        try:
+            model = load(resolve_confined(name, self.config.model_dirs))
+            prepared = self.engine.prepare(model)
+        except CheckpointError as exc:
+            self.report("/lvj/model/load", str(exc), source)
+            return
+        except Exception as exc:  # out of memory, a device error...: report, keep playing the old model
+            log.exception("loading model %r failed", name)
+            self.report("/lvj/model/load", f"{type(exc).__name__}: {exc}", source)
+            return
+        log.info("model %r loaded; playing it from the next frame", model.name)
+        self.engine.swap_model(prepared)
+
+    def _resize(self, width: int, height: int) -> None:
+        """On the render thread: a new ring at the new size (readers see the old one close and re-attach)."""
+        self.shm.close()
+        self.shm = ShmFrameWriter(self.config.shm, width, height, channels=self.engine.channels)
+        self.engine.sinks = [self.shm, self.encoder]
 
     def describe(self) -> str:
         s = self.engine.status()
         note = "  (untrained placeholder: random weights)" if s["random_init"] else ""
+        presets = self.engine.presets.path if self.engine.presets else "off"
         return "\n".join([
             f"LatentVJ serving '{s['model']}' ({s['kind']}){note}",
-            f"  device:  {s['device']} ({s['precision']}), target {s['target_fps']:g} fps",
-            f"  frames:  shared memory '{self.config.shm}', {s['width']}x{s['height']} RGB8, top row first"
+            f"  device:   {s['device']} ({s['precision']}), target {s['target_fps']:g} fps",
+            f"  frames:   shared memory '{self.config.shm}', {s['width']}x{s['height']} RGB8, top row first"
             f" (read with latentvj.plugin.shmring)",
-            f"  preview: {self.preview.url}",
-            f"  OSC:     udp {self.osc.address[0]}:{self.osc.address[1]} (send /lvj/status for a reply;"
+            f"  preview:  {self.preview.url}",
+            f"  OSC:      udp {self.osc.address[0]}:{self.osc.address[1]} (send /lvj/status for a reply;"
             f" addresses in docs/osc.md)",
+            f"  OSCQuery: {self.oscquery.url}",
+            f"  presets:  {presets}",
             "Ctrl-C to stop.",
         ])
 
@@ -110,6 +196,7 @@ class Server:
             self.engine.warm_up()
             self.osc.start()
             self.preview.start()
+            self.oscquery.start()
             log.info("rendering")
             self.engine.run(self._stop)
             log.info("stopping after %d frames", self.engine.frames)

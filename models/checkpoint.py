@@ -16,6 +16,7 @@ raises CheckpointError naming the file and what is wrong.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from dataclasses import asdict, dataclass
@@ -74,6 +75,14 @@ class LoadedModel:
         if self.kind == "gan":
             return self.network(z)
         return self.network.decode(z)
+
+
+def model_fingerprint(model: LoadedModel) -> str:
+    """A short id that tells two models apart even when they share a name: a hash of the kind, the
+    config and the metadata (which carries the creation time). Presets remember it."""
+    blob = json.dumps({"kind": model.kind, "config": asdict(model.config), "metadata": model.metadata},
+                      sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
 def save_model(

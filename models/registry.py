@@ -87,3 +87,37 @@ def load(name_or_path: str | Path) -> LoadedModel:
 def _choices() -> str:
     names = ", ".join(bundled_names()) or "(none installed)"
     return f"bundled models: {names}; or give a path to a {SUFFIX} file"
+
+
+def resolve_confined(name: str, folders: Sequence[str | Path]) -> Path:
+    """A model asked for over the network: a bundled name, or a file inside one of ``folders`` named
+    relative to it (``flowers``, ``flowers.safetensors`` or ``sets/flowers.safetensors``). Absolute
+    paths and anything that leads outside the folders (``..``, links) are refused."""
+    text = str(name).strip()
+    if not text:
+        raise CheckpointError("no model given; " + _choices())
+    if "\\" not in text and "/" not in text and "." not in text and (BUNDLED_DIR / f"{text}{SUFFIX}").is_file():
+        return BUNDLED_DIR / f"{text}{SUFFIX}"
+    relative = Path(text if text.endswith(SUFFIX) else f"{text}{SUFFIX}")
+    if relative.is_absolute() or relative.drive or ".." in relative.parts:
+        raise CheckpointError(f"{text!r}: give a bundled name or a file inside the model folders, "
+                              "not an absolute path or one with '..'")
+    for folder in folders:
+        root = Path(folder).expanduser().resolve()
+        candidate = (root / relative).resolve()
+        if candidate.is_relative_to(root) and candidate.is_file():
+            return candidate
+    where = ", ".join(str(Path(f).expanduser()) for f in folders) or "(no model folders configured)"
+    raise CheckpointError(f"unknown model {text!r}: not bundled and not in the model folders ({where}); "
+                          + _choices())
+
+
+def model_names(folders: Sequence[str | Path]) -> list[str]:
+    """What /lvj/model/list offers: bundled names, then files in the existing model folders."""
+    names = bundled_names()
+    for folder in folders:
+        root = Path(folder).expanduser().resolve()
+        if root.is_dir():
+            names += [p.relative_to(root).as_posix() for p in sorted(root.rglob(f"*{SUFFIX}"))
+                      if p.is_file() and p.resolve().is_relative_to(root)]
+    return names

@@ -500,6 +500,19 @@ class Walker:
         self._seed = seed
         self._change(self._leaf(self._mode), t, self._morph_time)
 
+    def set_point(self, z: np.ndarray, t: float, *, seconds: float | None = None) -> None:
+        """Move to an explicit latent point and hold it (mode becomes hold), blended over ``seconds``
+        (default: morph_time; 0 cuts). For latents sent by a controller or recalled from a preset."""
+        point = np.asarray(z, dtype=np.float64)
+        if point.shape != (self._dim,):
+            raise ValueError(f"expected a latent point of shape ({self._dim},), got {point.shape}")
+        if not np.all(np.isfinite(point)):
+            raise ValueError("the latent point has NaN or infinite values")
+        duration = self._morph_time if seconds is None else _check_morph_time(seconds)
+        t = self._event_time(t)
+        self._mode = "hold"
+        self._change(Hold(point.copy()), t, duration)
+
     def set_morph_time(self, seconds: float, t: float) -> None:
         """Set how long later seed and keyframe changes take (0 cuts); blends under way keep their time."""
         seconds = _check_morph_time(seconds)

@@ -53,3 +53,17 @@ def tiny_vae_path(tmp_path_factory) -> str:
 def tiny_model(tiny_gan_path):
     """A fresh LoadedModel each test (engines move it to their device/dtype in place)."""
     return load_model(tiny_gan_path)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _private_config_dir(tmp_path_factory):
+    """Presets and model folders of the tests live in a temporary folder, never in the user's own
+    config (servers started as subprocesses inherit it)."""
+    folder = tmp_path_factory.mktemp("config")
+    old = os.environ.get("LATENTVJ_CONFIG")
+    os.environ["LATENTVJ_CONFIG"] = str(folder)
+    yield folder
+    if old is None:
+        os.environ.pop("LATENTVJ_CONFIG", None)
+    else:
+        os.environ["LATENTVJ_CONFIG"] = old

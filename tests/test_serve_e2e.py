@@ -34,6 +34,10 @@ def latentvj_command() -> list[str]:
     return [script] if script else [sys.executable, "-m", "latentvj.bridge.cli"]
 
 
+def serve_args(shm_name: str, *extra: str) -> list[str]:
+    return ["--osc-port", "0", "--http-port", "0", "--oscquery-port", "0", "--shm", shm_name, *extra]
+
+
 class ServeProcess:
     def __init__(self, *args: str):
         self.proc = subprocess.Popen(latentvj_command() + ["serve", *args], stdout=subprocess.PIPE,
@@ -110,18 +114,23 @@ def osc_client():
 
 
 def test_serve_streams_and_obeys_osc(shm_name, osc_client):
-    server = ServeProcess("--osc-port", "0", "--http-port", "0", "--shm", shm_name, "--fps", "30")
+    server = ServeProcess("--osc-port", "0", "--http-port", "0", "--oscquery-port", "0", "--shm", shm_name,
+                          "--fps", "30")
     try:
         osc_port = int(server.wait_for_line(r"OSC:\s+udp 127\.0\.0\.1:(\d+)")[1])
         # The banner lists the preview before OSC; it has been printed by now.
-        preview = re.search(r"preview: (http://127\.0\.0\.1:\d+/)", "".join(server.output))[1]
+        preview = re.search(r"preview:\s+(http://127\.0\.0\.1:\d+/)", "".join(server.output))[1]
         osc = ("127.0.0.1", osc_port)
 
         def send(address, *args):
             osc_client.sendto(build_message(address, *args), osc)
 
-        def reply():
-            return OscMessage(osc_client.recvfrom(65535)[0])
+        def reply(address):
+            """The next message to this client with that address (echoes of earlier changes come too)."""
+            while True:
+                message = OscMessage(osc_client.recvfrom(65535)[0])
+                if message.address == address:
+                    return message
 
         reader = ShmFrameReader(shm_name)
         assert (reader.width, reader.height, reader.channels) == (64, 64, 3)  # the bundled default
@@ -142,13 +151,16 @@ def test_serve_streams_and_obeys_osc(shm_name, osc_client):
 
         # bad input is answered, and rendering and control carry on.
         send("/lvj/walk/speed", "fast")
-        assert reply().params[0].startswith("/lvj/walk/speed: expected a number")
+        assert reply("/lvj/error").params[0].startswith("/lvj/walk/speed: expected a number")
         osc_client.sendto(b"\x00garbage", osc)
-        assert "malformed" in reply().params[0]
+        assert "malformed" in reply("/lvj/error").params[0]
         send("/lvj/nope", 1.0)
-        assert "unknown address" in reply().params[0]
+        assert "unknown address" in reply("/lvj/error").params[0]
+        # an accepted change is echoed to its sender.
+        send("walk/speed", 2)
+        assert reply("/lvj/walk/speed").params == [2.0]
         send("/lvj/status")
-        status = dict(zip((name for name, _ in STATUS_FIELDS), reply().params))
+        status = dict(zip((name for name, _ in STATUS_FIELDS), reply("/lvj/status").params))
         assert status["mode"] == "hold" and status["width"] == 64 and status["frame"] > 0
         frames.next()
 
@@ -173,7 +185,7 @@ def test_serve_streams_and_obeys_osc(shm_name, osc_client):
 
 
 def test_ctrl_c_exits_cleanly_and_frees_shared_memory(shm_name, tiny_gan_path, tmp_path):
-    server = ServeProcess("--model", tiny_gan_path, "--size", "48x32", "--osc-port", "0", "--http-port", "0",
+    server = ServeProcess("--model", tiny_gan_path, "--size", "48x32", "--osc-port", "0", "--http-port", "0", "--oscquery-port", "0",
                           "--shm", shm_name)
     try:
         server.wait_for_line(r"Ctrl-C to stop")
@@ -194,3 +206,69 @@ def test_ctrl_c_exits_cleanly_and_frees_shared_memory(shm_name, tiny_gan_path, t
             ShmFrameReader(shm_name)
     finally:
         server.stop()
+
+
+def test_presets_survive_a_restart(shm_name, tiny_gan_path, osc_client, tmp_path):
+    presets = tmp_path / "presets.json"
+    args = serve_args(shm_name, "--model", tiny_gan_path, "--presets", str(presets))
+
+    def started():
+        server = ServeProcess(*args)
+        port = int(server.wait_for_line(r"OSC:\s+udp 127\.0\.0\.1:(\d+)")[1])
+        return server, lambda address, *a: osc_client.sendto(build_message(address, *a), ("127.0.0.1", port))
+
+    server, send = started()
+    try:
+        send("/lvj/morph/time", 0.0)
+        send("/lvj/walk/mode", "hold")
+        send("/lvj/seed", 31337)
+        with ShmFrameReader(shm_name) as reader:
+            stored = Frames(reader).settled()
+        send("/lvj/preset/store", 5)
+        wait_until(lambda: presets.exists() and '"5"' in presets.read_text(), "the presets file")
+    finally:
+        assert server.stop() == 0
+
+    server, send = started()
+    try:
+        send("/lvj/preset/time", 0.0)
+        with ShmFrameReader(shm_name) as reader:
+            frames = Frames(reader)
+            assert not np.array_equal(frames.next(), stored), "a fresh start shows the default walk"
+            send("/lvj/preset/recall", 5)
+            wait_until(lambda: np.array_equal(frames.next(), stored), "the recalled image")
+    finally:
+        assert server.stop() == 0
+
+
+def test_a_flood_of_messages_does_not_stop_rendering_or_control(shm_name, tiny_gan_path, osc_client):
+    server = ServeProcess(*serve_args(shm_name, "--model", tiny_gan_path))
+    try:
+        port = int(server.wait_for_line(r"OSC:\s+udp 127\.0\.0\.1:(\d+)")[1])
+        osc = ("127.0.0.1", port)
+        with ShmFrameReader(shm_name) as reader:
+            frames = Frames(reader)
+            frames.next()
+            before = frames.last
+            flood = [build_message("/lvj/walk/speed", 0.5 + (i % 50) / 100) for i in range(50)]
+            flood.append(b"\x00garbage")
+            for i in range(20_000):
+                osc_client.sendto(flood[i % len(flood)], osc)
+            frames.next()
+            assert frames.last > before, "frames kept coming"
+        # UDP is lossy and the kernel drops what overflows the socket buffer during a flood: ask until
+        # answered. Echoes and errors of the flood may come first.
+        osc_client.settimeout(0.5)
+        deadline = time.monotonic() + TIMEOUT
+        answered = False
+        while not answered and time.monotonic() < deadline:
+            osc_client.sendto(build_message("/lvj/status"), osc)
+            try:
+                while not answered:
+                    answered = OscMessage(osc_client.recvfrom(65535)[0]).address == "/lvj/status"
+            except socket.timeout:
+                continue
+        assert answered, "control still answers after the flood"
+        assert server.proc.poll() is None
+    finally:
+        assert server.stop() == 0

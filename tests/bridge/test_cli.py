@@ -18,7 +18,8 @@ def run(capsys, *argv):
 
 
 def serve(capsys, shm_name, *extra):
-    return run(capsys, "serve", "--osc-port", "0", "--http-port", "0", "--shm", shm_name, *extra)
+    return run(capsys, "serve", "--osc-port", "0", "--http-port", "0", "--oscquery-port", "0", "--shm", shm_name,
+               *extra)
 
 
 def assert_one_clear_error(code, err, *fragments):
@@ -57,7 +58,8 @@ def test_osc_port_in_use(capsys, shm_name):
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as taken:
         taken.bind(("127.0.0.1", 0))
         port = taken.getsockname()[1]
-        code, _, err = run(capsys, "serve", "--osc-port", str(port), "--http-port", "0", "--shm", shm_name)
+        code, _, err = run(capsys, "serve", "--osc-port", str(port), "--http-port", "0", "--oscquery-port", "0",
+                           "--shm", shm_name)
     assert_one_clear_error(code, err, f"port {port}", "in use", "--osc-port")
 
 
@@ -66,7 +68,8 @@ def test_http_port_in_use(capsys, shm_name):
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        code, _, err = run(capsys, "serve", "--osc-port", "0", "--http-port", str(port), "--shm", shm_name)
+        code, _, err = run(capsys, "serve", "--osc-port", "0", "--http-port", str(port), "--oscquery-port", "0",
+                           "--shm", shm_name)
     assert_one_clear_error(code, err, f"port {port}", "--http-port")
 
 
@@ -80,3 +83,15 @@ def test_models_lists_the_default_and_says_it_is_untrained(capsys):
     assert code == 0
     assert "default (default): gan, 64 px" in out
     assert "RANDOMLY INITIALISED" in out
+
+
+def test_listening_beyond_localhost_needs_an_allow_list(capsys, shm_name):
+    code, _, err = run(capsys, "serve", "--osc-host", "0.0.0.0", "--osc-port", "0", "--http-port", "0",
+                       "--oscquery-port", "0", "--shm", shm_name)
+    assert_one_clear_error(code, err, "--allow")
+
+
+@pytest.mark.parametrize("option, value", [("--allow", "not-a-net"), ("--reply", "nohost"), ("--reply", "h:99999")])
+def test_bad_allow_and_reply(capsys, shm_name, option, value):
+    code, _, err = serve(capsys, shm_name, option, value)
+    assert_one_clear_error(code, err, option)

@@ -67,31 +67,29 @@ def test_hold_stops_the_image_and_a_seed_changes_it(tiny_model):
 
 def test_the_latest_write_wins_within_a_frame(tiny_model):
     engine, control = engine_for(tiny_model)
+    control.set("smoothing", 0.0)
     for speed in (0.5, 3.0, 0.25):
         control.set("walk/speed", speed)
     engine.step(0.1)
     assert engine.walker.speed == 0.25
 
 
-class FlakyModel:
-    """Wraps a model so that chosen calls of render fail."""
+def make_flaky(model, fail_on):
+    """Make chosen calls of the model's render fail, like a transient device error."""
+    original, calls = model.render, [0]
 
-    def __init__(self, model, fail_on):
-        self.model, self.fail_on, self.calls = model, set(fail_on), 0
-
-    def __getattr__(self, name):
-        return getattr(self.model, name)
-
-    def render(self, z):
-        self.calls += 1
-        if self.calls in self.fail_on:
+    def render(z):
+        calls[0] += 1
+        if calls[0] in fail_on:
             raise RuntimeError("simulated CUDA hiccup")
-        return self.model.render(z)
+        return original(z)
+
+    model.render = render
+    return model
 
 
 def test_a_failed_frame_is_counted_and_the_loop_goes_on(tiny_model, caplog):
-    flaky = FlakyModel(tiny_model, fail_on={2, 3})
-    engine, _ = engine_for(flaky)
+    engine, _ = engine_for(make_flaky(tiny_model, fail_on={2, 3}))
     sink = Recorder()
     engine.sinks = [sink]
     results = [engine.step(t) for t in (0.0, 0.1, 0.2, 0.3)]
@@ -162,3 +160,198 @@ def test_a_model_slower_than_the_target_runs_flat_out_and_says_so(tiny_model, ca
     assert status["behind"] is True and 0 < status["fps"] < 30
     assert any("below the target 30.0 fps" in r.message for r in caplog.records)
 
+
+
+# ---- the control surface, applied by the engine ---------------------------------------------------
+
+def settle(engine, t0, seconds=3.0, step=0.1):
+    """Render frames from t0 for `seconds` of walk time; the last frame."""
+    t, frame = t0, None
+    while t < t0 + seconds:
+        frame = engine.step(t)
+        t += step
+    return frame, t
+
+
+def test_fade_to_black_cuts_with_smoothing_zero(tiny_model):
+    engine, control = engine_for(tiny_model)
+    control.set("smoothing", 0.0)
+    control.set("output/fade", 0.0)
+    assert engine.step(0.0).max() == 0
+    control.set("output/fade", 1.0)
+    assert engine.step(0.1).max() > 0
+
+
+def test_smoothing_glides_and_zero_applies_at_once(tiny_model):
+    engine, control = engine_for(tiny_model)
+    control.set("smoothing", 0.5)
+    engine.step(0.0)
+    control.set("walk/speed", 5.0)
+    engine.step(0.1)
+    assert 1.0 < engine.walker.speed < 5.0, "a 7-bit MIDI step must not jump the speed"
+    engine.step(0.2)
+    first = engine.walker.speed
+    engine.step(0.3)
+    assert first < engine.walker.speed < 5.0
+    control.set("smoothing", 0.0)
+    control.set("walk/speed", 2.0)
+    engine.step(0.4)
+    assert engine.walker.speed == 2.0
+
+
+def test_smoothing_is_frame_rate_independent():
+    from latentvj.bridge.engine import Smoother
+    a, b = Smoother(0.0), Smoother(0.0)
+    a.set(1.0, t=0.0)
+    b.set(1.0, t=0.0)
+    for i in range(1, 11):
+        a.step(i * 0.03, 0.03, 0.2)
+    for i in range(1, 31):
+        b.step(i * 0.01, 0.01, 0.2)
+    assert a.value == pytest.approx(b.value, abs=1e-9)
+
+
+def test_freeze_stops_at_once_and_releases(tiny_model):
+    engine, control = engine_for(tiny_model)
+    control.set("smoothing", 0.0)
+    engine.step(0.0)
+    control.set("walk/freeze", True)
+    frozen = engine.step(0.5)
+    assert np.array_equal(engine.step(1.0), frozen) and engine.walker.mode == "drift"
+    control.set("walk/freeze", False)
+    engine.step(1.5)
+    assert not np.array_equal(engine.step(2.0), frozen)
+
+
+def test_randomise_picks_a_new_seed_and_tells_the_controllers(tiny_model):
+    engine, control = engine_for(tiny_model)
+    heard = []
+    control.listen(lambda change: heard.append(change))
+    engine.step(0.0)
+    control.set("walk/randomise", True)
+    engine.step(0.1)
+    assert engine.walker.seed != 0
+    assert control.get("seed") == engine.walker.seed
+    assert any(c.name == "seed" and c.value == engine.walker.seed and c.source is None for c in heard)
+
+
+def test_a_whole_latent_vector_is_reached_and_held(tiny_model):
+    engine, control = engine_for(tiny_model)
+    control.set("morph/time", 0.5)
+    engine.step(0.0)
+    z = np.linspace(-1.5, 1.5, tiny_model.latent_dim).astype(np.float32)
+    control.set("z", tuple(float(v) for v in z))
+    frame, t = settle(engine, 0.1, seconds=1.0)
+    assert control.get("walk/mode") == "hold"
+    np.testing.assert_allclose(engine.walker.at(t), z, atol=1e-5)
+    assert np.array_equal(engine.step(t + 1), engine.render(z))
+
+
+def test_one_latent_dimension_moves_only_that_dimension(tiny_model):
+    engine, control = engine_for(tiny_model)
+    control.set("smoothing", 0.0)
+    control.set("walk/mode", "hold")
+    _, t = settle(engine, 0.0, seconds=2.0)
+    before = engine.walker.at(t)
+    control.set_item("z/N", 3, 2.5)
+    engine.step(t)
+    after = engine.walker.at(t + 0.1)
+    assert after[3] == pytest.approx(2.5, abs=1e-5)
+    np.testing.assert_allclose(np.delete(after, 3), np.delete(before, 3), atol=1e-5)
+
+
+def test_direction_knobs_move_the_image_along_the_principal_directions(tiny_model):
+    engine, control = engine_for(tiny_model)
+    control.set("smoothing", 0.0)
+    control.set("walk/mode", "hold")
+    _, t = settle(engine, 0.0, seconds=2.0)
+    base = engine.latent(t)
+    control.set("direction/1", 2.0)
+    engine.step(t)
+    np.testing.assert_allclose(engine.latent(t), base + 2.0 * engine.directions[0].numpy(), atol=1e-5)
+
+
+def test_truncation_pulls_the_latent_towards_the_centre(tiny_model):
+    engine, control = engine_for(tiny_model)
+    control.set("smoothing", 0.0)
+    control.set("truncation", 0.0)
+    frame = engine.step(0.0)
+    assert np.array_equal(frame, engine.render(np.zeros(tiny_model.latent_dim, np.float32)))
+
+
+def test_output_size_and_fps_change_live(tiny_model):
+    engine, control = engine_for(tiny_model)
+    resized = []
+    engine.on_resize = lambda w, h: resized.append((w, h))
+    assert control.get("output/size") == (32, 32)
+    control.set("output/size", (64, 40))
+    control.set("output/fps", 12.0)
+    assert engine.step(0.0).shape == (40, 64, 3)
+    assert resized == [(64, 40)] and engine.config.fps == 12.0
+
+
+def test_presets_store_and_recall_across_a_new_store(tiny_model, tmp_path):
+    from latentvj.bridge.presets import PresetStore
+    path = tmp_path / "presets.json"
+    control = ControlState()
+    engine = Engine(tiny_model, config=EngineConfig(device="cpu"), control=control, presets=PresetStore(path))
+    control.set("smoothing", 0.0)
+    control.set("walk/mode", "hold")
+    control.set("direction/2", 1.5)
+    stored_frame, t = settle(engine, 0.0, seconds=2.0)
+    control.set("preset/store", 4)
+    engine.step(t)
+    wait_for(lambda: path.exists() and "4" in path.read_text())
+    assert control.get("preset/current") == 4
+
+    # A restart: a new engine and store read the file back.
+    control2 = ControlState()
+    engine2 = Engine(tiny_model, config=EngineConfig(device="cpu"), control=control2, presets=PresetStore(path))
+    control2.set("preset/time", 0.5)
+    engine2.step(0.0)
+    control2.set("preset/recall", 4)
+    frame, _ = settle(engine2, 0.1, seconds=1.0)
+    assert control2.get("direction/2") == 1.5 and control2.get("walk/mode") == "hold"
+    assert np.array_equal(frame, stored_frame)
+    assert control2.get("preset/current") == 4
+
+
+def test_recalling_an_empty_slot_or_another_models_preset_is_reported(tiny_model, tiny_vae_path, tmp_path):
+    from latentvj.bridge.presets import PresetStore
+    from latentvj.models.checkpoint import load_model
+    store = PresetStore(tmp_path / "presets.json")
+    control = ControlState()
+    engine = Engine(tiny_model, config=EngineConfig(device="cpu"), control=control, presets=store)
+    reports = []
+    engine.report = lambda address, reason, source: reports.append((address, reason, source))
+    control.set("preset/recall", 9, source=("127.0.0.1", 5000))
+    engine.step(0.0)
+    assert reports[-1][0] == "/lvj/preset/recall" and "9" in reports[-1][1] and reports[-1][2] == ("127.0.0.1", 5000)
+    control.set("preset/store", 2)
+    engine.step(0.1)
+    wait_for(lambda: store.slots() == [2])
+    other = Engine(load_model(tiny_vae_path), config=EngineConfig(device="cpu"), control=ControlState(), presets=store)
+    other.report = lambda address, reason, source: reports.append((address, reason, source))
+    other.control.set("preset/recall", 2)
+    other.step(0.0)
+    assert "tiny" in reports[-1][1], reports[-1]
+
+
+def test_a_new_model_is_swapped_in_at_a_frame_boundary(tiny_model, tiny_vae_path):
+    from latentvj.models.checkpoint import load_model
+    engine, control = engine_for(tiny_model)
+    engine.step(0.0)
+    engine.swap_model(engine.prepare(load_model(tiny_vae_path)))
+    assert engine.model.kind == "gan", "nothing changes until the next frame"
+    engine.step(0.1)
+    assert engine.model.kind == "vae" and control.model_kind == "vae"
+    assert control.get("model/name") == "tinyvae"
+    assert engine.step(0.2).shape == (32, 32, 3)
+
+
+def wait_for(condition, timeout=10.0):
+    import time
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        threading.Event().wait(0.01)

@@ -44,8 +44,9 @@ def test_booleans_take_0_1_t_f(arg, value):
 
 def test_addresses_with_or_without_slash_and_prefix():
     for address in ("/lvj/walk/speed", "lvj/walk/speed", "walk/speed", "/walk/speed"):
-        assert PARAMS.find(address) is PARAMS["walk/speed"]
-    assert PARAMS.find("/lvj/nope") is None
+        assert PARAMS.find(address) == (PARAMS["walk/speed"], None)
+    assert PARAMS.find("/lvj/z/12") == (PARAMS["z/N"], 12)
+    assert PARAMS.find("/lvj/nope") is None and PARAMS.find("/lvj/walk/7") is None
 
 
 def test_a_bad_default_fails_at_declaration():

@@ -107,3 +107,25 @@ def test_make_default_reproduces_the_bundled_file(tmp_path):
         assert set(a.keys()) == set(b.keys())
         for key in a.keys():
             torch.testing.assert_close(a.get_tensor(key), b.get_tensor(key), atol=1e-3, rtol=1e-3)
+
+
+def test_models_asked_for_over_the_network_stay_inside_the_model_folders(tmp_path, tiny_gan_path):
+    import shutil
+
+    from latentvj.models.registry import BUNDLED_DIR, model_names, resolve_confined
+
+    folder = tmp_path / "models"
+    (folder / "sets").mkdir(parents=True)
+    shutil.copy(tiny_gan_path, folder / "sets" / "mine.safetensors")
+    outside = tmp_path / "outside.safetensors"
+    shutil.copy(tiny_gan_path, outside)
+    assert resolve_confined("default", [folder]) == BUNDLED_DIR / "default.safetensors"
+    assert resolve_confined("sets/mine", [folder]) == (folder / "sets" / "mine.safetensors").resolve()
+    assert resolve_confined("sets/mine.safetensors", [folder]).name == "mine.safetensors"
+    for bad in (str(outside), "../outside", "sets/../../outside.safetensors"):
+        with pytest.raises(CheckpointError):
+            resolve_confined(bad, [folder])
+    (folder / "link.safetensors").symlink_to(outside)
+    with pytest.raises(CheckpointError, match="unknown model"):
+        resolve_confined("link", [folder])
+    assert model_names([folder, tmp_path / "missing"]) == ["default", "sets/mine.safetensors"]

@@ -313,3 +313,21 @@ def test_bad_events_are_refused_and_change_nothing():
         walker.at(float("nan"))
     np.testing.assert_array_equal(walker.at(6.0), before)
     assert (walker.mode, walker.seed, walker.speed, walker.period) == ("drift", 1, 2.0, 8.0)
+
+
+def test_set_point_morphs_to_an_explicit_latent_and_holds_it():
+    w = Walker(8, seed=1, mode="drift", morph_time=1.0)
+    before = w.at(2.0)
+    target = np.linspace(-1, 1, 8).astype(np.float32)
+    w.set_point(target, 2.0)
+    assert w.mode == "hold"
+    np.testing.assert_allclose(w.at(2.0), before, atol=1e-6)  # no jump at the change
+    assert not np.allclose(w.at(2.5), target) and not np.allclose(w.at(2.5), before)
+    np.testing.assert_allclose(w.at(3.0), target, atol=1e-6)
+    np.testing.assert_allclose(w.at(10.0), target, atol=1e-6)
+    w.set_point(-target, 10.0, seconds=0.0)  # a cut
+    np.testing.assert_allclose(w.at(10.0), -target, atol=1e-6)
+    with pytest.raises(ValueError, match="shape"):
+        w.set_point(np.zeros(3), 11.0)
+    with pytest.raises(ValueError, match="NaN"):
+        w.set_point(np.full(8, np.nan), 11.0)

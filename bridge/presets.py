@@ -1,0 +1,431 @@
+"""Numbered preset slots: the latent point and every parameter, kept in a human-readable JSON file.
+
+The engine recalls a preset (it owns the walk and the smoothing); this module keeps the slots, reads and
+writes the file, and checks what it reads. The file is plain JSON, never a pickle: nothing in it is
+executed, a person can read and edit it, and a file from another version loads as far as it makes sense.
+
+Safety of the file, for a live show:
+
+- Every store writes the whole file to a temporary file in the same folder, flushes and fsyncs it, then
+  renames it over the old one (``os.replace``, atomic on POSIX and Windows). A crash or a full disk
+  mid-write leaves the old file as it was.
+- A file that is not a presets file at all (not JSON, no version, wrong shape) is moved aside to
+  ``presets.json.corrupt-<time>`` with a warning, and the store starts empty: the show goes on and the
+  old file is kept for a person to look at. A file written by a newer LatentVJ, or one that cannot be read
+  (permissions, a folder), raises :class:`PresetError` instead: starting empty would overwrite it.
+- A preset entry or a parameter that does not check out (a slot out of 1..999, a latent with NaN, a
+  parameter this version does not know, a value out of range) is dropped with a warning; the rest loads.
+  The file still holds what was dropped until the next store, which first copies it to
+  ``presets.json.backup-<time>``.
+
+See docs/presets.md for the file format and the OSC addresses.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import math
+import os
+import shutil
+import sys
+import tempfile
+import threading
+from dataclasses import dataclass, replace
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Mapping
+
+from .params import PARAMS
+
+log = logging.getLogger("latentvj.presets")
+
+FORMAT_VERSION = 1
+"""The ``version`` field of the presets file this code writes and reads."""
+
+SLOTS = range(1, 1000)
+"""Valid slot numbers, as ``/lvj/preset/store`` and ``/lvj/preset/recall`` take them."""
+
+_NOT_A_LOOK = ("z", "z/N", "output/size", "output/fps", "status/rate", "preset/time")
+PRESET_PARAMS: tuple[str, ...] = tuple(p.name for p in PARAMS if p.access == "rw" and p.name not in _NOT_A_LOOK)
+"""The parameters a preset holds: every value a performer sets and reads back (``rw``) that makes up the
+look, in registry order. Not ``z`` and ``z/N``: the latent point is stored whole in
+:attr:`Preset.latent`. Not the output format (size, fps), the status rate or the recall time: a preset is
+a look, and recalling one must not change how it is delivered or recalled. Not triggers (``w``: recalling
+``preset/store`` would store) nor values only LatentVJ sets (``r``)."""
+
+
+class PresetError(ValueError):
+    """A preset that cannot be stored, found or recalled, or a presets file that cannot be used; the
+    message says which slot or file and what is wrong, and is sent back to the controller as is."""
+
+
+@dataclass(frozen=True)
+class Preset:
+    slot: int
+    """Slot number, 1..999."""
+    model: str
+    """Name of the model it was made with (the model file's metadata name), for messages."""
+    model_id: str
+    """Fingerprint of that model (``latentvj.models.checkpoint.model_fingerprint``): it tells apart two
+    models with the same name. A preset is recalled only on the model with this fingerprint."""
+    latent: tuple[float, ...]
+    """The latent point, one float per dimension; JSON keeps float32 and float64 values exactly."""
+    params: dict[str, Any]
+    """Parameter name -> value, for names in :data:`PRESET_PARAMS` (values as the registry coerces them:
+    ``output/size`` is a tuple). Treat as read-only."""
+    stored: str
+    """When it was stored, ISO 8601 (for people; not interpreted)."""
+
+
+def default_config_dir() -> Path:
+    """Where LatentVJ keeps the user's files (presets, model folder).
+
+    ``$LATENTVJ_CONFIG`` when set; else ``%APPDATA%\\LatentVJ`` on Windows, ``~/Library/Application
+    Support/LatentVJ`` on macOS, and ``$XDG_CONFIG_HOME/latentvj`` or ``~/.config/latentvj`` elsewhere.
+    """
+    override = os.environ.get("LATENTVJ_CONFIG")
+    if override:
+        return Path(override).expanduser()
+    if sys.platform == "win32":
+        appdata = os.environ.get("APPDATA")
+        return (Path(appdata) if appdata else Path.home() / "AppData" / "Roaming") / "LatentVJ"
+    if sys.platform == "darwin":
+        return Path.home() / "Library" / "Application Support" / "LatentVJ"
+    xdg = os.environ.get("XDG_CONFIG_HOME")
+    # The XDG spec: a relative XDG_CONFIG_HOME is invalid and is ignored.
+    if xdg and Path(xdg).is_absolute():
+        return Path(xdg) / "latentvj"
+    return Path.home() / ".config" / "latentvj"
+
+
+def default_presets_path() -> Path:
+    """``default_config_dir() / "presets.json"``."""
+    return default_config_dir() / "presets.json"
+
+
+class PresetStore:
+    """The preset slots of one presets file, loaded when made and written through on every store.
+
+    Safe to use from several threads: :meth:`store` (which writes and fsyncs the file) may run on one
+    thread while others call :meth:`get` and :meth:`slots`, which never wait for the disk.
+    """
+
+    def __init__(self, path: str | os.PathLike):
+        """path: the presets file (``default_presets_path()`` for the user's own). A missing file is an
+        empty store; the file and its folder are created by the first :meth:`store`."""
+        self._path = Path(path)
+        self._lock = threading.Lock()
+        """Guards ``_presets`` (held briefly, never during file I/O)."""
+        self._write_lock = threading.Lock()
+        """Serialises writes of the file, so it always holds the newest state."""
+        self._presets: dict[int, Preset] = {}
+        self._backup_before_write = False
+        """Something in the file was dropped on load: copy the file aside before overwriting it."""
+        self._load()
+
+    @property
+    def path(self) -> Path:
+        return self._path
+
+    def slots(self) -> list[int]:
+        """The slots that hold a preset, in ascending order."""
+        with self._lock:
+            return sorted(self._presets)
+
+    def get(self, slot: int) -> Preset:
+        """The preset in ``slot``; :class:`PresetError` when the slot is not 1..999 or is empty."""
+        _check_slot(slot)
+        with self._lock:
+            preset = self._presets.get(slot)
+        if preset is None:
+            raise PresetError(f"preset {slot} is empty")
+        return replace(preset, params=dict(preset.params))
+
+    def store(self, preset: Preset) -> None:
+        """Put ``preset`` in its slot (replacing what was there) and write the whole file atomically.
+
+        A preset that does not check out raises :class:`PresetError` and changes nothing. When writing the
+        file fails (``OSError``, re-raised), the file on disk is unchanged; the preset is still kept in
+        memory, so it can be recalled until the server stops, and the next successful store writes it too.
+        """
+        preset = _checked(preset)
+        with self._write_lock:
+            with self._lock:
+                self._presets[preset.slot] = preset
+                presets = dict(self._presets)
+            text = _file_text(presets)
+            self._path.parent.mkdir(parents=True, exist_ok=True)
+            if self._backup_before_write and self._path.exists():
+                backup = _aside(self._path, "backup")
+                shutil.copy2(self._path, backup)
+                log.warning("kept a copy of %s as %s before rewriting it without the entries that were "
+                            "dropped when it was loaded", self._path, backup.name)
+            self._backup_before_write = False
+            _write_atomically(self._path, text)
+
+    def check_model(self, preset: Preset, model: str, model_id: str, *, latent_dim: int | None = None) -> None:
+        """Refuse (:class:`PresetError`) a preset made with a model other than the one playing.
+
+        model, model_id: the name and fingerprint of the model being played.
+        latent_dim: its latent size; when given, a preset whose latent has another length (a hand-edited
+            file) is refused too.
+        """
+        if preset.model_id != model_id:
+            made = f"preset {preset.slot} was made with model '{preset.model}' (latent {len(preset.latent)})"
+            if preset.model == model:
+                raise PresetError(f"{made}, a different model file with the same name (id {preset.model_id}); "
+                                  f"the current model '{model}' has id {model_id}")
+            raise PresetError(f"{made}; the current model is '{model}'")
+        if latent_dim is not None and len(preset.latent) != latent_dim:
+            raise PresetError(f"preset {preset.slot} has a latent of {len(preset.latent)} numbers; the current "
+                              f"model '{model}' takes {latent_dim}")
+
+    # ---- reading the file -------------------------------------------------------------------------
+
+    def _load(self) -> None:
+        try:
+            raw = self._path.read_bytes()
+        except FileNotFoundError:
+            return
+        except OSError as exc:
+            raise PresetError(f"cannot read the presets file {self._path}: {exc.strerror or exc}") from None
+        try:
+            document = json.loads(raw.decode("utf-8"), object_pairs_hook=_warn_duplicate_keys)
+        except (UnicodeDecodeError, ValueError) as exc:
+            self._set_aside(f"it is not valid JSON ({exc})")
+            return
+        problem = _document_problem(document)
+        if problem == "newer":
+            raise PresetError(
+                f"the presets file {self._path} was written by a newer LatentVJ (format version "
+                f"{document['version']}; this one reads version {FORMAT_VERSION}): upgrade LatentVJ, or use "
+                "another presets file (--presets FILE)")
+        if problem:
+            self._set_aside(problem)
+            return
+        dropped = False
+        for key, entry in document["presets"].items():
+            preset, warnings = _read_preset(key, entry)
+            for warning in warnings:
+                log.warning("%s: %s", self._path, warning)
+            dropped = dropped or bool(warnings)
+            if preset is not None:
+                self._presets[preset.slot] = preset
+        if dropped:
+            self._backup_before_write = True
+            log.warning("%s: what was dropped stays in the file until the next preset is stored, which first "
+                        "copies the file to %s.backup-<time>", self._path, self._path.name)
+        log.info("loaded %d presets from %s", len(self._presets), self._path)
+
+    def _set_aside(self, problem: str) -> None:
+        aside = _aside(self._path, "corrupt")
+        try:
+            os.replace(self._path, aside)
+        except OSError as exc:
+            raise PresetError(f"the presets file {self._path} is unusable ({problem}) and could not be moved "
+                              f"aside to {aside.name}: {exc.strerror or exc}") from None
+        log.warning("the presets file %s is unusable (%s); moved it to %s and started with no presets",
+                    self._path, problem, aside.name)
+
+
+def _document_problem(document: Any) -> str | None:
+    """What is wrong with the file as a whole: None, "newer", or a description."""
+    if not isinstance(document, dict):
+        return f"expected a JSON object, found {type(document).__name__}"
+    version = document.get("version")
+    if isinstance(version, bool) or not isinstance(version, int):
+        return f"expected an integer \"version\" field, found {version!r}"
+    if version > FORMAT_VERSION:
+        return "newer"
+    if version < 1:
+        return f"unknown format version {version}"
+    if not isinstance(document.get("presets"), dict):
+        return "expected a \"presets\" object mapping slot numbers to presets"
+    return None
+
+
+def _read_preset(key: str, entry: Any) -> tuple[Preset | None, list[str]]:
+    """One entry of the file -> (the preset or None when it is unusable, warnings about what was dropped)."""
+    try:
+        slot = int(key) if key.strip().isdigit() else None
+    except ValueError:
+        slot = None
+    if slot is None or slot not in SLOTS:
+        return None, [f"dropped the preset under {key!r}: slots are numbered 1 to 999"]
+    if not isinstance(entry, dict):
+        return None, [f"dropped preset {slot}: expected an object, found {type(entry).__name__}"]
+    for field in ("model", "model_id"):
+        if not isinstance(entry.get(field), str):
+            return None, [f"dropped preset {slot}: expected a string \"{field}\", found {entry.get(field)!r}"]
+    latent, problem = _latent(entry.get("latent"))
+    if problem:
+        return None, [f"dropped preset {slot}: its latent {problem}"]
+    stored = entry.get("stored", "")
+    params = entry.get("params", {})
+    warnings = []
+    if not isinstance(params, dict):
+        warnings.append(f"preset {slot}: dropped its params: expected an object, found {type(params).__name__}")
+        params = {}
+    kept: dict[str, Any] = {}
+    for name, value in params.items():
+        try:
+            kept[name] = _param_value(name, value)
+        except PresetError as exc:
+            warnings.append(f"preset {slot}: dropped {exc}")
+    return Preset(slot=slot, model=entry["model"], model_id=entry["model_id"], latent=latent,
+                  params=_in_registry_order(kept), stored=stored if isinstance(stored, str) else str(stored)), warnings
+
+
+def _warn_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            log.warning("presets file: %r appears twice in one object; the last one is kept", key)
+        result[key] = value
+    return result
+
+
+# ---- checks shared by store() and loading ------------------------------------------------------------
+
+def _check_slot(slot: Any) -> None:
+    if isinstance(slot, bool) or not isinstance(slot, int) or slot not in SLOTS:
+        raise PresetError(f"preset slots are numbered 1 to 999, got {slot!r}")
+
+
+def _latent(values: Any) -> tuple[tuple[float, ...], str | None]:
+    """A latent from a file or a caller -> (floats, None), or ((), what is wrong with it)."""
+    if isinstance(values, (str, bytes, dict)) or not hasattr(values, "__iter__"):
+        return (), f"should be a list of numbers, found {type(values).__name__}"
+    floats = []
+    for i, value in enumerate(values):
+        # Numbers only (numpy scalars included); not booleans or strings, even "1.5".
+        if isinstance(value, (bool, str, bytes)):
+            return (), f"should hold numbers; item {i} is {value!r}"
+        try:
+            number = float(value)
+        except (TypeError, ValueError, OverflowError):
+            return (), f"should hold finite numbers; item {i} is {value!r}"
+        if not math.isfinite(number):
+            return (), f"should hold finite numbers; item {i} is {number}"
+        floats.append(number)
+    if not floats:
+        return (), "is empty"
+    return tuple(floats), None
+
+
+def _param_value(name: Any, value: Any) -> Any:
+    """The registry's value for one stored parameter, or PresetError("name: reason")."""
+    if name not in PRESET_PARAMS:
+        try:
+            PARAMS[name]
+        except (KeyError, TypeError):
+            raise PresetError(f"{name!r}: not a parameter of this LatentVJ version") from None
+        raise PresetError(f"{name!r}: not a parameter a preset holds (only values you set and read back)")
+    param = PARAMS[name]
+    if param.type == "ii":
+        if not isinstance(value, (list, tuple)):
+            raise PresetError(f"{name!r}: expected two integers, found {value!r}")
+        args = list(value)
+    else:
+        args = [value]
+    try:
+        return param.coerce(args)
+    except (ValueError, TypeError, OverflowError) as exc:  # ParamError is a ValueError
+        raise PresetError(f"{name!r}: {exc}") from None
+
+
+def _in_registry_order(params: Mapping[str, Any]) -> dict[str, Any]:
+    return {name: params[name] for name in PRESET_PARAMS if name in params}
+
+
+def _checked(preset: Preset) -> Preset:
+    """A copy of a preset to store, with values normalised, or PresetError naming the slot and the problem."""
+    _check_slot(preset.slot)
+    for field in ("model", "model_id", "stored"):
+        if not isinstance(getattr(preset, field), str):
+            raise PresetError(f"preset {preset.slot}: {field} should be a string, got {getattr(preset, field)!r}")
+    latent, problem = _latent(preset.latent)
+    if problem:
+        raise PresetError(f"preset {preset.slot}: the latent {problem}")
+    if not isinstance(preset.params, Mapping):
+        raise PresetError(f"preset {preset.slot}: params should be a dict, got {type(preset.params).__name__}")
+    params = {}
+    for name, value in preset.params.items():
+        try:
+            params[name] = _param_value(name, value)
+        except PresetError as exc:
+            raise PresetError(f"preset {preset.slot}: {exc}") from None
+    return Preset(slot=preset.slot, model=preset.model, model_id=preset.model_id, latent=latent,
+                  params=_in_registry_order(params), stored=preset.stored)
+
+
+# ---- writing the file ---------------------------------------------------------------------------------
+
+def _file_text(presets: Mapping[int, Preset]) -> str:
+    """The presets file: indented JSON, slots in ascending order, fields in a fixed order, parameters in
+    registry order, and each latent on one line (so a person can read the rest)."""
+    blocks = []
+    for slot in sorted(presets):
+        p = presets[slot]
+        lines = [f'        {json.dumps(name)}: {json.dumps(value, allow_nan=False, ensure_ascii=False)}'
+                 for name, value in p.params.items()]
+        params = "{\n" + ",\n".join(lines) + "\n      }" if lines else "{}"
+        latent = json.dumps([float(v) for v in p.latent], allow_nan=False)
+        blocks.append(
+            f'    "{slot}": {{\n'
+            f'      "model": {json.dumps(p.model, ensure_ascii=False)},\n'
+            f'      "model_id": {json.dumps(p.model_id, ensure_ascii=False)},\n'
+            f'      "stored": {json.dumps(p.stored, ensure_ascii=False)},\n'
+            f'      "params": {params},\n'
+            f'      "latent": {latent}\n'
+            f'    }}')
+    body = "{\n" + ",\n".join(blocks) + "\n  }" if blocks else "{}"
+    return f'{{\n  "version": {FORMAT_VERSION},\n  "presets": {body}\n}}\n'
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    """Replace ``path`` with ``text`` so that a reader or a crash sees the old file or the new one,
+    never a part of either."""
+    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    replaced = False
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(temp, path)
+        replaced = True
+    finally:
+        if not replaced:  # the old file is intact; leave no half-written temporary file behind
+            with contextlib.suppress(OSError):
+                os.unlink(temp)
+    _fsync_folder(path.parent)
+
+
+def _fsync_folder(folder: Path) -> None:
+    """Make the rename itself durable (POSIX); Windows cannot open a folder for this and needs no call."""
+    if sys.platform == "win32":
+        return
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass  # some file systems refuse fsync on a folder; the data itself is already on disk
+    finally:
+        os.close(fd)
+
+
+def _aside(path: Path, kind: str) -> Path:
+    """A free name next to ``path``: ``presets.json.<kind>-20250101T120000`` (then ``-1``, ``-2``...)."""
+    stamp = datetime.now().strftime("%Y%m%dT%H%M%S")
+    candidate = path.with_name(f"{path.name}.{kind}-{stamp}")
+    n = 1
+    while candidate.exists():
+        candidate = path.with_name(f"{path.name}.{kind}-{stamp}-{n}")
+        n += 1
+    return candidate

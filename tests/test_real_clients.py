@@ -1,0 +1,258 @@
+"""`latentvj serve` driven by OSC clients nobody here wrote: liblo's oscsend/oscdump and vanilla Pure Data.
+
+Our own tests build OSC with python-osc, the same library the server parses with, so a disagreement about
+the wire format would go unnoticed there. These tests use the tools users have. They need the Debian
+packages liblo-tools (oscsend, oscdump) and puredata-core (pd), which .ci/run installs; without them the
+tests skip, naming the package.
+
+Quirks of these clients that the tests rely on (and that users will meet):
+- oscsend sends exactly the address it is given, with or without the leading slash, and the type tags
+  given (`f 0.25`, `i 2`, `s loop`).
+- oscdump prints one line per message: liblo 0.31 starts it with the timetag in hex, then the address,
+  the type tags and the values (floats as %f, strings in double quotes). It binds every interface: a host
+  in its URL is taken as a multicast group.
+- Pd's [oscformat] always writes a leading slash (`lvj walk mode`, `lvj/walk/mode` and `/lvj/walk/mode` all
+  give `/lvj/walk/mode`), so a Pd patch cannot send an address without one. Numbers go out as `f` unless
+  a format says otherwise (`-f i`). [oscparse] prints what it gets as `list lvj walk speed 0.375`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+TIMEOUT = 30.0
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def _needs(tool: str, package: str):
+    return pytest.mark.skipif(shutil.which(tool) is None,
+                              reason=f"`{tool}` is not on PATH: install the Debian package {package} "
+                                     f"(apt-get install {package}; .ci/run does)")
+
+
+needs_oscsend = _needs("oscsend", "liblo-tools")
+needs_oscdump = _needs("oscdump", "liblo-tools")
+needs_pd = _needs("pd", "puredata-core")
+
+
+class Process:
+    """A child process whose output lines are collected by a thread, to be awaited with a timeout."""
+
+    def __init__(self, command: list[str], *, stdout: bool = True):
+        # Pd prints to stderr with -nogui, the others to stdout: one stream is read, the other merged in.
+        self.proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, text=True, bufsize=1,
+                                     stdout=subprocess.PIPE if stdout else subprocess.DEVNULL,
+                                     stderr=subprocess.STDOUT if stdout else subprocess.PIPE)
+        self.name = os.path.basename(command[0])
+        self.lines: queue.Queue[str] = queue.Queue()
+        self.output: list[str] = []
+        threading.Thread(target=self._pump, args=(self.proc.stdout or self.proc.stderr,), daemon=True).start()
+
+    def _pump(self, stream) -> None:
+        for line in stream:
+            self.output.append(line)
+            self.lines.put(line)
+        self.lines.put("")  # end of output
+
+    def wait_for_line(self, pattern: str, *, timeout: float = TIMEOUT) -> re.Match:
+        """The first line from now on that matches; fails when the process ends or time runs out first."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                line = self.lines.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                raise AssertionError(f"{self.name}: no line matching {pattern!r} within {timeout}s; "
+                                     f"its output:\n{''.join(self.output)}") from None
+            if line == "":
+                self.lines.put("")  # stay at the end for later waits
+                raise AssertionError(f"{self.name} ended ({self.proc.wait()}) before a line matching "
+                                     f"{pattern!r}; its output:\n{''.join(self.output)}")
+            if match := re.search(pattern, line):
+                return match
+
+    def stop(self) -> int:
+        """SIGTERM (then SIGKILL after 10 s); the exit status. Safe to call again."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+        return self.proc.wait()
+
+
+class Serve(Process):
+    """`latentvj serve` on free ports, with its OSC address and preview URL read from the banner."""
+
+    def __init__(self, model: str, shm: str, *args: str):
+        script = shutil.which("latentvj", path=os.path.dirname(sys.executable))
+        command = [script] if script else [sys.executable, "-m", "latentvj.bridge.cli"]
+        super().__init__(command + ["serve", "--model", model, "--shm", shm, "--osc-port", "0", "--http-port",
+                                    "0", "--oscquery-port", "0", "--no-presets", *args])
+        self.name = "latentvj serve"
+
+    def ready(self) -> None:
+        self.osc_port = int(self.wait_for_line(r"OSC:\s+udp 127\.0\.0\.1:(\d+)")[1])
+        self.preview = re.search(r"preview:\s+(http://127\.0\.0\.1:\d+/)", "".join(self.output))[1]
+
+    def status(self) -> dict:
+        with urllib.request.urlopen(self.preview + "status", timeout=TIMEOUT) as response:
+            return json.load(response)
+
+    def wait_for_status(self, **expected) -> dict:
+        """/status once it shows all the expected values (polled: there is no event across processes)."""
+        deadline = time.monotonic() + TIMEOUT
+        while True:
+            status = self.status()
+            if all(status.get(key) == value for key, value in expected.items()):
+                return status
+            if time.monotonic() > deadline:
+                shown = {key: status.get(key) for key in expected}
+                raise AssertionError(f"/status shows {shown}, expected {expected}; serve's output:\n"
+                                     f"{''.join(self.output)}")
+            time.sleep(0.02)
+
+    def assert_stops_cleanly(self) -> None:
+        assert self.stop() == 0, f"serve exited with {self.proc.returncode}:\n{''.join(self.output)}"
+
+
+def free_udp_port() -> int:
+    """A loopback UDP port free now, for a client that must be told its port up front."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def oscsend(port: int, address: str, types: str = "", *values: str) -> None:
+    run = subprocess.run(["oscsend", "127.0.0.1", str(port), address, types, *values],
+                         capture_output=True, text=True, timeout=TIMEOUT)
+    assert run.returncode == 0, f"oscsend {address} {types} {values}: {run.stdout}{run.stderr}"
+
+
+def pd(patch: str, message: str) -> Process:
+    """Pure Data without GUI, audio or MIDI, running a patch from tests/fixtures; `message` is sent to it
+    once the patch is loaded (`-send "receiver args"`)."""
+    return Process(["pd", "-nogui", "-noaudio", "-nomidi", "-stderr", "-send", message, str(FIXTURES / patch)],
+                   stdout=False)
+
+
+@pytest.fixture(scope="module")
+def server(tiny_gan_path):
+    """One server for the tests that need no --reply: each sets values the others do not."""
+    serve = Serve(tiny_gan_path, f"lvjrc{os.getpid()}")
+    try:
+        serve.ready()
+        yield serve
+        serve.assert_stops_cleanly()
+    finally:
+        serve.stop()
+
+
+@needs_oscsend
+def test_oscsend_sets_parameters(server):
+    oscsend(server.osc_port, "/lvj/walk/speed", "f", "0.25")
+    server.wait_for_status(speed=0.25)
+    oscsend(server.osc_port, "lvj/walk/speed", "f", "0.75")  # no leading slash
+    server.wait_for_status(speed=0.75)
+    oscsend(server.osc_port, "/lvj/walk/speed", "i", "2")  # an int where a float is expected
+    server.wait_for_status(speed=2.0)
+    oscsend(server.osc_port, "/lvj/walk/mode", "s", "loop")
+    server.wait_for_status(mode="loop")
+
+
+@needs_oscsend
+@needs_oscdump
+def test_oscdump_on_reply_port_sees_echoes_and_errors(tiny_gan_path):
+    reply_port = free_udp_port()
+    # The server loads its model meanwhile.
+    serve = Serve(tiny_gan_path, f"lvjrd{os.getpid()}", "--reply", f"127.0.0.1:{reply_port}")
+    dump = Process(["oscdump", "-L", str(reply_port)])
+    try:
+        # oscdump says nothing when it is listening: probe until it prints a probe.
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+            deadline = time.monotonic() + TIMEOUT
+            while True:
+                probe.sendto(b"/probe\0\0,\0\0\0", ("127.0.0.1", reply_port))
+                try:
+                    dump.wait_for_line(r"/probe", timeout=0.2)
+                    break
+                except AssertionError:
+                    if dump.proc.poll() is not None or time.monotonic() > deadline:
+                        raise
+        serve.ready()
+
+        oscsend(serve.osc_port, "/lvj/walk/speed", "f", "0.25")
+        dump.wait_for_line(r"(^|\s)/lvj/walk/speed f 0\.250000$")
+        oscsend(serve.osc_port, "lvj/walk/mode", "s", "hold")
+        dump.wait_for_line(r'(^|\s)/lvj/walk/mode s "hold"$')
+
+        # A wrong type is answered to the reply port too, and changes nothing.
+        oscsend(serve.osc_port, "/lvj/walk/speed", "s", "fast")
+        dump.wait_for_line(r'(^|\s)/lvj/error s "/lvj/walk/speed: expected a number')
+        # Rendering goes on, and so does control.
+        frame = serve.status()["frame"]
+        oscsend(serve.osc_port, "/lvj/seed", "i", "5")
+        dump.wait_for_line(r"(^|\s)/lvj/seed i 5$")
+        serve.wait_for_status(seed=5, speed=0.25, mode="hold")
+        deadline = time.monotonic() + TIMEOUT
+        while serve.status()["frame"] <= frame:
+            assert time.monotonic() < deadline, "no new frame after the bad message"
+            time.sleep(0.02)
+        serve.assert_stops_cleanly()
+    finally:
+        dump.stop()
+        serve.stop()
+
+
+@needs_pd
+def test_pd_patch_sets_parameters(server):
+    patch = pd("lvj_send.pd", f"lvj-port {server.osc_port}")
+    try:
+        server.wait_for_status(mode="hold", seed=77, speed=0.5)
+    finally:
+        patch.stop()
+    assert not any("error" in line for line in patch.output), "".join(patch.output)
+
+
+@needs_pd
+def test_pd_patch_subscribes_and_hears_its_echo(server):
+    reply_port = free_udp_port()
+    patch = pd("lvj_subscribe.pd", f"lvj-ports {server.osc_port} {reply_port}")
+    try:
+        # On /lvj/subscribe the patch is sent every current value, then the echo of its own change.
+        patch.wait_for_line(r"lvj-reply: (list )?lvj walk mode \w+$")
+        patch.wait_for_line(r"lvj-reply: (list )?lvj walk speed 0\.375$")
+        server.wait_for_status(speed=0.375)
+    finally:
+        patch.stop()
+
+
+@needs_pd
+def test_pd_parses_every_value_a_subscriber_is_sent(server):
+    """Booleans (walk/freeze) go out as int 0/1: vanilla Pd's [oscparse] rejects OSC's T/F tags with
+    "unknown tag" (pure-data/pure-data#2409), and so do some other hosts."""
+    reply_port = free_udp_port()
+    patch = pd("lvj_subscribe.pd", f"lvj-ports {server.osc_port} {reply_port}")
+    try:
+        # The current values come first and /lvj/status last, in order over loopback.
+        patch.wait_for_line(r"lvj-reply: (list )?lvj status ")
+    finally:
+        patch.stop()
+    errors = [line for line in patch.output if "error" in line]
+    assert not errors, "".join(errors)
