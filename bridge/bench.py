@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import socket
 import statistics
 import subprocess
 import sys
@@ -37,8 +38,11 @@ class BenchResult:
     resolution: int
     forward_ms: float
     engine_ms: float
+    sending_ms: float = 0.0
+    """Engine ms per frame while a separate process sends the flood to a socket nobody reads: the cost
+    of the sender alone on this machine (``--flood``)."""
     flooded_ms: float = 0.0
-    """Engine ms per frame while a separate process floods OSC (``--flood``)."""
+    """Engine ms per frame while the same process floods the engine's OSC server (``--flood``)."""
     flood_received: float = 0.0
     """OSC messages per second the server actually handled during the flood."""
 
@@ -89,22 +93,32 @@ while True:
 
 
 class _Flood:
-    """An OSC server on the engine's control state, and a separate process flooding it with messages."""
+    """A separate process flooding OSC messages at the engine's OSC server, or (``served=False``) at a
+    socket nobody reads: what the sending process alone costs on a shared machine."""
 
-    def __init__(self, engine: Engine, rate: float):
-        self.server = OscServer(OscProtocol(engine.control, status=engine.status), port=0)
-        self.server.start()
-        self.proc = subprocess.Popen([sys.executable, "-c", FLOODER, "127.0.0.1", str(self.server.address[1]),
-                                      str(rate)])
+    def __init__(self, engine: Engine, rate: float, *, served: bool = True):
+        self.server: OscServer | None = None
+        if served:
+            self.server = OscServer(OscProtocol(engine.control, status=engine.status), port=0)
+            self.server.start()
+            port = self.server.address[1]
+        else:
+            self.sink = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            self.sink.bind(("127.0.0.1", 0))
+            port = self.sink.getsockname()[1]
+        self.proc = subprocess.Popen([sys.executable, "-c", FLOODER, "127.0.0.1", str(port), str(rate)])
         self.started = time.monotonic()
 
     def rate(self) -> float:
-        return self.server.received / (time.monotonic() - self.started)
+        return self.server.received / (time.monotonic() - self.started) if self.server else 0.0
 
     def close(self) -> None:
         self.proc.kill()
         self.proc.wait()
-        self.server.stop()
+        if self.server:
+            self.server.stop()
+        else:
+            self.sink.close()
 
 
 def bench_one(model: LoadedModel, *, device: str, precision: str, frames: int, rounds: int,
@@ -120,7 +134,7 @@ def bench_one(model: LoadedModel, *, device: str, precision: str, frames: int, r
 
     engine = Engine(model, config=EngineConfig(device=device, precision=precision, fps=0))
     ring = ShmFrameWriter(f"lvjbench{os.getpid()}", engine.width, engine.height, channels=engine.channels)
-    forward, end_to_end, flooded = [], [], []
+    forward, end_to_end, flooded, sending = [], [], [], []
     received = 0.0
     try:
         z = torch.randn(1, model.latent_dim, generator=torch.Generator().manual_seed(0)).to(dev, dtype)
@@ -142,20 +156,22 @@ def bench_one(model: LoadedModel, *, device: str, precision: str, frames: int, r
                 end_to_end.extend(b - a for a, b in zip(watch.times, watch.times[1:]))
                 if flood > 0:
                     engine.control.set("smoothing", 0.0)
-                    flooding = _Flood(engine, flood)
-                    try:
-                        stop = threading.Event()
-                        watch = _Stopwatch(frames, stop)
-                        engine.sinks = [ring, PreviewEncoder(), watch]
-                        engine.run(stop)
-                        received = max(received, flooding.rate())
-                    finally:
-                        flooding.close()
-                    flooded.extend(b - a for a, b in zip(watch.times, watch.times[1:]))
+                    for served, times in ((False, sending), (True, flooded)):
+                        flooding = _Flood(engine, flood, served=served)
+                        try:
+                            stop = threading.Event()
+                            watch = _Stopwatch(frames, stop)
+                            engine.sinks = [ring, PreviewEncoder(), watch]
+                            engine.run(stop)
+                            received = max(received, flooding.rate())
+                        finally:
+                            flooding.close()
+                        times.extend(b - a for a, b in zip(watch.times, watch.times[1:]))
     finally:
         ring.close()
     result = BenchResult(model.resolution, 1e3 * statistics.median(forward), 1e3 * statistics.median(end_to_end))
     if flooded:
+        result.sending_ms = 1e3 * statistics.median(sending)
         result.flooded_ms = 1e3 * statistics.median(flooded)
         result.flood_received = received
     return result
@@ -173,7 +189,7 @@ def run_bench(model_name: str, *, device: str = "auto", precision: str = "auto",
     out.write(f"{frames} frames x {rounds} rounds, alternating; medians\n")
     header = f"{'size':>6} {'forward ms':>11} {'forward fps':>12} {'engine ms':>10} {'engine fps':>11} {'ratio':>6}"
     if flood:
-        header += f" {'flooded ms':>11} {'flood ratio':>11} {'msgs/s':>8}"
+        header += f" {'sender ms':>10} {'flooded ms':>11} {'flood ratio':>11} {'msgs/s':>8}"
     out.write(header + "\n")
     results = []
     for resolution in sizes or [model.resolution]:
@@ -183,8 +199,8 @@ def run_bench(model_name: str, *, device: str = "auto", precision: str = "auto",
         line = (f"{resolution:>6} {result.forward_ms:>11.2f} {1e3 / result.forward_ms:>12.1f} "
                 f"{result.engine_ms:>10.2f} {1e3 / result.engine_ms:>11.1f} {result.ratio:>6.3f}")
         if flood:
-            line += (f" {result.flooded_ms:>11.2f} {result.engine_ms / result.flooded_ms:>11.3f}"
-                     f" {result.flood_received:>8.0f}")
+            line += (f" {result.sending_ms:>10.2f} {result.flooded_ms:>11.2f}"
+                     f" {result.sending_ms / result.flooded_ms:>11.3f} {result.flood_received:>8.0f}")
         out.write(line + "\n")
         out.flush()
     return results

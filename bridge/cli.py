@@ -141,8 +141,9 @@ def build_parser() -> argparse.ArgumentParser:
                             "at each; default: the model's own resolution)")
     bench.add_argument("--frames", type=int, default=120, help="frames per measurement (default: 120)")
     bench.add_argument("--flood", type=float, default=0.0, metavar="MSGS_PER_S",
-                       help="also measure the engine while a separate process floods OSC at this rate "
-                            "(e.g. 20000): the flood ratio is engine fps under flood / engine fps")
+                       help="also measure the engine while a separate process sends OSC at this rate (e.g. "
+                            "20000), first to a socket nobody reads (the sender's own cost), then to the "
+                            "engine's OSC server; the flood ratio compares the two: what handling it costs")
     bench.add_argument("--rounds", type=int, default=5,
                        help="alternating forward/engine rounds; medians over all (default: 5)")
     return parser
