@@ -175,7 +175,7 @@ class Engine:
     def _install(self, prepared: tuple[LoadedModel, Directions], snap: Snapshot, t: float) -> None:
         model, directions = prepared
         self.model = model
-        self.directions = torch.from_numpy(directions.vectors.astype(np.float32))  # (k, d)
+        self.directions = np.ascontiguousarray(directions.vectors, dtype=np.float32)  # (k, d), unit rows
         self.channels = int(getattr(model.config, "channels", 3))
         self.model_id = model_fingerprint(model)
         walker = getattr(self, "walker", None)
@@ -230,7 +230,7 @@ class Engine:
         knobs = np.array([self._smoothers[f"direction/{k}"].value for k in range(1, DIRECTIONS + 1)],
                          dtype=np.float32)
         if knobs.any():
-            z = z + knobs @ self.directions.numpy()
+            z = z + knobs @ self.directions
         scale = self._smoothers["truncation" if self.model.kind == "gan" else "temperature"].value
         return z if scale == 1.0 else z * np.float32(scale)
 

@@ -164,11 +164,19 @@ def test_serve_streams_and_obeys_osc(shm_name, osc_client):
         assert status["mode"] == "hold" and status["width"] == 64 and status["frame"] > 0
         frames.next()
 
+        # discovery: the OSCQuery server of the same process describes this OSC port and the live values.
+        oscquery = re.search(r"OSCQuery:\s+(http://127\.0\.0\.1:\d+/)", "".join(server.output))[1]
+        with urllib.request.urlopen(oscquery + "?HOST_INFO", timeout=TIMEOUT) as r:
+            assert json.load(r)["OSC_PORT"] == osc_port
+        with urllib.request.urlopen(oscquery + "lvj/walk/mode", timeout=TIMEOUT) as r:
+            assert json.load(r)["VALUE"] == ["hold"]
+
         # the HTTP side.
         with urllib.request.urlopen(preview + "status", timeout=TIMEOUT) as r:
             http_status = json.load(r)
         assert http_status["mode"] == "hold" and http_status["seed"] == 4242
         assert http_status["shm"] == shm_name and http_status["random_init"] is True
+        assert http_status["oscquery_port"] == int(oscquery.rsplit(":", 1)[1].strip("/"))
         with urllib.request.urlopen(preview + "frame.jpg", timeout=TIMEOUT) as r:
             jpeg = Image.open(io.BytesIO(r.read()))
         assert jpeg.size == (64, 64)

@@ -118,3 +118,17 @@ def test_a_future_bundle_fires_on_time_without_a_new_packet(client):
         assert state.get("walk/speed") == 3.0
     finally:
         server.stop()
+
+
+def test_subscribers_get_status_at_the_rate_asked_for():
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.settimeout(10)
+        state, server = start_server(subscribers=[listener.getsockname()])
+        try:
+            state.set("status/rate", 20.0)
+            first = receive(listener, "/lvj/status")
+            second = receive(listener, "/lvj/status")
+            assert first.params[0] == second.params[0] == "tiny"
+        finally:
+            server.stop()
