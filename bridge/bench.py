@@ -29,6 +29,7 @@ from latentvj.models.vae import VAE
 from .device import describe, pick_device, pick_dtype
 from .engine import Engine, EngineConfig
 from .osc import OscProtocol, OscServer
+from .presets import default_config_dir
 from .preview import PreviewEncoder
 from .shm import ShmFrameWriter
 
@@ -179,7 +180,7 @@ def bench_one(model: LoadedModel, *, device: str, precision: str, frames: int, r
 
 def run_bench(model_name: str, *, device: str = "auto", precision: str = "auto", sizes: list[int] | None = None,
               frames: int = 120, rounds: int = 5, flood: float = 0.0, out: TextIO) -> list[BenchResult]:
-    model = load(model_name)
+    model = load(model_name, [default_config_dir() / "models"])
     dev = pick_device(device)
     config = model.config
     width = getattr(config, "ngf", getattr(config, "base", "?"))

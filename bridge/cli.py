@@ -132,7 +132,46 @@ def build_parser() -> argparse.ArgumentParser:
                        help=f"presets file (default: {default_presets_path()})")
     serve.add_argument("--no-presets", action="store_true", help="keep no presets file")
 
-    commands.add_parser("models", help="list the bundled models")
+    commands.add_parser("models", help="list the bundled models and those in the model folder")
+
+    encode = commands.add_parser("encode", help="turn images into latent points, stored as presets")
+    encode.add_argument("images", nargs="+", type=Path, metavar="IMAGE")
+    encode.add_argument("--model", default=DEFAULT_MODEL, metavar="NAME|PATH", help="the model to encode for")
+    encode.add_argument("--preset", type=int, required=True, metavar="N",
+                        help="preset slot of the first image; the next images take the next slots")
+    encode.add_argument("--steps", type=int, default=200, help="GAN latent optimisation steps (default 200)")
+    encode.add_argument("--presets", type=Path, default=None, metavar="FILE", help="presets file (default: "
+                        "the one `serve` uses)")
+
+    evaluate = commands.add_parser("eval", help="how close a model's samples are to a folder of images, "
+                                   "and how smooth its walks are; against a random twin")
+    evaluate.add_argument("model", metavar="MODEL", help="bundled name, name in the model folder, or path")
+    evaluate.add_argument("--data", required=True, type=Path, metavar="DIR")
+    evaluate.add_argument("--samples", type=int, default=1000, help="generated samples (default 1000)")
+    evaluate.add_argument("--seed", type=int, default=0)
+
+    train = commands.add_parser("train", help="train a GAN or VAE on a folder of images")
+    train.add_argument("kind", choices=("gan", "vae"))
+    train.add_argument("--data", required=True, type=Path, metavar="DIR",
+                       help="folder of images (any format Pillow reads; searched recursively)")
+    train.add_argument("--size", type=int, choices=(32, 64, 128, 256), default=64, help="image side (default 64)")
+    train.add_argument("--out", required=True, metavar="NAME|PATH",
+                       help="a model name (written to the model folder, so `serve --model NAME` plays it) "
+                            "or a path ending in .safetensors")
+    train.add_argument("--steps", type=int, default=5000, help="optimisation steps in all (default 5000)")
+    train.add_argument("--batch", type=int, default=64, help="images per step (default 64)")
+    train.add_argument("--latent", type=int, default=128, help="latent size (default 128)")
+    train.add_argument("--width", type=int, default=None,
+                       help="network width: GAN ngf/ndf (default 64), VAE base channels (default 32)")
+    train.add_argument("--seed", type=int, default=0, help="seed: the same seed gives the same model")
+    train.add_argument("--resume", action="store_true", help="go on from NAME's saved training state")
+    train.add_argument("--device", default="auto", help="auto, cuda, mps or cpu")
+    train.add_argument("--background", choices=("black", "white"), default="black",
+                       help="colour behind transparent images (default black)")
+    train.add_argument("--data-name", default=None, help="what the data is, for the model card")
+    train.add_argument("--licence", default="unknown", help="the data's licence, for the model card")
+    train.add_argument("--limit", type=int, default=None, help="use only the first N images (quick trials)")
+    train.add_argument("--sample-every", type=int, default=500, help="write sample grids every N steps")
 
     bench = commands.add_parser("bench", help="forward pass vs end-to-end engine frame rate, in one run")
     device_options(bench)
@@ -154,7 +193,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="latentvj: %(levelname)s: %(message)s" if args.verbose else "latentvj: %(message)s")
     try:
-        return {"serve": _serve, "models": _models, "bench": _bench}[args.command](args)
+        commands = {"serve": _serve, "models": _models, "bench": _bench, "train": _train, "encode": _encode,
+                    "eval": _eval}
+        return commands[args.command](args)
     except _CliError as exc:
         print(f"latentvj {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -200,7 +241,10 @@ def _serve(args: argparse.Namespace) -> int:
 def _models(args: argparse.Namespace) -> int:
     from latentvj.models.registry import DEFAULT_MODEL, list_models
 
-    for info in list_models():
+    from .presets import default_config_dir
+
+    folder = default_config_dir() / "models"
+    for info in list_models([folder] if folder.is_dir() else []):
         meta = info.metadata
         default = " (default)" if info.name == DEFAULT_MODEL else ""
         print(f"{info.name}{default}: {meta.get('kind', '?')}, {meta.get('resolution', '?')} px, "
@@ -211,6 +255,176 @@ def _models(args: argparse.Namespace) -> int:
             if meta.get(key):
                 print(f"    {key}: {meta[key]}")
         print(f"    file: {info.path}")
+    return 0
+
+
+def model_out_path(name: str) -> Path:
+    """Where `train --out` writes: a bare name goes to the model folder, a path stays a path."""
+    from .presets import default_config_dir
+
+    if name.endswith(".safetensors") or "/" in name or "\\" in name:
+        return Path(name).expanduser()
+    if not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
+        raise _CliError(f"--out {name!r}: a model name is letters, digits, '_', '.' and '-' (or give a path)")
+    return default_config_dir() / "models" / f"{name}.safetensors"
+
+
+class _ProgressBar:
+    """One line on stderr, redrawn in place: step, bar, losses, images/s, time left."""
+
+    def __init__(self, total: int, stream=sys.stderr):
+        self.total, self.stream, self.last = total, stream, 0.0
+        self.started: tuple[float, int] | None = None  # (time, step) of the first report: resumed runs too
+        self.tty = stream.isatty()
+
+    def __call__(self, info: dict) -> None:
+        import time
+
+        now = time.monotonic()
+        step = info["step"]
+        if self.started is None:
+            self.started = (now, step - 1)
+        if now - self.last < (0.2 if self.tty else 10.0) and step != self.total:
+            return
+        self.last = now
+        done = step / self.total
+        bar = "#" * int(24 * done) + "." * (24 - int(24 * done))
+        rate = (now - self.started[0]) / max(1, step - self.started[1])
+        left = int(rate * (self.total - step))
+        values = " ".join(f"{k} {v:.3f}" for k, v in info.items() if k not in ("step", "steps", "images_per_s")
+                          and isinstance(v, float))
+        line = (f"step {step}/{self.total} [{bar}] {values} {info.get('images_per_s', 0):.0f} img/s "
+                f"{left // 3600}:{left // 60 % 60:02d}:{left % 60:02d} left")
+        self.stream.write(("\r" + line + "\x1b[K") if self.tty else line + "\n")
+        self.stream.flush()
+
+    def close(self) -> None:
+        if self.tty:
+            self.stream.write("\n")
+
+
+def _train(args: argparse.Namespace) -> int:
+    import shlex
+    import threading
+
+    from latentvj.models.data import DataError, load_images
+
+    from .device import DeviceError, pick_device
+
+    if args.steps < 1 or args.batch < 1:
+        raise _CliError("--steps and --batch must be at least 1")
+    out = model_out_path(args.out)
+    try:
+        device = pick_device(args.device)
+    except DeviceError as exc:
+        raise _CliError(str(exc)) from None
+    background = (0, 0, 0) if args.background == "black" else (255, 255, 255)
+    try:
+        images = load_images(args.data, size=args.size, background=background, limit=args.limit)
+    except DataError as exc:
+        raise _CliError(str(exc)) from None
+    print(f"latentvj train: {len(images.images)} images from {args.data}"
+          + (f" ({len(images.skipped)} unreadable files skipped)" if images.skipped else ""), file=sys.stderr)
+    card = {
+        "name": out.name.removesuffix(".safetensors"),
+        "data": args.data_name or str(args.data),
+        "licence": args.licence,
+        "command": shlex.join(["latentvj", *sys.argv[1:]]) if sys.argv[1:2] == ["train"]
+        else shlex.join(["latentvj", "train", args.kind, "--data", str(args.data), "--out", args.out]),
+        "description": f"{args.kind.upper()} trained with `latentvj train` on {args.data_name or args.data}",
+    }
+    stop = threading.Event()
+    previous = signal.signal(signal.SIGINT, lambda *_: stop.set())  # finish the step, save, export, exit
+    bar = _ProgressBar(args.steps)
+    try:
+        if args.kind == "gan":
+            from latentvj.models.train_gan import GANTrainConfig, train_gan
+
+            config = GANTrainConfig(size=args.size, latent_dim=args.latent, ngf=args.width or 64,
+                                    ndf=args.width or 64, steps=args.steps, batch=args.batch, seed=args.seed,
+                                    sample_every=args.sample_every, checkpoint_every=args.sample_every,
+                                    device=str(device))
+            path = train_gan(images, out, config, resume=args.resume, progress=bar, stop=stop, card=card)
+        else:
+            from latentvj.models.train_vae import VAETrainConfig, train_vae
+
+            config = VAETrainConfig(size=args.size, latent_dim=args.latent, base=args.width or 32,
+                                    steps=args.steps, batch=args.batch, seed=args.seed,
+                                    sample_every=args.sample_every, checkpoint_every=args.sample_every,
+                                    device=str(device))
+            path = train_vae(images, out, config, resume=args.resume, progress=bar, stop=stop, card=card)
+    except ValueError as exc:
+        raise _CliError(str(exc)) from None
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        bar.close()
+    how = "stopped early; --resume goes on" if stop.is_set() else "done"
+    play = args.out if out != Path(args.out).expanduser() else path
+    print(f"latentvj train: {how}: {path}\n  play it: latentvj serve --model {play}")
+    return 0
+
+
+def _model_folders() -> list[Path]:
+    from .presets import default_config_dir
+
+    return [default_config_dir() / "models"]
+
+
+def _encode(args: argparse.Namespace) -> int:
+    from datetime import datetime, timezone
+
+    import torch
+
+    from latentvj.models.checkpoint import CheckpointError, model_fingerprint
+    from latentvj.models.encode import encode_image, load_image_for
+    from latentvj.models.registry import load
+
+    from .presets import Preset, PresetError, PresetStore, default_presets_path
+
+    try:
+        model = load(args.model, _model_folders())
+        store = PresetStore(args.presets or default_presets_path())
+    except (CheckpointError, PresetError) as exc:
+        raise _CliError(str(exc)) from None
+    for offset, path in enumerate(args.images):
+        slot = args.preset + offset
+        try:
+            image = load_image_for(model, path)
+        except (OSError, ValueError) as exc:
+            raise _CliError(f"{path}: {exc}") from None
+        z = encode_image(model, image, steps=args.steps)
+        preset = Preset(slot=slot, model=model.name, model_id=model_fingerprint(model),
+                        latent=tuple(float(v) for v in z), params={"walk/mode": "hold"},
+                        stored=datetime.now(timezone.utc).isoformat(timespec="seconds"))
+        try:
+            store.store(preset)
+        except (OSError, PresetError) as exc:
+            raise _CliError(str(exc)) from None
+        with torch.no_grad():
+            error = (model.render(torch.from_numpy(z)[None])[0] - image).abs().mean().item()
+        print(f"{path} -> preset {slot} (mean error {error:.3f} on [-1, 1]); recall: /lvj/preset/recall {slot}")
+    print(f"presets file: {store.path}")
+    return 0
+
+
+def _eval(args: argparse.Namespace) -> int:
+    from latentvj.models.checkpoint import CheckpointError
+    from latentvj.models.data import DataError, load_images
+    from latentvj.models.evaluate import evaluate, random_twin
+    from latentvj.models.registry import load
+
+    try:
+        model = load(args.model, _model_folders())
+        images = load_images(args.data, size=model.resolution)
+    except (CheckpointError, DataError) as exc:
+        raise _CliError(str(exc)) from None
+    print(f"{model.name}: {model.kind}, {model.resolution} px, against {len(images.images)} images of {args.data}")
+    print(f"{'model':>24} {'KID x 1000':>12} {'walk smoothness':>16}")
+    for label, candidate in ((model.name, model), ("random twin", random_twin(model, seed=args.seed))):
+        result = evaluate(candidate, images.images, samples=args.samples, seed=args.seed)
+        print(f"{label:>24} {1000 * result.kid:>8.2f} ± {1000 * result.kid_std:<5.2f} {result.smoothness:>14.2f}")
+    print("KID: lower is closer to the data (docs/evaluation.md). Walk smoothness: largest / median "
+          "frame-to-frame change along a drift walk; near 1-3 is smooth.")
     return 0
 
 

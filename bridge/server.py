@@ -110,7 +110,7 @@ class Server:
                                                          port=config.oscquery_port, osc_host=config.osc_host,
                                                          osc_port=self.osc.address[1], mdns=config.mdns))
             self._resources.callback(self.oscquery.stop)
-            model = load(config.model)
+            model = load(config.model, config.model_dirs)
             self.engine = Engine(model, config=config.engine, control=self.control, presets=presets)
             self.engine.report = self.report
             self.engine.on_resize = self._resize

@@ -56,19 +56,22 @@ def list_models(extra_dirs: Sequence[str | Path] = ()) -> list[ModelInfo]:
     return infos
 
 
-def resolve_model(name_or_path: str | Path) -> Path:
-    """A bundled model's name, or the path of an existing model file -> that file's path.
+def resolve_model(name_or_path: str | Path, folders: Sequence[str | Path] = ()) -> Path:
+    """A bundled model's name, a model's name in one of ``folders`` (where `latentvj train` writes), or
+    the path of an existing model file -> that file's path.
 
-    A bare name (no folder separator, no suffix) is looked up among the bundled models first.
+    A bare name (no folder separator, no suffix) is looked up among the bundled models first, then in
+    the folders.
     """
     text = str(name_or_path)
     if not text:
         raise CheckpointError("no model given; " + _choices())
     is_bare_name = isinstance(name_or_path, str) and not any(c in text for c in "/\\.")
     if is_bare_name:
-        bundled = BUNDLED_DIR / f"{text}{SUFFIX}"
-        if bundled.is_file():
-            return bundled
+        for folder in (BUNDLED_DIR, *(Path(f).expanduser() for f in folders)):
+            candidate = folder / f"{text}{SUFFIX}"
+            if candidate.is_file():
+                return candidate
     path = Path(text).expanduser()
     if path.is_file():
         return path
@@ -79,9 +82,9 @@ def resolve_model(name_or_path: str | Path) -> Path:
     raise CheckpointError(f"no model file at {path}; " + _choices())
 
 
-def load(name_or_path: str | Path) -> LoadedModel:
+def load(name_or_path: str | Path, folders: Sequence[str | Path] = ()) -> LoadedModel:
     """resolve_model then load_model: the network ready to render (eval, CPU, float32)."""
-    return load_model(resolve_model(name_or_path))
+    return load_model(resolve_model(name_or_path, folders))
 
 
 def _choices() -> str:

@@ -95,3 +95,35 @@ def test_listening_beyond_localhost_needs_an_allow_list(capsys, shm_name):
 def test_bad_allow_and_reply(capsys, shm_name, option, value):
     code, _, err = serve(capsys, shm_name, option, value)
     assert_one_clear_error(code, err, option)
+
+
+def write_discs(folder, count=20):
+    import numpy as np
+    from PIL import Image
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(count):
+        pixels = np.zeros((32, 32, 4), np.uint8)
+        pixels[8 + i % 8:20 + i % 8, 10:22] = (200, 40 + 5 * i, 90, 255)
+        Image.fromarray(pixels).save(folder / f"{i}.png")
+    (folder / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\nnot really")
+
+
+def test_train_writes_a_named_model_that_serve_and_models_find(capsys, tmp_path, _private_config_dir):
+    write_discs(tmp_path / "discs")
+    code, out, err = run(capsys, "train", "gan", "--data", str(tmp_path / "discs"), "--size", "32", "--out", "discs",
+                         "--steps", "3", "--batch", "4", "--latent", "16", "--width", "8", "--licence", "CC0")
+    assert code == 0, err
+    model = _private_config_dir / "models" / "discs.safetensors"
+    assert model.is_file() and "latentvj serve --model discs" in out
+    assert "20 images" in err and "1 unreadable files skipped" in err
+    code, out, _ = run(capsys, "models")
+    assert "discs: gan, 32 px" in out and "licence: CC0" in out
+    from latentvj.models.registry import load
+    assert load("discs", [_private_config_dir / "models"]).metadata["command"].startswith("latentvj train gan")
+
+
+def test_train_with_too_few_images_is_one_clear_error(capsys, tmp_path):
+    write_discs(tmp_path / "few", count=3)
+    code, _, err = run(capsys, "train", "vae", "--data", str(tmp_path / "few"), "--out", "few")
+    assert_one_clear_error(code, err, "3 readable images", "at least 16")
