@@ -110,7 +110,7 @@ def train_gan(
     rng = torch.Generator().manual_seed(config.seed)
     step, seconds = 0, 0.0
     if resume:
-        state = _load_state(state_path(out), config)
+        state = load_state(state_path(out), _config_dict(config))
         generator.load_state_dict(state["generator"])
         discriminator.load_state_dict(state["discriminator"])
         ema.load_state_dict(state["ema"])
@@ -120,7 +120,7 @@ def train_gan(
         step, seconds = int(state["step"]), float(state["seconds"])
 
     def save() -> None:
-        _save_state(state_path(out), {
+        save_state(state_path(out), {
             "version": STATE_VERSION, "config": _config_dict(config), "step": step, "seconds": seconds,
             "generator": generator.state_dict(), "discriminator": discriminator.state_dict(),
             "ema": ema.state_dict(), "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict(),
@@ -191,16 +191,16 @@ def _on_cpu(network: Generator) -> Generator:
 
 
 def _config_dict(config: GANTrainConfig) -> dict:
+    """The settings a resumed run must share (it may change device, steps and cadences)."""
     values = dataclasses.asdict(config)
     values["betas"] = list(values["betas"])
-    values.pop("device")  # a run may resume on another device
-    values.pop("steps")  # ...and go on for more steps
-    values.pop("sample_every")
-    values.pop("checkpoint_every")
+    for name in ("device", "steps", "sample_every", "checkpoint_every"):
+        values.pop(name)
     return values
 
 
-def _save_state(path: Path, state: dict) -> None:
+def save_state(path: Path, state: dict) -> None:
+    """Write a training state atomically (temporary file, then rename): a crash never leaves half."""
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
         torch.save(state, tmp)
@@ -209,7 +209,8 @@ def _save_state(path: Path, state: dict) -> None:
         tmp.unlink(missing_ok=True)
 
 
-def _load_state(path: Path, config: GANTrainConfig) -> dict:
+def load_state(path: Path, identity: dict) -> dict:
+    """Read a training state as data (weights_only) and check it was made with the same settings."""
     if not path.is_file():
         raise ValueError(f"nothing to resume: no training state at {path}")
     try:
@@ -218,9 +219,8 @@ def _load_state(path: Path, config: GANTrainConfig) -> dict:
         raise ValueError(f"{path} is not a readable training state ({exc})") from None
     if state.get("version") != STATE_VERSION:
         raise ValueError(f"{path} was written by another LatentVJ version (state version {state.get('version')})")
-    if state["config"] != _config_dict(config):
-        diff = {k: (v, _config_dict(config).get(k)) for k, v in state["config"].items()
-                if _config_dict(config).get(k) != v}
+    if state["config"] != identity:
+        diff = {k: (v, identity.get(k)) for k, v in state["config"].items() if identity.get(k) != v}
         raise ValueError(f"{path} was trained with other settings (saved, now): {diff}; "
                          "resume with the same settings, or train anew under another name")
     return state

@@ -1,0 +1,54 @@
+"""Image -> latent point, so a performer can morph live between their own pictures.
+
+A VAE has an encoder: the latent is its mean. A GAN has none: a short latent optimisation finds the
+point whose image is closest to the picture (start from the best of a few random points, then Adam on z
+with a prior term that keeps z where the model's latents live). Deterministic for a seed.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+
+import numpy as np
+import torch
+from PIL import Image
+
+from .checkpoint import LoadedModel
+from .data import prepare_image
+
+
+def load_image_for(model: LoadedModel, path: str | os.PathLike, *,
+                   background: tuple[int, int, int] = (0, 0, 0)) -> torch.Tensor:
+    """A picture as the model sees its data: float [-1, 1] [3, R, R] (crop, resize, transparency as in
+    training)."""
+    with Image.open(path) as image:
+        image.load()
+        pixels = prepare_image(image, model.resolution, background)
+    return torch.from_numpy(pixels).permute(2, 0, 1).float() / 127.5 - 1
+
+
+def encode_image(model: LoadedModel, image: torch.Tensor, *, steps: int = 200, seed: int = 0,
+                 candidates: int = 64) -> np.ndarray:
+    """The latent point for ``image`` (float [-1, 1] [3, R, R] at the model's resolution), float32."""
+    expected = (model.config.channels, model.resolution, model.resolution)
+    if tuple(image.shape) != expected:
+        raise ValueError(f"expected an image of shape {list(expected)}, got {list(image.shape)}")
+    target = image[None].float()
+    if model.kind == "vae":
+        with torch.no_grad():
+            mu, _ = model.network.encode(target)
+        return mu[0].numpy().astype(np.float32)
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        starts = torch.randn(candidates, model.latent_dim, generator=generator)
+        errors = torch.cat([(model.render(c) - target).pow(2).mean(dim=(1, 2, 3)) for c in starts.split(32)])
+    z = starts[errors.argmin()].clone()[None].requires_grad_(True)
+    optimiser = torch.optim.Adam([z], lr=0.05)
+    radius = math.sqrt(model.latent_dim)
+    for _ in range(steps):
+        loss = (model.render(z) - target).pow(2).mean() + 1e-3 * (z.norm() / radius - 1) ** 2
+        optimiser.zero_grad(set_to_none=True)
+        loss.backward()
+        optimiser.step()
+    return z.detach()[0].numpy().astype(np.float32)
