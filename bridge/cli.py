@@ -128,6 +128,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--models", action="append", default=None, type=Path, metavar="DIR",
                        help="folder /lvj/model/load may load files from (repeatable; default: "
                             f"{default_config_dir() / 'models'})")
+    serve.add_argument("--images", action="append", default=None, type=Path, metavar="DIR",
+                       help="folder /lvj/encode may read images from (repeatable; default: "
+                            f"{default_config_dir() / 'images'})")
     serve.add_argument("--presets", type=Path, default=default_presets_path(), metavar="FILE",
                        help=f"presets file (default: {default_presets_path()})")
     serve.add_argument("--no-presets", action="store_true", help="keep no presets file")
@@ -226,6 +229,8 @@ def _serve(args: argparse.Namespace) -> int:
     )
     if args.models:
         config.model_dirs = args.models
+    if args.images:
+        config.image_dirs = args.images
     try:
         server = Server(config)
     except _user_errors() as exc:

@@ -129,7 +129,7 @@ def _leaf(param: Param, state: ControlState, path: str, *, single: bool = False)
         lo, hi = param.range
         if "i" in tags:
             lo, hi = int(lo), int(hi)
-        node["RANGE"] = [{"MIN": lo, "MAX": hi} for _ in tags]
+        node["RANGE"] = [{} if tag == "s" else {"MIN": lo, "MAX": hi} for tag in tags]
     if param.unit and tags:
         node["UNIT"] = [UNITS.get(param.unit, param.unit) for _ in tags]
     return node

@@ -27,7 +27,7 @@ class Param:
     """Address below the prefix, e.g. ``walk/speed`` for ``/lvj/walk/speed``."""
     type: str
     """OSC type tag(s) of the value: ``f`` float, ``i`` int, ``s`` string, ``T`` boolean (0/1/T/F),
-    ``ii`` two ints, ``I`` an impulse (a trigger or a query: no argument, or one non-zero argument, as a
+    ``ii`` two ints, ``si`` a string and an int, ``I`` an impulse (a trigger or a query: no argument, or one non-zero argument, as a
     TouchDesigner pulse or a Max bang sends it), ``f*`` one float per latent dimension."""
     default: Any
     description: str
@@ -43,7 +43,7 @@ class Param:
     ``r`` a value only LatentVJ sets (you can read it and be told when it changes)."""
 
     def __post_init__(self) -> None:
-        if self.type not in ("f", "i", "s", "T", "ii", "I", "f*"):
+        if self.type not in ("f", "i", "s", "T", "ii", "I", "f*", "si"):
             raise ValueError(f"{self.name}: unknown OSC type {self.type!r}")
         if self.type in ("f", "i", "ii", "f*") and self.range is None:
             raise ValueError(f"{self.name}: numeric parameters need a range")
@@ -68,6 +68,13 @@ class Param:
             if len(args) > 1:
                 raise ParamError(f"expected no argument or one (a pulse), got {len(args)}")
             return True  # callers skip a pulse whose only argument is 0 (a button's release): see is_release
+        if self.type == "si":
+            if len(args) != 2:
+                raise ParamError(f"expected 2 arguments (a string and an int in [{_num(self.range[0])}, "
+                                 f"{_num(self.range[1])}]), got {len(args)}")
+            if not isinstance(args[0], str) or not args[0].strip():
+                raise ParamError(f"expected a file name first, got {_describe(args[0])}")
+            return args[0].strip(), self._scalar(args[1], "i")
         if self.type in ("ii", "f*"):
             count = 2 if self.type == "ii" else size
             if count is not None and len(args) != count:
@@ -112,7 +119,7 @@ class Param:
         if self.choices:
             return "|".join(self.choices)
         if self.range:
-            kind = {"f": "float", "i": "int", "ii": "ints", "f*": "floats"}[self.type]
+            kind = {"f": "float", "i": "int", "ii": "ints", "f*": "floats", "si": "file, slot"}[self.type]
             return f"{kind} in [{_num(self.range[0])}, {_num(self.range[1])}]"
         return {"s": "string", "T": "0/1/T/F", "I": "pulse"}[self.type]
 
@@ -254,6 +261,10 @@ PARAMS = Registry([
                       "file, reloaded at start)."),
     Param("preset/recall", "i", None, range=(1, 999), access="w",
           description="Recall preset slot N over preset/time; refused for a preset made with another model."),
+    Param("encode", "si", None, range=(1, 999), access="w",
+          description="Encode an image file from the image folders (--images) into preset slot N, for the "
+                      "model being played: its encoder (VAE) or a short latent optimisation (GAN; a few "
+                      "seconds, rendering goes on). /lvj/preset/current is echoed when it is stored."),
     Param("preset/time", "f", 2.0, range=(0.0, 60.0), unit="s",
           description="Transition time of a preset recall; 0 cuts."),
     Param("preset/current", "i", 0, range=(0, 999), access="r",
@@ -278,7 +289,7 @@ def reference_markdown(registry: Registry = PARAMS) -> str:
     from .osc import ERROR_ADDRESS, MODEL_LIST_ADDRESS, STATUS_ADDRESS, STATUS_FIELDS
 
     access = {"rw": "set, read, echoed", "w": "trigger / command", "r": "read, echoed"}
-    types = {"f*": "`f` x latent size", "ii": "`ii`", "I": "none (pulse)"}
+    types = {"f*": "`f` x latent size", "I": "none (pulse)"}
     lines = [
         "# OSC reference",
         "",

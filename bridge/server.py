@@ -13,17 +13,19 @@ import errno
 import logging
 import threading
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 
-from latentvj.models.checkpoint import CheckpointError
+from latentvj.models.checkpoint import CheckpointError, model_fingerprint
+from latentvj.models.encode import encode_image, load_image_for
 from latentvj.models.registry import DEFAULT_MODEL, load, model_names, resolve_confined
 
 from .control import Change, ControlState
 from .device import pick_device
 from .engine import Engine, EngineConfig
-from .osc import AllowList, OscProtocol, OscServer, Subscribers, build_message, ERROR_ADDRESS
+from .osc import ERROR_ADDRESS, AllowList, OscProtocol, OscServer, Subscribers, build_message
 from .oscquery import OscQueryServer
-from .presets import PresetError, PresetStore, default_config_dir, default_presets_path
+from .presets import Preset, PresetError, PresetStore, default_config_dir, default_presets_path
 from .preview import PreviewEncoder, PreviewServer
 from .shm import ShmFrameWriter
 
@@ -49,8 +51,24 @@ class ServeConfig:
     """Name of the shared-memory frame ring (<= 30 characters, for macOS)."""
     model_dirs: list[Path] = field(default_factory=lambda: [default_config_dir() / "models"])
     """Folders /lvj/model/load may take files from (nothing outside them)."""
+    image_dirs: list[Path] = field(default_factory=lambda: [default_config_dir() / "images"])
+    """Folders /lvj/encode may read images from (nothing outside them)."""
     presets: Path | None = field(default_factory=default_presets_path)
     """The presets file; None keeps no presets."""
+
+
+def confined_file(name: str, folders: list[Path]) -> Path:
+    """A file named over the network, relative to one of ``folders`` and inside it (no absolute paths,
+    no '..', no links leading out)."""
+    relative = Path(name)
+    if relative.is_absolute() or relative.drive or ".." in relative.parts:
+        raise ValueError("give a file name inside the image folders, not an absolute path or one with '..'")
+    for folder in folders:
+        root = Path(folder).expanduser().resolve()
+        candidate = (root / relative).resolve()
+        if candidate.is_relative_to(root) and candidate.is_file():
+            return candidate
+    raise ValueError(f"no such file in the image folders ({', '.join(str(f) for f in folders)})")
 
 
 class ServeError(RuntimeError):
@@ -151,6 +169,27 @@ class Server:
         if change.name == "model/load":
             threading.Thread(target=self._load_model, args=(change.value, change.source),
                              name="model-load", daemon=True).start()
+        elif change.name == "encode":
+            threading.Thread(target=self._encode, args=(*change.value, change.source),
+                             name="encode", daemon=True).start()
+
+    def _encode(self, name: str, slot: int, source) -> None:
+        """Encode an image from the image folders into a preset, off the render thread."""
+        engine = self.engine
+        try:
+            if engine.presets is None:
+                raise ValueError("presets are off (no presets file)")
+            path = confined_file(name, self.config.image_dirs)
+            model = engine.model
+            latent = encode_image(model, load_image_for(model, path))
+            engine.presets.store(Preset(slot=slot, model=model.name, model_id=model_fingerprint(model),
+                                        latent=tuple(float(v) for v in latent), params={"walk/mode": "hold"},
+                                        stored=datetime.now(timezone.utc).isoformat(timespec="seconds")))
+        except (OSError, ValueError) as exc:  # PresetError and a bad image are ValueErrors
+            self.report("/lvj/encode", f"{name}: {exc}", source)
+            return
+        log.info("encoded %s into preset %d", path, slot)
+        self.control.set("preset/current", slot)
 
     def _load_model(self, name: str, source) -> None:
         """Load in the background while the current model plays on; swap at a frame boundary."""

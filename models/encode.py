@@ -34,21 +34,24 @@ def encode_image(model: LoadedModel, image: torch.Tensor, *, steps: int = 200, s
     expected = (model.config.channels, model.resolution, model.resolution)
     if tuple(image.shape) != expected:
         raise ValueError(f"expected an image of shape {list(expected)}, got {list(image.shape)}")
-    target = image[None].float()
+    weight = next(model.network.parameters())  # work where the network is (the engine may have moved it)
+    device, dtype = weight.device, weight.dtype
+    target = image[None].to(device, dtype)
     if model.kind == "vae":
         with torch.no_grad():
             mu, _ = model.network.encode(target)
-        return mu[0].numpy().astype(np.float32)
+        return mu[0].float().cpu().numpy()
     generator = torch.Generator().manual_seed(seed)
     with torch.no_grad():
-        starts = torch.randn(candidates, model.latent_dim, generator=generator)
-        errors = torch.cat([(model.render(c) - target).pow(2).mean(dim=(1, 2, 3)) for c in starts.split(32)])
-    z = starts[errors.argmin()].clone()[None].requires_grad_(True)
+        starts = torch.randn(candidates, model.latent_dim, generator=generator).to(device, dtype)
+        errors = torch.cat([(model.render(c) - target).float().pow(2).mean(dim=(1, 2, 3))
+                            for c in starts.split(32)])
+    z = starts[errors.argmin()].clone().float()[None].requires_grad_(True)
     optimiser = torch.optim.Adam([z], lr=0.05)
     radius = math.sqrt(model.latent_dim)
     for _ in range(steps):
-        loss = (model.render(z) - target).pow(2).mean() + 1e-3 * (z.norm() / radius - 1) ** 2
+        loss = (model.render(z.to(dtype)) - target).float().pow(2).mean() + 1e-3 * (z.norm() / radius - 1) ** 2
         optimiser.zero_grad(set_to_none=True)
         loss.backward()
         optimiser.step()
-    return z.detach()[0].numpy().astype(np.float32)
+    return z.detach()[0].cpu().numpy().astype(np.float32)
