@@ -64,16 +64,19 @@ class ControlState:
         self.model_kind: str | None = None
         """"gan" or "vae": which of truncation/temperature applies; set by the engine."""
 
-    def set(self, name: str, value: Any, *, source: Address | None = None) -> None:
+    def set(self, name: str, value: Any, *, source: Address | None = None) -> int:
         """Record an already validated value (see :meth:`Param.coerce`); the newest write wins.
-        Triggers (``I`` parameters and commands) are recorded the same way: the serial says "again"."""
+        Triggers (``I`` parameters and commands) are recorded the same way: the serial says "again".
+        Returns the parameter's new serial."""
         if name not in self._serials:
             raise KeyError(f"unknown parameter {name!r}")
         with self._lock:
             self._values[name] = value
             self._serials[name] += 1
             self._sources[name] = source
+            serial = self._serials[name]
         self._tell(Change(name, value, source=source))
+        return serial
 
     def set_item(self, name: str, index: int, value: Any, *, source: Address | None = None) -> None:
         """Set one element of an indexed parameter (``z/N``): the snapshot holds {index: newest value}

@@ -78,6 +78,8 @@ class Smoother:
         target = float(target)
         if ramp is not None and ramp > 0:
             self._ramp = (self.value, t, ramp)
+        elif ramp is not None:  # a ramp of 0 s: a cut
+            self.value, self._ramp = target, None
         elif target != self.target:
             self._ramp = None  # a new value from a controller takes over from a recall's ramp
         self.target = target
@@ -144,11 +146,9 @@ class Engine:
         self._tau = snap["smoothing"]
         self._applied = dict(snap.serials)
         self._install(self.prepare(model), snap, 0.0)
-        if self.config.size is None:
-            self.control.set("output/size", (self.width, self.height))
-        self.control.set("output/fps", float(self.config.fps) if self.config.fps > 0 else 240.0)
-        self._applied["output/size"] = self.control.snapshot().serials["output/size"]
-        self._applied["output/fps"] = self.control.snapshot().serials["output/fps"]
+        self._applied["output/size"] = self.control.set("output/size", (self.width, self.height))
+        self._applied["output/fps"] = self.control.set(
+            "output/fps", float(self.config.fps) if self.config.fps > 0 else 240.0)
 
         self._frame_times: collections.deque[float] = collections.deque(maxlen=90)
         self.frames = 0
@@ -286,8 +286,7 @@ class Engine:
         if self._changed(snap, "walk/randomise"):
             seed = int(self._rng.integers(0, 2**31 - 1))
             self.walker.set_seed(seed, t)
-            self.control.set("seed", seed)  # echoed, so controllers show the new seed
-            self._applied["seed"] = self.control.snapshot().serials["seed"]
+            self._applied["seed"] = self.control.set("seed", seed)  # echoed: controllers show the new seed
         for name in _SMOOTHED:
             if self._changed(snap, name):
                 self._smoothers[name].set(snap[name], t=t)
@@ -313,8 +312,7 @@ class Engine:
     def _hold_at(self, point: np.ndarray, t: float, *, seconds: float | None) -> None:
         self.walker.set_point(point, t, seconds=seconds)
         if self.control.get("walk/mode") != "hold":
-            self.control.set("walk/mode", "hold")  # echoed; the walker is already holding
-            self._applied["walk/mode"] = self.control.snapshot().serials["walk/mode"]
+            self._applied["walk/mode"] = self.control.set("walk/mode", "hold")  # echoed; already holding
 
     def _resize(self, width: int, height: int) -> None:
         if (width, height) == (self.width, self.height):
@@ -360,21 +358,18 @@ class Engine:
         for name, value in params.items():
             if name in self._smoothers:
                 self._smoothers[name].set(value, t=t, ramp=seconds)
-            self.control.set(name, tuple(value) if isinstance(value, list) else value)  # echoed
+            self._applied[name] = self.control.set(name, value)  # echoed; applied right here
         # The walk: a preset made in hold returns to its exact point; one made while moving resumes its
         # motion (seed, mode, period) around its seed. Either way over preset/time.
         mode = params.get("walk/mode", self.walker.mode)
+        self.walker.set_morph_time(seconds, t)
+        self.walker.set_period(params.get("walk/period", self.walker.period), t)
+        self.walker.set_seed(params.get("seed", self.walker.seed), t)
         if mode == "hold":
             self.walker.set_point(np.asarray(preset.latent, dtype=np.float32), t, seconds=seconds)
         else:
-            morph = self.walker.morph_time
-            self.walker.set_morph_time(seconds, t)
-            self.walker.set_period(params.get("walk/period", self.walker.period), t)
             self.walker.set_mode(mode, t)
-            self.walker.set_seed(params.get("seed", self.walker.seed), t)
-            self.walker.set_morph_time(morph, t)
-        self._applied.update(self.control.snapshot().serials)  # all applied just now
-        self._applied.pop("z/N", None)
+        self.walker.set_morph_time(params.get("morph/time", self.control.get("morph/time")), t)
         self._tau = self.control.get("smoothing")
         self.control.set("preset/current", slot)
 
