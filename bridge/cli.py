@@ -424,10 +424,10 @@ def _eval(args: argparse.Namespace) -> int:
     except (CheckpointError, DataError) as exc:
         raise _CliError(str(exc)) from None
     print(f"{model.name}: {model.kind}, {model.resolution} px, against {len(images.images)} images of {args.data}")
-    print(f"{'model':>24} {'KID x 1000':>12} {'walk smoothness':>16}")
+    print(f"{'model':>24} {'KID':>18} {'walk smoothness':>16}")
     for label, candidate in ((model.name, model), ("random twin", random_twin(model, seed=args.seed))):
         result = evaluate(candidate, images.images, samples=args.samples, seed=args.seed)
-        print(f"{label:>24} {1000 * result.kid:>8.2f} ± {1000 * result.kid_std:<5.2f} {result.smoothness:>14.2f}")
+        print(f"{label:>24} {result.kid:>9.3f} ± {result.kid_std:<7.3f} {result.smoothness:>14.2f}")
     print("KID: lower is closer to the data (docs/evaluation.md). Walk smoothness: largest / median "
           "frame-to-frame change along a drift walk; near 1-3 is smooth.")
     return 0

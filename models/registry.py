@@ -1,6 +1,6 @@
-"""Find model files: the bundled ones by name ("default"), or any .safetensors file by path.
+"""Find model files: the bundled ones by name ("emoji-gan"), or any .safetensors file by path.
 
-    load("default")                   # the bundled placeholder model
+    load("emoji-gan")                 # the bundled default model
     load("~/models/flowers.safetensors")
     list_models([Path("~/models")])   # what `latentvj models` shows
 
@@ -17,7 +17,7 @@ from typing import Sequence
 from .checkpoint import SUFFIX, CheckpointError, LoadedModel, load_model, read_metadata
 
 BUNDLED_DIR = Path(__file__).parent / "bundled"
-DEFAULT_MODEL = "default"
+DEFAULT_MODEL = "emoji-gan"
 
 
 @dataclass

@@ -10,7 +10,6 @@ import torch
 
 from latentvj.models.checkpoint import load_model, save_model
 from latentvj.models.gan import GANConfig, Generator
-from latentvj.models.make_default import calibrate_batchnorm
 from latentvj.models.vae import VAE, VAEConfig
 
 # Small, fixed thread count: the suite must behave the same on a 2-core CI machine and a laptop.
@@ -25,11 +24,24 @@ def shm_name() -> str:
     return f"lvjt{os.getpid()}x{next(_names)}"
 
 
+@torch.no_grad()
+def calibrate_batchnorm(generator: Generator, *, rng: torch.Generator, batches: int, batch_size: int) -> None:
+    """Set the batch norms' running statistics to their average over random-z batches."""
+    norms = [m for m in generator.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative average
+    generator.train()
+    for _ in range(batches):
+        generator(torch.randn(batch_size, generator.latent_dim, generator=rng))
+    generator.eval()
+
+
 def _tiny_gan() -> Generator:
     torch.manual_seed(0)
     generator = Generator(GANConfig(resolution=32, latent_dim=16, ngf=8, ndf=8))
-    # Like the bundled placeholder: batch-norm statistics fitted to random latents, so that an untrained
-    # network still draws full-range images that change with z.
+    # Batch-norm statistics fitted to random latents, so that an untrained network still draws images
+    # with contrast that change with z.
     calibrate_batchnorm(generator, rng=torch.Generator().manual_seed(0), batches=4, batch_size=16)
     return generator.eval()
 

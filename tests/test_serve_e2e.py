@@ -175,7 +175,8 @@ def test_serve_streams_and_obeys_osc(shm_name, osc_client):
         with urllib.request.urlopen(preview + "status", timeout=TIMEOUT) as r:
             http_status = json.load(r)
         assert http_status["mode"] == "hold" and http_status["seed"] == 4242
-        assert http_status["shm"] == shm_name and http_status["random_init"] is True
+        assert http_status["shm"] == shm_name and http_status["model"] == "emoji-gan"
+        assert http_status["random_init"] is False
         assert http_status["oscquery_port"] == int(oscquery.rsplit(":", 1)[1].strip("/"))
         with urllib.request.urlopen(preview + "frame.jpg", timeout=TIMEOUT) as r:
             jpeg = Image.open(io.BytesIO(r.read()))

@@ -32,7 +32,7 @@ def assert_one_clear_error(code, err, *fragments):
 
 def test_unknown_model_names_the_bundled_ones(capsys, shm_name):
     code, _, err = serve(capsys, shm_name, "--model", "no-such-model")
-    assert_one_clear_error(code, err, "no-such-model", "default")
+    assert_one_clear_error(code, err, "no-such-model", "emoji-gan")
 
 
 def test_code_carrying_model_file_is_refused(capsys, shm_name, tmp_path):
@@ -78,11 +78,11 @@ def test_bad_shm_name(capsys):
     assert_one_clear_error(code, err, "--shm", "31 characters")
 
 
-def test_models_lists_the_default_and_says_it_is_untrained(capsys):
+def test_models_lists_the_bundled_models_with_their_cards(capsys):
     code, out, _ = run(capsys, "models")
     assert code == 0
-    assert "default (default): gan, 64 px" in out
-    assert "RANDOMLY INITIALISED" in out
+    assert "emoji-gan (default): gan, 64 px" in out and "emoji-vae: vae, 64 px" in out
+    assert "licence: CC-BY 4.0" in out and "RANDOMLY INITIALISED" not in out
 
 
 def test_listening_beyond_localhost_needs_an_allow_list(capsys, shm_name):
