@@ -25,15 +25,18 @@ def load_image_for(model: LoadedModel, path: str | os.PathLike, *,
     with Image.open(path) as image:
         image.load()
         pixels = prepare_image(image, model.resolution, background)
-    return torch.from_numpy(pixels).permute(2, 0, 1).float() / 127.5 - 1
+    return torch.tensor(pixels).permute(2, 0, 1).float() / 127.5 - 1  # a copy: Pillow's array is read-only
 
 
 def encode_image(model: LoadedModel, image: torch.Tensor, *, steps: int = 200, seed: int = 0,
                  candidates: int = 64) -> np.ndarray:
     """The latent point for ``image`` (float [-1, 1] [3, R, R] at the model's resolution), float32."""
     expected = (model.config.channels, model.resolution, model.resolution)
-    if tuple(image.shape) != expected:
-        raise ValueError(f"expected an image of shape {list(expected)}, got {list(image.shape)}")
+    if tuple(image.shape) != expected or not image.is_floating_point():
+        raise ValueError(f"expected a float image of shape {list(expected)} in [-1, 1], "
+                         f"got {image.dtype} {list(image.shape)}")
+    if steps < 0 or candidates < 1:
+        raise ValueError(f"steps must be >= 0 and candidates >= 1, got steps={steps}, candidates={candidates}")
     weight = next(model.network.parameters())  # work where the network is (the engine may have moved it)
     device, dtype = weight.device, weight.dtype
     target = image[None].to(device, dtype)
