@@ -427,7 +427,9 @@ def _eval(args: argparse.Namespace) -> int:
     print(f"{'model':>24} {'KID':>18} {'walk smoothness':>16}")
     for label, candidate in ((model.name, model), ("random twin", random_twin(model, seed=args.seed))):
         result = evaluate(candidate, images.images, samples=args.samples, seed=args.seed)
-        print(f"{label:>24} {result.kid:>9.3f} ± {result.kid_std:<7.3f} {result.smoothness:>14.2f}")
+        parts = ", ".join(f"{name} {value:.3f}" for name, value in result.kid_parts.items())
+        print(f"{label:>24} {result.kid:>9.3f} ± {result.kid_std:<7.3f} {result.smoothness:>14.2f}"
+              + (f"   ({parts})" if parts else ""))
     print("KID: lower is closer to the data (docs/evaluation.md). Walk smoothness: largest / median "
           "frame-to-frame change along a drift walk; near 1-3 is smooth.")
     return 0

@@ -1,5 +1,12 @@
 """Training a VAE on a folder of images: reconstruction + KL divergence, the KL weight warmed up from 0.
 
+Loss per step: the mean squared error per pixel plus beta(t) times the KL divergence per latent
+dimension, the KL rescaled by latent_dim / (3 * size**2) so that both are sums over one image divided by
+its number of pixel values. beta = 1 is then the ELBO of a Gaussian decoder with variance 0.5 (on the
+[-1, 1] scale); a smaller beta gives sharper reconstructions and a less regular latent space. beta(t)
+rises linearly from 0 over `warmup` steps, so the encoder learns to use the latent before the KL term
+pulls it towards the prior.
+
 The whole VAE is exported, encoder included, so images can be encoded to latents (models/encode.py).
 Deterministic for a seed on CPU and resumable exactly, like the GAN trainer (models/train_gan.py), whose
 training-state and sample-picture helpers it shares.
@@ -7,6 +14,7 @@ training-state and sample-picture helpers it shares.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import os
 import threading
@@ -26,28 +34,40 @@ from .vae import VAE, VAEConfig
 @dataclass
 class VAETrainConfig:
     size: int = 64
+    """Image side in pixels (power of two, 32..512)."""
     latent_dim: int = 128
     base: int = 32
     """Network width (see VAEConfig)."""
     steps: int = 5000
+    """Total optimisation steps."""
     batch: int = 64
     lr: float = 1e-3
+    """Adam learning rate."""
     beta: float = 1.0
-    """Final weight of the KL term (per latent dimension, against the per-pixel reconstruction error)."""
+    """Final weight of the KL term (see the module docstring for its scale)."""
     warmup: int = 1000
-    """Steps over which the KL weight rises linearly from 0 to beta."""
+    """Steps over which the KL weight rises linearly from 0 to beta (0: beta from the start)."""
     seed: int = 0
+    """Seeds the initial weights and every random draw of training (batches, flips, sampling noise)."""
     sample_every: int = 500
+    """Write the sample grid and interpolation strip every this many steps (and at the end)."""
     checkpoint_every: int = 500
+    """Write the resumable training state every this many steps (and at the end)."""
     device: str = "cpu"
+    """A torch device: "cpu", "cuda", "mps"; results are only bit-identical run to run on CPU."""
 
     def __post_init__(self) -> None:
-        VAEConfig(resolution=self.size, latent_dim=self.latent_dim, base=self.base)
+        self.vae_config()  # checks size, latent_dim and base
         for name in ("steps", "batch", "sample_every", "checkpoint_every"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if not self.lr > 0:
+            raise ValueError(f"lr must be positive, got {self.lr}")
         if self.beta < 0 or self.warmup < 0:
-            raise ValueError("beta and warmup must not be negative")
+            raise ValueError(f"beta and warmup must not be negative, got beta={self.beta}, warmup={self.warmup}")
+
+    def vae_config(self) -> VAEConfig:
+        return VAEConfig(resolution=self.size, latent_dim=self.latent_dim, base=self.base)
 
     def identity(self) -> dict:
         """The settings a resumed run must share (device, steps and cadences may change)."""
@@ -55,6 +75,10 @@ class VAETrainConfig:
         for name in ("device", "steps", "sample_every", "checkpoint_every"):
             values.pop(name)
         return values
+
+    def beta_at(self, step: int) -> float:
+        """The KL weight used for the update that makes step ``step`` (1-based)."""
+        return self.beta * min(1.0, step / self.warmup) if self.warmup else self.beta
 
 
 def train_vae(
@@ -67,71 +91,92 @@ def train_vae(
     stop: threading.Event | None = None,
     card: dict | None = None,
 ) -> Path:
-    """Train (or go on training) and export the VAE to ``out``; arguments as train_gan's."""
+    """Train (or, with ``resume``, go on training) and export the VAE to ``out`` (.safetensors).
+
+    images: the training set (models.data.load_images); its size must match config.size.
+    Next to ``out`` go NAME.train.pt (the resumable state), NAME.samples.png (8x8 decoded fixed latents)
+    and NAME.interp.png (a slerp between two fixed latents).
+    resume: go on from NAME.train.pt, which must have been made with the same settings (see
+        VAETrainConfig.identity); the result is the one an uninterrupted run would have given.
+    progress: called after every step with step, steps, loss, recon, kl, beta and images_per_s.
+    stop: set it (Ctrl-C) to finish the current step, save everything and return early.
+    card: metadata for the model file (data, licence, command line, ...); steps, time, device and the
+        final losses are added.
+    """
     out = Path(out)
-    if images.images.shape[-1] != config.size:
-        raise ValueError(f"images are {images.images.shape[-1]} px, config.size is {config.size}")
+    if images.images.ndim != 4 or images.images.shape[-1] != config.size:
+        raise ValueError(f"images must be [N, 3, {config.size}, {config.size}] (config.size), "
+                         f"got {list(images.images.shape)}")
+    if len(images.images) == 0:
+        raise ValueError("no images to train on")
     device = torch.device(config.device)
     out.parent.mkdir(parents=True, exist_ok=True)
-    torch.manual_seed(config.seed)  # initialisation only; training draws from `rng`
-    vae = VAE(VAEConfig(resolution=config.size, latent_dim=config.latent_dim, base=config.base)).to(device)
+    with torch.random.fork_rng(devices=[]):  # initial weights from the seed, the caller's RNG untouched
+        torch.manual_seed(config.seed)
+        vae = VAE(config.vae_config())
+    vae.to(device)
     optimiser = torch.optim.Adam(vae.parameters(), lr=config.lr)
-    rng = torch.Generator().manual_seed(config.seed)
-    step, seconds = 0, 0.0
+    rng = torch.Generator().manual_seed(config.seed)  # every random draw of training comes from here
+    step, seconds, losses = 0, 0.0, {}
     if resume:
         state = load_state(state_path(out), config.identity())
         vae.load_state_dict(state["vae"])
         optimiser.load_state_dict(state["optimiser"])
         rng.set_state(state["rng"])
-        step, seconds = int(state["step"]), float(state["seconds"])
+        step, seconds, losses = int(state["step"]), float(state["seconds"]), dict(state.get("losses", {}))
 
     def save() -> None:
         save_state(state_path(out), {
             "version": STATE_VERSION, "config": config.identity(), "step": step, "seconds": seconds,
-            "vae": vae.state_dict(), "optimiser": optimiser.state_dict(), "rng": rng.get_state(),
+            "losses": losses, "vae": vae.state_dict(), "optimiser": optimiser.state_dict(),
+            "rng": rng.get_state(),
         })
 
     def samples() -> None:
         write_samples(vae, out, seed=config.seed, decode=vae.decode)
 
+    saved = sampled = -1
     vae.train()
     while step < config.steps and not (stop is not None and stop.is_set()):
         started = time.perf_counter()
         index = torch.randint(0, len(images.images), (config.batch,), generator=rng)
         flip = torch.rand(config.batch, generator=rng) < 0.5
+        eps = torch.randn(config.batch, config.latent_dim, generator=rng)
         x = images.batch(index, flip=flip).to(device)
-        eps = torch.randn(config.batch, config.latent_dim, generator=rng).to(device)
-        recon, mu, logvar = vae(x, eps=eps)
-        # Per-pixel squared error and per-dimension KL, both means: beta 1 then balances them.
+        recon, mu, logvar = vae(x, eps=eps.to(device))
         reconstruction = (recon - x).pow(2).mean()
         kl = -0.5 * (1 + logvar - mu.pow(2) - logvar.exp()).mean()
-        beta = config.beta * min(1.0, (step + 1) / config.warmup) if config.warmup else config.beta
+        beta = config.beta_at(step + 1)
         loss = reconstruction + beta * kl * (config.latent_dim / (3 * config.size ** 2))
         optimiser.zero_grad(set_to_none=True)
         loss.backward()
         optimiser.step()
         step += 1
+        losses = {"loss": loss.item(), "recon": reconstruction.item(), "kl": kl.item()}
         elapsed = time.perf_counter() - started
         seconds += elapsed
         if progress is not None:
-            progress({"step": step, "steps": config.steps, "loss": loss.item(), "recon": reconstruction.item(),
-                      "kl": kl.item(), "beta": beta, "images_per_s": config.batch / elapsed if elapsed else 0.0})
+            progress({"step": step, "steps": config.steps, **losses, "beta": beta,
+                      "images_per_s": config.batch / elapsed if elapsed > 0 else 0.0})
         if step % config.checkpoint_every == 0:
             save()
+            saved = step
         if step % config.sample_every == 0:
             samples()
-    save()
-    samples()
-    vae.eval()
+            sampled = step
+    if saved != step:
+        save()
+    if sampled != step:
+        samples()
+
     metadata = dict(card or {})
-    if step != config.steps and "command" in metadata:
+    if step != config.steps and "command" in metadata:  # stopped early (Ctrl-C)
         metadata["command"] += f"  # stopped at step {step}: --steps {step} reproduces this model"
     metadata.update(
         kind="vae", architecture=f"convolutional VAE (base {config.base}), MSE + KL with {config.warmup}-step "
                                  f"warm-up to beta {config.beta}; encoder included",
-        steps=step, train_seconds=round(seconds, 1), device=str(device), batch=config.batch,
+        steps=step, train_seconds=round(seconds, 1), device=str(device), batch=config.batch, lr=config.lr,
         images=len(images.images), seed=config.seed, random_init=False,
+        final_losses={name: round(value, 6) for name, value in losses.items()},
     )
-    cpu = VAE(vae.config)
-    cpu.load_state_dict({k: v.detach().cpu().float() for k, v in vae.state_dict().items()})
-    return save_model(out, cpu.eval(), metadata=metadata)
+    return save_model(out, copy.deepcopy(vae).to("cpu", torch.float32).eval(), metadata=metadata)
