@@ -1,4 +1,4 @@
-"""The `latentvj` command: serve, models, bench.
+"""The `latentvj` command: serve, models, train, encode, eval, render, bench.
 
 Every mistake a user can make on the command line (unknown model, port in use, CUDA asked for but absent,
 bad size) ends in one clear message on stderr and a non-zero exit, never a traceback.
@@ -176,6 +176,23 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--limit", type=int, default=None, help="use only the first N images (quick trials)")
     train.add_argument("--sample-every", type=int, default=500, help="write sample grids every N steps")
 
+    render = commands.add_parser("render", help="render a walk to a clip: .mp4, .mov (HAP), .gif or a folder "
+                                 "of PNG frames; loop, noise and keyframes walks loop seamlessly")
+    render.add_argument("--out", required=True, type=Path, metavar="FILE|DIR/",
+                        help="loop.mp4 (H.264), loop.mov (HAP), loop.gif, or frames/ for PNGs")
+    device_options(render)
+    render.add_argument("--seconds", type=float, default=8.0, help="clip length (default: 8)")
+    render.add_argument("--fps", type=float, default=30.0, help="frames per second (default: 30)")
+    render.add_argument("--walk", default="loop", metavar="MODE",
+                        help="loop (default), noise, keyframes (all seamless), drift or hold")
+    render.add_argument("--loops", type=int, default=1, help="walk periods in the clip (default: 1)")
+    render.add_argument("--seed", type=int, default=0, help="the seed the walk moves around (default: 0)")
+    render.add_argument("--speed", type=float, default=1.0, help="drift speed (default: 1)")
+    render.add_argument("--truncation", type=float, default=1.0,
+                        help="GAN truncation / VAE temperature, 0..2 (default: 1)")
+    render.add_argument("--size", type=_size, metavar="WxH", help="output size (default: the model's resolution)")
+    render.add_argument("--overwrite", action="store_true", help="replace an existing file or frames")
+
     bench = commands.add_parser("bench", help="forward pass vs end-to-end engine frame rate, in one run")
     device_options(bench)
     bench.add_argument("--sizes", type=_sizes, default=None, metavar="64,128,256",
@@ -197,7 +214,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         format="latentvj: %(levelname)s: %(message)s" if args.verbose else "latentvj: %(message)s")
     try:
         commands = {"serve": _serve, "models": _models, "bench": _bench, "train": _train, "encode": _encode,
-                    "eval": _eval}
+                    "eval": _eval, "render": _render}
         return commands[args.command](args)
     except _CliError as exc:
         print(f"latentvj {args.command}: error: {exc}", file=sys.stderr)
@@ -277,10 +294,11 @@ def model_out_path(name: str) -> Path:
 class _ProgressBar:
     """One line on stderr, redrawn in place: step, bar, losses, images/s, time left."""
 
-    def __init__(self, total: int, stream=sys.stderr):
-        self.total, self.stream, self.last = total, stream, 0.0
+    def __init__(self, total: int, stream=None, *, label: str = "step", rate_unit: str = "img/s"):
+        self.total, self.stream, self.last = total, stream or sys.stderr, 0.0
+        self.label, self.rate_unit = label, rate_unit
         self.started: tuple[float, int] | None = None  # (time, step) of the first report: resumed runs too
-        self.tty = stream.isatty()
+        self.tty = self.stream.isatty()
 
     def __call__(self, info: dict) -> None:
         import time
@@ -298,7 +316,8 @@ class _ProgressBar:
         left = int(rate * (self.total - step))
         values = " ".join(f"{k} {v:.3f}" for k, v in info.items() if k not in ("step", "steps", "images_per_s")
                           and isinstance(v, float))
-        line = (f"step {step}/{self.total} [{bar}] {values} {info.get('images_per_s', 0):.0f} img/s "
+        per_s = info.get("images_per_s", 1.0 / rate if rate > 0 else 0.0)
+        line = (f"{self.label} {step}/{self.total} [{bar}] {values} {per_s:.0f} {self.rate_unit} "
                 f"{left // 3600}:{left // 60 % 60:02d}:{left % 60:02d} left")
         self.stream.write(("\r" + line + "\x1b[K") if self.tty else line + "\n")
         self.stream.flush()
@@ -432,6 +451,30 @@ def _eval(args: argparse.Namespace) -> int:
               + (f"   ({parts})" if parts else ""))
     print("KID: lower is closer to the data (docs/evaluation.md). Walk smoothness: largest / median "
           "frame-to-frame change along a drift walk; near 1-3 is smooth.")
+    return 0
+
+
+def _render(args: argparse.Namespace) -> int:
+    from .render import RenderConfig, RenderError, render
+
+    try:
+        config = RenderConfig(out=args.out, model=args.model, seconds=args.seconds, fps=args.fps, walk=args.walk,
+                              loops=args.loops, seed=args.seed, speed=args.speed, truncation=args.truncation,
+                              size=args.size, device=args.device, precision=args.precision,
+                              overwrite=args.overwrite)
+    except RenderError as exc:
+        raise _CliError(str(exc)) from None
+    bar = _ProgressBar(config.frames, label="frame", rate_unit="frames/s")
+    try:
+        result = render(config, progress=lambda done, total: bar({"step": done}))
+    except (RenderError, ValueError, *_user_errors()) as exc:
+        raise _CliError(str(exc)) from None
+    finally:
+        bar.close()
+    loop = ("a seamless loop" if result.seamless
+            else f"not a loop: {config.walk} does not repeat (use --walk loop, noise or keyframes)")
+    print(f"wrote {result.out}: {result.frames} frames, {result.width}x{result.height}, {result.fps:g} fps, "
+          f"{result.frames / result.fps:g} s of '{result.model}', {loop}")
     return 0
 
 

@@ -1,0 +1,134 @@
+"""`latentvj render`: clips that loop without a seam, in every format, and clear refusals."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from latentvj.bridge.cli import main
+from latentvj.bridge.render import RenderConfig, RenderError, render
+
+
+def _frames(folder) -> np.ndarray:
+    paths = sorted(folder.glob("frame_*.png"))
+    return np.stack([np.asarray(Image.open(p).convert("RGB"), dtype=np.float32) for p in paths])
+
+
+def _steps(frames: np.ndarray) -> tuple[np.ndarray, float]:
+    """Mean absolute change between consecutive frames, and across the wrap (last -> first)."""
+    inner = np.abs(np.diff(frames, axis=0)).mean(axis=(1, 2, 3))
+    return inner, float(np.abs(frames[0] - frames[-1]).mean())
+
+
+@pytest.mark.parametrize("walk", ["loop", "noise", "keyframes"])
+def test_looping_walks_wrap_around_like_any_other_frame_step(tmp_path, tiny_gan_path, walk):
+    result = render(RenderConfig(out=tmp_path / "f/", model=tiny_gan_path, seconds=1.0, fps=24, walk=walk,
+                                 seed=3))
+    frames = _frames(tmp_path / "f")
+    assert result.seamless and len(frames) == result.frames == 24
+    inner, wrap = _steps(frames)
+    assert inner.max() > 0  # it moves
+    assert wrap <= 2.0 * inner.max() + 1.0  # the seam is an ordinary step, not a jump
+
+
+def test_drift_is_rendered_but_not_called_a_loop(tmp_path, tiny_gan_path):
+    result = render(RenderConfig(out=tmp_path / "f/", model=tiny_gan_path, seconds=2.0, fps=12, walk="drift",
+                                 speed=3.0))
+    assert not result.seamless and len(_frames(tmp_path / "f")) == 24
+
+
+def test_frame_n_equals_frame_0_so_the_clip_stops_one_frame_before_it(tmp_path, tiny_gan_path):
+    """Two loops of the same period: the second loop repeats the first frame for frame."""
+    one = render(RenderConfig(out=tmp_path / "one/", model=tiny_gan_path, seconds=1.0, fps=12, seed=5))
+    render(RenderConfig(out=tmp_path / "two/", model=tiny_gan_path, seconds=2.0, fps=12, loops=2, seed=5))
+    a, b = _frames(tmp_path / "one"), _frames(tmp_path / "two")
+    assert one.frames == 12 and len(b) == 24
+    assert np.abs(b[:12] - a).max() <= 1 and np.abs(b[12:] - a).max() <= 1
+    assert np.abs(a[1:] - a[0]).mean(axis=(1, 2, 3)).min() > 0  # ... and no frame of a repeats frame 0
+
+
+@pytest.mark.integration
+def test_mp4_holds_the_rendered_frames(tmp_path, tiny_gan_path):
+    import imageio_ffmpeg
+
+    render(RenderConfig(out=tmp_path / "f/", model=tiny_gan_path, seconds=1.0, fps=12, size=(64, 48)))
+    result = render(RenderConfig(out=tmp_path / "loop.mp4", model=tiny_gan_path, seconds=1.0, fps=12,
+                                 size=(64, 48)))
+    reader = imageio_ffmpeg.read_frames(str(result.out))
+    meta = next(reader)
+    decoded = np.stack([np.frombuffer(f, np.uint8).reshape(48, 64, 3) for f in reader]).astype(np.float32)
+    assert meta["size"] == (64, 48) and meta["fps"] == 12
+    assert len(decoded) == 12
+    assert np.abs(decoded - _frames(tmp_path / "f")).mean() < 6  # H.264 at crf 16: close to the source
+
+
+@pytest.mark.integration
+def test_gif_loops_forever_at_the_clip_rate(tmp_path, tiny_gan_path):
+    result = render(RenderConfig(out=tmp_path / "loop.gif", model=tiny_gan_path, seconds=1.0, fps=10))
+    with Image.open(result.out) as gif:
+        assert gif.n_frames == 10 and gif.size == (32, 32)
+        assert gif.info["loop"] == 0 and gif.info["duration"] == 100
+
+
+@pytest.mark.integration
+def test_hap_mov_pads_to_whole_blocks(tmp_path, tiny_gan_path):
+    import imageio_ffmpeg
+
+    result = render(RenderConfig(out=tmp_path / "loop.mov", model=tiny_gan_path, seconds=1.0, fps=12,
+                                 size=(30, 30)))
+    reader = imageio_ffmpeg.read_frames(str(result.out))
+    meta = next(reader)
+    assert meta["codec"].startswith("hap") and meta["size"] == (32, 32)
+    assert sum(1 for _ in reader) == 12
+
+
+def test_nothing_is_overwritten_unless_asked(tmp_path, tiny_gan_path):
+    out = tmp_path / "loop.gif"
+    out.write_bytes(b"my clip")
+    with pytest.raises(RenderError, match="already exists; pass --overwrite"):
+        render(RenderConfig(out=out, model=tiny_gan_path, seconds=1.0, fps=4))
+    assert out.read_bytes() == b"my clip"
+    (tmp_path / "f").mkdir()
+    (tmp_path / "f" / "frame_00000.png").write_bytes(b"x")
+    with pytest.raises(RenderError, match="1 frame_\\*.png files; pass --overwrite"):
+        render(RenderConfig(out=tmp_path / "f", model=tiny_gan_path, seconds=1.0, fps=4))
+    render(RenderConfig(out=tmp_path / "f", model=tiny_gan_path, seconds=1.0, fps=4, overwrite=True))
+    assert len(_frames(tmp_path / "f")) == 4
+
+
+def test_a_failed_encode_leaves_no_half_written_file(tmp_path, tiny_gan_path, monkeypatch):
+    from latentvj.bridge import render as render_module
+
+    broken = tmp_path / "ffmpeg"
+    broken.write_text("#!/bin/sh\necho 'encoder exploded' >&2\nexit 3\n")
+    broken.chmod(0o755)
+    monkeypatch.setattr(render_module, "ffmpeg_exe", lambda: str(broken))
+    with pytest.raises(RenderError, match="encoder exploded"):
+        render(RenderConfig(out=tmp_path / "loop.mp4", model=tiny_gan_path, seconds=1.0, fps=4))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ffmpeg"]
+
+
+@pytest.mark.parametrize("options, message", [
+    (["--out", "x.avi"], "cannot write '.avi' files"),
+    (["--out", "x.gif", "--walk", "spin"], "--walk 'spin': choose one of"),
+    (["--out", "x.gif", "--seconds", "0"], "--seconds must be a positive number"),
+    (["--out", "x.gif", "--fps", "1000"], "--fps must be between 1 and 240"),
+    (["--out", "x.gif", "--seconds", "0.2", "--loops", "1"], "walk period of 0.2 s"),
+    (["--out", "x.gif", "--model", "no-such-model"], "no-such-model"),
+    (["--out", "no/such/folder/x.gif"], "does not exist"),
+])
+def test_cli_refuses_bad_options_with_one_line(tmp_path, monkeypatch, capsys, options, message):
+    monkeypatch.chdir(tmp_path)
+    assert main(["render", *options]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+    assert not (tmp_path / "x.gif").exists()
+
+
+def test_cli_renders_and_says_what_it_wrote(tmp_path, tiny_gan_path, capsys):
+    out = tmp_path / "clip.gif"
+    assert main(["render", "--model", tiny_gan_path, "--out", str(out), "--seconds", "1", "--fps", "6"]) == 0
+    captured = capsys.readouterr()
+    assert f"wrote {out}: 6 frames, 32x32, 6 fps" in captured.out and "a seamless loop" in captured.out
+    assert "frame 6/6" in captured.err
