@@ -145,11 +145,14 @@ def oscsend(port: int, address: str, types: str = "", *values: str) -> None:
     assert run.returncode == 0, f"oscsend {address} {types} {values}: {run.stdout}{run.stderr}"
 
 
-def pd(patch: str, message: str) -> Process:
-    """Pure Data without GUI, audio or MIDI, running a patch from tests/fixtures; `message` is sent to it
-    once the patch is loaded (`-send "receiver args"`)."""
-    return Process(["pd", "-nogui", "-noaudio", "-nomidi", "-stderr", "-send", message, str(FIXTURES / patch)],
-                   stdout=False)
+PD_PLUGIN = Path(__file__).parent.parent / "plugin" / "pd"
+
+
+def pd(patch: str | Path, message: str) -> Process:
+    """Pure Data without GUI, audio or MIDI, running a patch (a name in tests/fixtures, or a path) with
+    plugin/pd on its search path; `message` is sent to it once the patch is loaded (`-send "receiver args"`)."""
+    return Process(["pd", "-nogui", "-noaudio", "-nomidi", "-stderr", "-path", str(PD_PLUGIN), "-send", message,
+                    str(FIXTURES / patch)], stdout=False)
 
 
 @pytest.fixture(scope="module")
@@ -256,3 +259,35 @@ def test_pd_parses_every_value_a_subscriber_is_sent(server):
         patch.stop()
     errors = [line for line in patch.output if "error" in line]
     assert not errors, "".join(errors)
+
+
+@needs_pd
+def test_pd_abstraction_sends_from_its_inlets_and_outputs_replies(server):
+    """plugin/pd/latentvj.pd as a user patches it: parameter inlets, the message inlet (connect, reply,
+    any ADDRESS ARGS), and the outlet with every reply."""
+    reply_port = free_udp_port()
+    patch = pd("lvj_abstraction.pd", f"lvj-test {server.osc_port} {reply_port}")
+    try:
+        server.wait_for_status(mode="noise", seed=4242, speed=0.625)
+        patch.wait_for_line(r"lvj-reply: (list )?lvj truncation 0\.75$")  # the message inlet, echoed back
+        # Two status lines: one in the values a subscription starts with, one the reply to "status" (sent
+        # back to [netsend]'s own port at once, before the coalesced echoes).
+        statuses = [line for line in patch.output if re.search(r"lvj-reply: (list )?lvj status (?!rate )", line)]
+        assert len(statuses) == 2, "".join(patch.output)
+    finally:
+        patch.stop()
+    problems = [line for line in patch.output if "error" in line or "couldn't create" in line]
+    assert not problems, "".join(patch.output)
+
+
+@needs_pd
+@pytest.mark.parametrize("patch", ["latentvj.pd", "latentvj-help.pd"])
+def test_pd_plugin_patches_load_without_errors(patch):
+    """Every object in the abstraction and its help patch exists in vanilla Pd (a typo would print
+    "couldn't create" and leave a dead box in the user's patch)."""
+    loaded = pd(PD_PLUGIN / patch, "pd quit")
+    assert loaded.proc.wait(timeout=TIMEOUT) == 0
+    while loaded.lines.get(timeout=TIMEOUT) != "":  # all of its output has been read
+        pass
+    problems = [line for line in loaded.output if "error" in line or "couldn't create" in line]
+    assert not problems, "".join(loaded.output)
