@@ -134,6 +134,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--presets", type=Path, default=default_presets_path(), metavar="FILE",
                        help=f"presets file (default: {default_presets_path()})")
     serve.add_argument("--no-presets", action="store_true", help="keep no presets file")
+    serve.add_argument("--jitter", type=_host_port, metavar="HOST:PORT",
+                       help="also send frames to Max: jit.net.recv @port PORT on HOST (e.g. 127.0.0.1:7474)")
+    serve.add_argument("--ndi", metavar="NAME",
+                       help="also publish frames as the NDI source NAME (pip install 'latentvj[ndi]')")
 
     commands.add_parser("models", help="list the bundled models and those in the model folder")
 
@@ -242,7 +246,7 @@ def _serve(args: argparse.Namespace) -> int:
         engine=EngineConfig(device=args.device, precision=args.precision, fps=args.fps, size=args.size),
         osc_host=args.osc_host, osc_port=args.osc_port, allow=args.allow, reply=args.reply,
         http_host=args.http_host, http_port=args.http_port, oscquery_port=args.oscquery_port, mdns=args.mdns,
-        presets=None if args.no_presets else args.presets,
+        presets=None if args.no_presets else args.presets, jitter=args.jitter, ndi=args.ndi,
     )
     if args.models:
         config.model_dirs = args.models

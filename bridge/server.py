@@ -55,6 +55,10 @@ class ServeConfig:
     """Folders /lvj/encode may read images from (nothing outside them)."""
     presets: Path | None = field(default_factory=default_presets_path)
     """The presets file; None keeps no presets."""
+    jitter: tuple[str, int] | None = None
+    """Send frames to Max's jit.net.recv at (host, port) too."""
+    ndi: str | None = None
+    """Publish frames as the NDI source of this name too (needs the [ndi] extra)."""
 
 
 def confined_file(name: str, folders: list[Path]) -> Path:
@@ -135,11 +139,33 @@ class Server:
             self.shm = ShmFrameWriter(config.shm, self.engine.width, self.engine.height,
                                       channels=self.engine.channels)
             self._resources.callback(lambda: self.shm.close())
-            self.engine.sinks = [self.shm, self.encoder]
+            self.outputs = self._open_outputs()
+            self.engine.sinks = [self.shm, self.encoder, *self.outputs.values()]
             self.control.listen(self._on_change)
         except BaseException:
             self._resources.close()
             raise
+
+    def _open_outputs(self) -> dict:
+        """The optional network outputs, each a frame sink with its own thread (started by run())."""
+        outputs = {}
+        if self.config.jitter:
+            from .jitnet import JitNetSender
+
+            try:
+                outputs["jitter"] = JitNetSender(*self.config.jitter)
+            except ValueError as exc:
+                raise ServeError(f"--jitter: {exc}") from None
+        if self.config.ndi:
+            from .ndi import NdiSender, NdiUnavailable
+
+            try:
+                outputs["ndi"] = NdiSender(self.config.ndi, fps=self.config.engine.fps)
+            except (NdiUnavailable, ValueError) as exc:
+                raise ServeError(f"--ndi: {exc}") from None
+        for output in outputs.values():
+            self._resources.callback(output.stop)
+        return outputs
 
     def status(self) -> dict:
         engine = getattr(self, "engine", None)
@@ -155,6 +181,8 @@ class Server:
             osc_errors=self.protocol.errors,
             osc_dropped=self.osc.dropped,
         )
+        for name, output in getattr(self, "outputs", {}).items():
+            status[name] = output.status()
         return status
 
     def report(self, address: str, reason: str, source: tuple[str, int] | None) -> None:
@@ -210,7 +238,7 @@ class Server:
         """On the render thread: a new ring at the new size (readers see the old one close and re-attach)."""
         self.shm.close()
         self.shm = ShmFrameWriter(self.config.shm, width, height, channels=self.engine.channels)
-        self.engine.sinks = [self.shm, self.encoder]
+        self.engine.sinks = [self.shm, self.encoder, *self.outputs.values()]
 
     def describe(self) -> str:
         s = self.engine.status()
@@ -226,6 +254,10 @@ class Server:
             f" addresses in docs/osc.md)",
             f"  OSCQuery: {self.oscquery.url}",
             f"  presets:  {presets}",
+            *([f"  Jitter:   jit.net.send to {self.outputs['jitter'].target} (jit.net.recv @port "
+               f"{self.config.jitter[1]} in Max)"] if "jitter" in self.outputs else []),
+            *([f"  NDI:      source '{self.config.ndi}' on this machine's network"] if "ndi" in self.outputs
+              else []),
             "Ctrl-C to stop.",
         ])
 
@@ -236,6 +268,8 @@ class Server:
             self.osc.start()
             self.preview.start()
             self.oscquery.start()
+            for output in self.outputs.values():
+                output.start()
             log.info("rendering")
             self.engine.run(self._stop)
             log.info("stopping after %d frames", self.engine.frames)

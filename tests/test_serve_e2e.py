@@ -9,6 +9,7 @@ import queue
 import re
 import shutil
 import signal
+import struct
 import socket
 import subprocess
 import sys
@@ -281,3 +282,48 @@ def test_a_flood_of_messages_does_not_stop_rendering_or_control(shm_name, tiny_g
         assert server.proc.poll() is None
     finally:
         assert server.stop() == 0
+
+
+def _recv_exactly(conn: socket.socket, size: int) -> bytes:
+    data = b""
+    while len(data) < size:
+        chunk = conn.recv(size - len(data))
+        assert chunk, "the sender closed the connection mid-matrix"
+        data += chunk
+    return data
+
+
+def test_serve_sends_frames_to_a_jitter_receiver(shm_name, tiny_gan_path):
+    """`serve --jitter HOST:PORT` connects to a jit.net.recv stand-in and streams 4-plane char matrices of
+    the output size; /status reports the connection. (The byte layout is checked in test_jitnet.py.)"""
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        listener.settimeout(TIMEOUT)
+        port = listener.getsockname()[1]
+        server = ServeProcess("--model", tiny_gan_path, "--size", "48x32", *serve_args(shm_name),
+                              "--jitter", f"127.0.0.1:{port}")
+        try:
+            server.wait_for_line(rf"Jitter:\s+jit.net.send to 127\.0\.0\.1:{port}")
+            conn, _ = listener.accept()
+            with conn:
+                conn.settimeout(TIMEOUT)
+                chunk = _recv_exactly(conn, 8)
+                assert chunk[:4] == b"JMTX"
+                header = _recv_exactly(conn, 288)
+                planecount, kind, dimcount = struct.unpack(">3i", header[8:20])
+                width, height = struct.unpack(">2i", header[20:28])
+                datasize = struct.unpack(">i", header[276:280])[0]
+                assert (planecount, kind, dimcount, width, height) == (4, 0, 2, 48, 32)
+                argb = np.frombuffer(_recv_exactly(conn, datasize), np.uint8).reshape(32, 48, 4)
+                assert (argb[..., 0] == 255).all()
+                preview = re.search(r"preview:\s+(http://127\.0\.0\.1:\d+/)", "".join(server.output))[1]
+
+                def jitter_status():
+                    with urllib.request.urlopen(preview + "status", timeout=TIMEOUT) as response:
+                        status = json.load(response)["jitter"]
+                    return status if status["connected"] and status["sent_frames"] >= 1 else None
+
+                assert wait_until(jitter_status, "/status to show the Jitter connection")["target"] == \
+                    f"127.0.0.1:{port}"
+            assert server.stop() == 0, "".join(server.output)
+        finally:
+            server.stop()
