@@ -327,3 +327,39 @@ def test_serve_sends_frames_to_a_jitter_receiver(shm_name, tiny_gan_path):
             assert server.stop() == 0, "".join(server.output)
         finally:
             server.stop()
+
+
+def test_serve_publishes_an_ndi_source(shm_name, tiny_gan_path):
+    """`serve --ndi NAME` hands every frame to the NDI sender (which sends them once a receiver connects;
+    the round trip through a real NDI receiver is in test_ndi.py)."""
+    pytest.importorskip("cyndilib", reason="NDI output needs the [ndi] extra: pip install 'latentvj[ndi]'")
+    name = f"lvj-e2e-{os.getpid()}"
+    server = ServeProcess("--model", tiny_gan_path, *serve_args(shm_name), "--ndi", name)
+    try:
+        server.wait_for_line(rf"NDI:\s+source '{name}'")
+        preview = re.search(r"preview:\s+(http://127\.0\.0\.1:\d+/)", "".join(server.output))[1]
+
+        def ndi_status():
+            with urllib.request.urlopen(preview + "status", timeout=TIMEOUT) as response:
+                status = json.load(response)["ndi"]
+            return status if status["running"] and status["sent"] + status["idle"] >= 3 else None
+
+        status = wait_until(ndi_status, "/status to show frames going to NDI")
+        assert status["name"] == name and status["errors"] == 0
+        assert (status["width"], status["height"]) == (32, 32)
+        assert server.stop() == 0, "".join(server.output)
+    finally:
+        server.stop()
+
+
+def test_serve_without_the_ndi_extra_says_what_to_install(shm_name, tiny_gan_path, tmp_path):
+    """A missing extra is one clear line naming the pip install, before anything is opened."""
+    blocker = tmp_path / "cyndilib.py"
+    blocker.write_text("raise ModuleNotFoundError(\"No module named 'cyndilib'\", name='cyndilib')\n")
+    env = dict(os.environ, PYTHONPATH=f"{tmp_path}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
+    run = subprocess.run(latentvj_command() + ["serve", "--model", tiny_gan_path, *serve_args(shm_name),
+                                               "--ndi", "x"], capture_output=True, text=True, env=env,
+                         timeout=TIMEOUT)
+    assert run.returncode == 2, run.stdout + run.stderr
+    assert "needs the optional cyndilib package: pip install 'latentvj[ndi]'" in run.stderr
+    assert "Traceback" not in run.stderr
