@@ -12,7 +12,7 @@ import pytest
 
 from latentvj.bridge.ndi import NdiSender, NdiUnavailable, discovery_problem, ndi_available
 
-WAIT = 5.0  # seconds any condition below may take before the test gives up
+WAIT = 20.0  # seconds any condition below may take before the test gives up
 
 
 class FakeOutput:
