@@ -123,6 +123,7 @@ class OscProtocol:
         self.errors = 0
         """Messages answered with /lvj/error since start."""
         self._schedule: list[tuple[float, int, str, list, Address]] = []
+        self._schedule_lock = threading.Lock()  # UDP and OSCQuery WebSocket threads both schedule
         self._order = itertools.count()
 
     # ---- receiving ---------------------------------------------------------------------------------
@@ -143,26 +144,31 @@ class OscProtocol:
         for when, message in timed:
             address, args = message.address, list(message.params)
             if when > now + 0.001:
-                if len(self._schedule) >= MAX_SCHEDULED:
+                with self._schedule_lock:
+                    full = len(self._schedule) >= MAX_SCHEDULED
+                    if not full:
+                        heapq.heappush(self._schedule, (when, next(self._order), address, args, sender))
+                if full:
                     replies += self._error(sender, address, f"more than {MAX_SCHEDULED} scheduled messages")
-                    continue
-                heapq.heappush(self._schedule, (when, next(self._order), address, args, sender))
             else:
                 replies += self.handle_message(address, args, sender)
         return replies
 
     def next_due(self) -> float | None:
         """Clock time of the next scheduled message, if any."""
-        return self._schedule[0][0] if self._schedule else None
+        with self._schedule_lock:
+            return self._schedule[0][0] if self._schedule else None
 
     def run_due(self) -> list[Reply]:
         """Apply the scheduled messages whose time has come, in timetag order."""
         replies: list[Reply] = []
         now = self.clock()
-        while self._schedule and self._schedule[0][0] <= now:
-            _, _, address, args, sender = heapq.heappop(self._schedule)
+        while True:
+            with self._schedule_lock:
+                if not (self._schedule and self._schedule[0][0] <= now):
+                    return replies
+                _, _, address, args, sender = heapq.heappop(self._schedule)
             replies += self.handle_message(address, args, sender)
-        return replies
 
     def handle_message(self, address: str, args: Sequence[Any], sender: Address) -> list[Reply]:
         found = self.state.registry.find(address)

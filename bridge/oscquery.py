@@ -3,13 +3,20 @@
 Follows the Vidvox OSCQuery proposal (https://github.com/Vidvox/OSCQueryProposal). ``GET /`` returns the
 whole namespace as JSON, built from the parameter registry at request time (so VALUEs are current);
 ``GET /lvj/walk/speed`` one node; ``GET /lvj/walk/speed?VALUE`` one attribute (``{"VALUE": [1.0]}``);
-``GET /?HOST_INFO`` where to send OSC and which parts of the proposal are served. The OSC itself still
-goes over UDP to the OSC port; this server only describes it.
+``GET /?HOST_INFO`` where to send OSC and which parts of the proposal are served. Every JSON answer
+carries ``Access-Control-Allow-Origin: *`` (it is read-only information), so a page opened from a file
+can read it.
 
 A WebSocket on the same port (an HTTP Upgrade on any path; RFC 6455 on the standard library) takes JSON
 commands ``{"COMMAND": "LISTEN", "DATA": "/lvj/walk/speed"}`` and ``IGNORE``; after LISTEN, every change
 of that address, whoever made it, is sent as a binary frame holding the OSC message. When a model with
 another latent size is loaded, clients are sent ``{"COMMAND": "PATH_CHANGED", "DATA": "/lvj/z"}``.
+
+Binary messages a client sends are OSC packets, handed to ``on_osc`` (the same protocol the UDP server
+runs, see :func:`websocket_osc`) with the client as the sender; the replies for that sender come back to
+it as binary frames. Because any web page may open a WebSocket to 127.0.0.1, OSC is only taken from
+clients whose ``Origin`` is this machine (or absent: not a browser), and whose address passes the OSC
+allow list; reading the namespace and LISTEN stay open to every client.
 
 The state's listener runs on whatever thread made the change, so it only appends to each listening
 client's bounded queue (dropping the oldest when full); each client has its own sender thread, and a client
@@ -36,6 +43,7 @@ from urllib.parse import unquote, urlsplit
 from pythonosc.osc_message_builder import OscMessageBuilder
 
 from .control import Change, ControlState
+from .osc import ERROR_ADDRESS, AllowList, OscProtocol, build_message
 from .params import PREFIX, Param
 
 log = logging.getLogger("latentvj.oscquery")
@@ -63,6 +71,14 @@ QUEUE_LIMIT = 256
 """Changes waiting for one client; when full, the oldest is dropped."""
 
 OP_CONTINUATION, OP_TEXT, OP_BINARY, OP_CLOSE, OP_PING, OP_PONG = 0x0, 0x1, 0x2, 0x8, 0x9, 0xA
+
+WEBSOCKET_PORT = 0
+"""The port of a WebSocket client's OSC sender address, ``(its IP, 0)``: no UDP sender has port 0, so it is
+never mistaken for one, and a UDP send to it (an echo to "the controller that asked") fails at once."""
+
+Address = tuple[str, int]
+OscHandler = Callable[[bytes, Address], list[bytes]]
+"""OSC from a WebSocket client: (packet, sender) -> the replies for that sender."""
 
 
 # ---- the namespace as JSON ---------------------------------------------------------------------------
@@ -196,6 +212,55 @@ def osc_message(param: Param, change: Change) -> bytes:
     return builder.build().dgram
 
 
+# ---- OSC over the WebSocket ---------------------------------------------------------------------------
+
+def websocket_osc(protocol: OscProtocol, *, send: Callable[[bytes, Address], None]) -> OscHandler:
+    """``on_osc`` for :class:`OscQueryServer`: packets from a WebSocket client go through ``protocol`` like a
+    UDP datagram (validated, applied, echoed to subscribers, errors reported). Replies for the client are
+    returned (the server sends them back as binary frames); replies for others (errors to subscribers, a
+    subscription's current values) go out with ``send``, the UDP server's.
+
+    It runs on each client's reading thread, beside the UDP server's thread: the state is thread-safe, and a
+    bundle timed in the future joins the protocol's schedule, applied when due by the UDP thread (errors of
+    such a message then reach the subscribers only)."""
+
+    def handle(data: bytes, sender: Address) -> list[bytes]:
+        replies = []
+        for message, target in protocol.handle(data, sender):
+            if target == sender:
+                replies.append(message)
+            else:
+                send(message, target)
+        if protocol.subscribers.remove(sender):  # a /lvj/subscribe without a port: nothing to send UDP to
+            replies.append(build_message(ERROR_ADDRESS, f"{PREFIX}/subscribe: a WebSocket client follows "
+                                         "changes with LISTEN; give a port to subscribe a UDP one"))
+        return replies
+
+    return handle
+
+
+def origin_allowed(origin: str | None, server_hosts: set[str]) -> bool:
+    """Whether a WebSocket client may send OSC, judged by its handshake's ``Origin``: absent (not a
+    browser), ``null``/``file://`` (a page opened from a file), or an http(s) page whose host is loopback,
+    ``localhost`` or one of ``server_hosts`` (the addresses this server answers on). Host names other than
+    ``localhost`` are refused: a page could rebind its own name to this machine's address."""
+    if origin is None or origin.strip() in ("null", "file://"):
+        return True
+    try:
+        url = urlsplit(origin.strip())
+        host = url.hostname
+    except ValueError:
+        return False
+    if url.scheme not in ("http", "https") or not host:
+        return False
+    if host == "localhost" or host in server_hosts:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 # ---- WebSocket framing (RFC 6455) ----------------------------------------------------------------------
 
 class WebSocketError(Exception):
@@ -275,9 +340,16 @@ def _unmask(data: bytes, mask: bytes) -> bytes:
 class _WebSocketClient:
     """One connected WebSocket: the paths it listens to, its queue, and its sender thread."""
 
-    def __init__(self, sock: socket.socket, peer: tuple, *, send_timeout: float):
+    def __init__(self, sock: socket.socket, peer: tuple, *, send_timeout: float,
+                 osc_refused: str | None = None):
         self.sock = sock
         self.peer = peer
+        self.sender: Address = (peer[0], WEBSOCKET_PORT)
+        """Who this client is to the OSC protocol (errors name it; its replies are routed back here)."""
+        self.osc_refused = osc_refused
+        """Why OSC from this client is refused (an /lvj/error answers each packet), or None."""
+        self.osc_refusals = 0
+        """OSC packets refused so far."""
         self.paths: frozenset[str] = frozenset()
         """Addresses this client LISTENs to; replaced whole (read without a lock by the listener)."""
         self._queue: collections.deque[bytes] = collections.deque(maxlen=QUEUE_LIMIT)
@@ -355,7 +427,8 @@ class OscQueryServer:
 
     def __init__(self, state: ControlState, *, host: str = "127.0.0.1", port: int = 9002,
                  osc_host: str = "127.0.0.1", osc_port: int = 9000, name: str = "LatentVJ", mdns: bool = False,
-                 send_timeout: float = 3.0):
+                 send_timeout: float = 3.0, on_osc: OscHandler | None = None,
+                 allow: Callable[[str], bool] | None = None):
         self.state = state
         """Where the namespace (registry, latent size) and the values come from; changes are streamed."""
         self.osc_host = osc_host
@@ -368,6 +441,10 @@ class OscQueryServer:
         """Advertise over mDNS/DNS-SD (needs the zeroconf extra; without it, one warning and no advert)."""
         self.send_timeout = send_timeout
         """Seconds a WebSocket client may leave us unable to send before it is dropped."""
+        self.on_osc = on_osc
+        """Handles OSC that clients send into the WebSocket (:func:`websocket_osc`); None ignores it."""
+        self.allow = allow or AllowList()
+        """Which client addresses may send OSC over the WebSocket (the OSC server's ``--allow`` list)."""
         self._clients: set[_WebSocketClient] = set()
         self._connections: dict[socket.socket, threading.Thread] = {}
         """Requests being served (WebSockets included), so that stop() can end and join them."""
@@ -451,6 +528,26 @@ class OscQueryServer:
         frame = encode_frame(OP_BINARY, osc_message(self.state.registry[change.name], change))
         for client in listening:
             client.enqueue(frame)
+
+    # ---- OSC sent into the WebSocket (on the client's reading thread) ----
+    def _osc(self, client: _WebSocketClient, packet: bytes) -> None:
+        if self.on_osc is None:
+            log.debug("OSCQuery WebSocket %s: ignored a binary message (OSC is not taken here)", client.peer[0])
+            return
+        if client.osc_refused is not None:
+            if not client.osc_refusals:  # logged once; every packet is answered
+                log.warning("OSCQuery WebSocket %s: %s", client.peer[0], client.osc_refused)
+            client.osc_refusals += 1
+            error = build_message(ERROR_ADDRESS, f"(websocket): {client.osc_refused}")
+            client.enqueue(encode_frame(OP_BINARY, error))
+            return
+        try:
+            replies = self.on_osc(packet, client.sender)
+        except Exception:  # a bug in handling must not end this client's connection
+            log.exception("OSC from WebSocket client %s failed", client.peer[0])
+            return
+        for reply in replies:
+            client.enqueue(encode_frame(OP_BINARY, reply))
 
     # ---- WebSocket commands ----
     def _command(self, client: _WebSocketClient, text: str) -> None:
@@ -605,7 +702,8 @@ class OscQueryServer:
                 self.send_header("Sec-WebSocket-Accept", accept_key(key))
                 self.end_headers()
                 self.close_connection = True
-                client = _WebSocketClient(self.connection, self.client_address, send_timeout=server.send_timeout)
+                client = _WebSocketClient(self.connection, self.client_address, send_timeout=server.send_timeout,
+                                          osc_refused=self._osc_refusal())
                 with server._lock:
                     if server._running:
                         server._clients.add(client)
@@ -618,6 +716,18 @@ class OscQueryServer:
                     client.join()
                     with server._lock:
                         server._clients.discard(client)
+
+            def _osc_refusal(self) -> str | None:
+                """Why OSC from this WebSocket client is not taken, or None when it is."""
+                origin = self.headers.get("Origin")
+                hosts = {h for h in (server.address[0], self.connection.getsockname()[0]) if not _is_wildcard(h)}
+                if not origin_allowed(origin, hosts):
+                    return (f"OSC over the WebSocket is refused for pages from {origin[:80]}: open the page "
+                            "from a file, from localhost or from this server's address (docs/oscquery.md)")
+                if not server.allow(self.client_address[0]):
+                    return (f"OSC from {self.client_address[0]} is refused: not in the allow list "
+                            "(latentvj serve --allow)")
+                return None
 
             def _serve_websocket(self, client: _WebSocketClient) -> None:
                 sock = self.connection
@@ -661,8 +771,8 @@ class OscQueryServer:
                             client.close(1007, "text frames must be UTF-8")
                             return
                         server._command(client, text)
-                    else:  # OSC sent over the WebSocket: not served (send OSC over UDP to OSC_PORT)
-                        log.debug("OSCQuery WebSocket %s: ignored a binary message", client.peer[0])
+                    else:
+                        server._osc(client, payload)
 
             def log_message(self, format: str, *args) -> None:
                 log.debug("%s - %s", self.address_string(), format % args)

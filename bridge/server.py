@@ -24,7 +24,7 @@ from .control import Change, ControlState
 from .device import pick_device
 from .engine import Engine, EngineConfig
 from .osc import ERROR_ADDRESS, AllowList, OscProtocol, OscServer, Subscribers, build_message
-from .oscquery import OscQueryServer
+from .oscquery import OscQueryServer, websocket_osc
 from .presets import Preset, PresetError, PresetStore, default_config_dir, default_presets_path
 from .preview import PreviewEncoder, PreviewServer
 from .shm import ShmFrameWriter
@@ -130,7 +130,9 @@ class Server:
             self.oscquery = _bind("OSCQuery", config.http_host, config.oscquery_port, "--oscquery-port",
                                   lambda: OscQueryServer(self.control, host=config.http_host,
                                                          port=config.oscquery_port, osc_host=config.osc_host,
-                                                         osc_port=self.osc.address[1], mdns=config.mdns))
+                                                         osc_port=self.osc.address[1], mdns=config.mdns,
+                                                         on_osc=websocket_osc(self.protocol, send=self.osc.send),
+                                                         allow=allow))
             self._resources.callback(self.oscquery.stop)
             model = load(config.model, config.model_dirs)
             self.engine = Engine(model, config=config.engine, control=self.control, presets=presets)

@@ -1,5 +1,6 @@
 """OSCQuery on real sockets (port 0): the namespace a browsing client sees, attribute queries, HOST_INFO,
-an independent client (python-oscquery), WebSocket LISTEN streaming (websocket-client), and mDNS."""
+an independent client (python-oscquery), WebSocket LISTEN streaming (websocket-client), OSC sent into the
+WebSocket (and who may send it), and mDNS."""
 
 from __future__ import annotations
 
@@ -19,7 +20,8 @@ import pytest
 from pythonosc.osc_message import OscMessage
 
 from latentvj.bridge.control import ControlState
-from latentvj.bridge.oscquery import OscQueryServer, accept_key
+from latentvj.bridge.osc import OscProtocol, build_message
+from latentvj.bridge.oscquery import OscQueryServer, accept_key, origin_allowed, websocket_osc
 from latentvj.bridge.params import PARAMS
 
 pytestmark = pytest.mark.integration
@@ -401,12 +403,146 @@ def test_nonsense_commands_are_ignored(server, state, ws_lib):
     ws.send("not json")
     command(ws, "LISTEN", "/lvj/no/such")
     command(ws, "FROBNICATE", "/lvj/seed")
-    ws.send_binary(b"/lvj/seed\x00\x00\x00,i\x00\x00\x00\x00\x00\x01")  # OSC over the WebSocket: not served
+    ws.send_binary(b"/lvj/seed\x00\x00\x00,i\x00\x00\x00\x00\x00\x01")  # OSC, but no on_osc: ignored
     command(ws, "LISTEN", "/lvj/seed")
     sync(ws_lib, ws)
     state.set("seed", 3)
     assert next_osc(ws_lib, ws).params == [3]
     ws.close()
+
+
+def test_json_answers_may_be_read_by_any_page(server):
+    for path in ("/", "/lvj/walk/speed", "/lvj/walk/speed?VALUE", "/?HOST_INFO"):
+        with urllib.request.urlopen(server.url.rstrip("/") + path, timeout=5) as reply:
+            assert reply.headers["Access-Control-Allow-Origin"] == "*", path
+
+
+# ---- OSC sent into the WebSocket -----------------------------------------------------------------------
+
+class Udp:
+    """Stands in for the UDP server's send: what went to subscribers."""
+
+    def __init__(self):
+        self.sent: list[tuple[OscMessage, tuple]] = []
+
+    def __call__(self, data: bytes, target: tuple) -> None:
+        self.sent.append((OscMessage(data), target))
+
+
+@pytest.fixture
+def udp():
+    return Udp()
+
+
+@pytest.fixture
+def protocol(state):
+    return OscProtocol(state, status=lambda: {"model": "tiny", "fps": 29.5, "latent_dim": LATENT})
+
+
+@pytest.fixture
+def osc_server(state, protocol, udp):
+    """An OSCQuery server that takes OSC over its WebSocket, through a real OscProtocol."""
+    server = OscQueryServer(state, port=0, osc_port=OSC_PORT, on_osc=websocket_osc(protocol, send=udp))
+    server.start()
+    yield server
+    server.stop()
+
+
+def test_osc_over_the_websocket_is_applied_and_answered(osc_server, state, ws_lib):
+    ws = connect(ws_lib, osc_server)
+    command(ws, "LISTEN", "/lvj/walk/speed")
+    ws.send_binary(build_message("/lvj/walk/speed", 0.5))
+    echo = next_osc(ws_lib, ws)  # the change, to everyone listening: this client too
+    assert (echo.address, echo.params) == ("/lvj/walk/speed", [0.5])
+    assert state.get("walk/speed") == 0.5
+    assert state.snapshot().sources["walk/speed"] == ("127.0.0.1", 0)  # a WebSocket client: (its IP, 0)
+    ws.send_binary(build_message("/lvj/status"))
+    status = next_osc(ws_lib, ws)
+    assert status.address == "/lvj/status" and status.params[:1] == ["tiny"]
+    ws.close()
+
+
+def test_an_error_goes_back_to_the_client_that_sent_it_and_to_subscribers(osc_server, state, protocol, udp,
+                                                                           ws_lib):
+    protocol.subscribers.add(("127.0.0.1", 9999))
+    sender, other = connect(ws_lib, osc_server), connect(ws_lib, osc_server)
+    command(other, "LISTEN", "/lvj/seed")
+    sync(ws_lib, other)
+    sender.send_binary(build_message("/lvj/walk/speed", 99.0))
+    error = next_osc(ws_lib, sender)
+    assert error.address == "/lvj/error" and error.params[0].startswith("/lvj/walk/speed: ")
+    assert state.get("walk/speed") == 1.0  # not applied
+    assert [(m.address, t) for m, t in udp.sent] == [("/lvj/error", ("127.0.0.1", 9999))]
+    state.set("seed", 5)  # queued behind anything sent to the other client before: no error came there
+    assert next_osc(ws_lib, other).params == [5]
+    sender.send_binary(b"\x00garbage")
+    assert next_osc(ws_lib, sender).params[0].startswith("(packet): malformed OSC packet")
+    sender.close()
+    other.close()
+
+
+def test_a_websocket_client_cannot_subscribe_itself_over_udp(osc_server, protocol, ws_lib):
+    ws = connect(ws_lib, osc_server)
+    ws.send_binary(build_message("/lvj/subscribe"))
+    replies = []
+    while not replies or replies[-1].address != "/lvj/error":
+        replies.append(next_osc(ws_lib, ws))  # the current values first, as for any subscriber
+    assert "LISTEN" in replies[-1].params[0]
+    assert list(protocol.subscribers) == []
+    ws.send_binary(build_message("/lvj/subscribe", 9005))  # a UDP port on this client's host: fine
+    sync(ws_lib, ws)
+    assert list(protocol.subscribers) == [("127.0.0.1", 9005)]
+    ws.close()
+
+
+@pytest.mark.parametrize("origin", [None, "null", "file://", "http://localhost:8000", "http://127.0.0.1",
+                                    "https://[::1]:8443", "http://127.0.0.2:5500"])
+def test_osc_is_taken_from_tools_files_and_this_machines_pages(osc_server, state, ws_lib, origin):
+    options = {"suppress_origin": True} if origin is None else {"origin": origin}
+    ws = connect(ws_lib, osc_server, **options)
+    ws.send_binary(build_message("/lvj/walk/period", 3.0))
+    sync(ws_lib, ws)
+    assert state.get("walk/period") == 3.0
+    ws.close()
+
+
+def test_a_page_from_elsewhere_may_read_and_listen_but_not_send_osc(osc_server, state, ws_lib, caplog):
+    ws = connect(ws_lib, osc_server, origin="http://evil.example")
+    command(ws, "LISTEN", "/lvj/walk/speed")
+    with caplog.at_level(logging.WARNING, logger="latentvj.oscquery"):
+        for _ in range(2):
+            ws.send_binary(build_message("/lvj/walk/speed", 5.0))
+            refusal = next_osc(ws_lib, ws)  # each packet is answered
+            assert refusal.address == "/lvj/error" and "refused for pages from http://evil.example" in \
+                refusal.params[0]
+    assert state.get("walk/speed") == 1.0
+    assert len([r for r in caplog.records if "refused" in r.getMessage()]) == 1  # logged once
+    state.set("walk/speed", 0.25)
+    assert next_osc(ws_lib, ws).params == [0.25]  # LISTEN still served
+    ws.close()
+
+
+def test_osc_from_outside_the_allow_list_is_refused(state, protocol, udp, ws_lib):
+    server = OscQueryServer(state, port=0, on_osc=websocket_osc(protocol, send=udp), allow=lambda host: False)
+    server.start()
+    try:
+        ws = connect(ws_lib, server)
+        ws.send_binary(build_message("/lvj/walk/speed", 5.0))
+        assert "not in the allow list" in next_osc(ws_lib, ws).params[0]
+        assert state.get("walk/speed") == 1.0
+        ws.close()
+    finally:
+        server.stop()
+
+
+def test_origin_rules():
+    here = {"192.168.1.20"}
+    for origin in (None, "null", "file://", "http://localhost:1234", "http://127.0.0.1:8000", "http://[::1]",
+                   "https://192.168.1.20:8000"):
+        assert origin_allowed(origin, here), origin
+    for origin in ("http://evil.example", "http://192.168.1.21:8000", "http://localhost.evil.example",
+                   "ftp://127.0.0.1", "chrome-extension://abc", "http://[::1", ""):
+        assert not origin_allowed(origin, here), origin
 
 
 # ---- mDNS ----------------------------------------------------------------------------------------------
