@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import itertools
 import os
+import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -11,6 +13,9 @@ import torch
 from latentvj.models.checkpoint import load_model, save_model
 from latentvj.models.gan import GANConfig, Generator
 from latentvj.models.vae import VAE, VAEConfig
+
+# tests/processes.py (child processes for the end-to-end tests) imports as `processes` in every test module.
+sys.path.insert(0, str(Path(__file__).parent))
 
 # Small, fixed thread count: the suite must behave the same on a 2-core CI machine and a laptop.
 torch.set_num_threads(2)

@@ -6,82 +6,38 @@ from __future__ import annotations
 
 import json
 import os
-import queue
 import re
 import shutil
 import subprocess
 import sys
-import threading
 import time
 import urllib.request
 from pathlib import Path
 
 import pytest
 from PIL import Image
+from processes import TIMEOUT, ChildProcess, ServeProcess, free_port_args
 
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
-TIMEOUT = 60.0
 BIN = os.path.dirname(sys.executable)
-
-
-class Running:
-    """A child process whose merged output is collected by a thread, to be awaited line by line."""
-
-    def __init__(self, command: list[str], **kwargs):
-        self.proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                     stderr=subprocess.STDOUT, text=True, bufsize=1, **kwargs)
-        self.lines: queue.Queue[str] = queue.Queue()
-        self.output: list[str] = []
-        threading.Thread(target=self._pump, daemon=True).start()
-
-    def _pump(self) -> None:
-        for line in self.proc.stdout:
-            self.output.append(line)
-            self.lines.put(line)
-        self.lines.put("")
-
-    def wait_for_line(self, pattern: str) -> re.Match:
-        deadline = time.monotonic() + TIMEOUT
-        while (left := deadline - time.monotonic()) > 0:
-            try:
-                line = self.lines.get(timeout=left)
-            except queue.Empty:
-                break
-            if line == "":
-                raise AssertionError(f"{self.proc.args[0]} ended:\n{''.join(self.output)}")
-            if match := re.search(pattern, line):
-                return match
-        raise AssertionError(f"no line matching {pattern!r}:\n{''.join(self.output)}")
-
-    def stop(self) -> int:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-        return self.proc.wait()
 
 
 @pytest.fixture
 def server(tiny_gan_path, shm_name, tmp_path):
-    serve = Running([shutil.which("latentvj", path=BIN) or "latentvj", "serve", "--model", tiny_gan_path,
-                     "--shm", shm_name, "--osc-port", "0", "--http-port", "0", "--oscquery-port", "0",
-                     "--presets", str(tmp_path / "presets.json")])
+    serve = ServeProcess("--model", tiny_gan_path, "--shm", shm_name, *free_port_args(),
+                         "--presets", str(tmp_path / "presets.json"))
     try:
-        serve.osc_port = int(serve.wait_for_line(r"OSC:\s+udp 127\.0\.0\.1:(\d+)")[1])
-        serve.oscquery = serve.wait_for_line(r"OSCQuery:\s+(http://\S+)")[1].rstrip("/")
-        yield serve
-        assert serve.stop() == 0, "".join(serve.output)
+        yield serve.ready()
+        serve.assert_stops_cleanly()
     finally:
         serve.stop()
 
 
 def oscquery_value(server, address: str):
-    with urllib.request.urlopen(f"{server.oscquery}{address}?VALUE", timeout=TIMEOUT) as response:
+    with urllib.request.urlopen(f"{server.oscquery.rstrip('/')}{address}?VALUE", timeout=TIMEOUT) as response:
         return json.load(response)["VALUE"][0]
 
 
@@ -110,7 +66,7 @@ def test_controller_says_when_no_server_answers(tmp_path):
 def test_pd_sweep_patch_loops_sweeps_and_prints_status(server, tmp_path):
     patch = tmp_path / "sweep.pd"  # the example as shipped, pointed at this test's server port
     patch.write_text((EXAMPLES / "sweep.pd").read_text().replace("latentvj 9000", f"latentvj {server.osc_port}"))
-    pd = Running(["pd", "-nogui", "-noaudio", "-nomidi", "-stderr", "-path", str(ROOT / "plugin" / "pd"),
+    pd = ChildProcess(["pd", "-nogui", "-noaudio", "-nomidi", "-stderr", "-path", str(ROOT / "plugin" / "pd"),
                   str(patch)])
     try:
         pd.wait_for_line(r"^status: .*tiny cpu 32 32")

@@ -18,21 +18,16 @@ Quirks of these clients that the tests rely on (and that users will meet):
 
 from __future__ import annotations
 
-import json
 import os
-import queue
 import re
 import shutil
-import signal
 import socket
 import subprocess
-import sys
-import threading
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
+from processes import ChildProcess, ServeProcess, free_port_args
 
 pytestmark = pytest.mark.integration
 
@@ -51,85 +46,9 @@ needs_oscdump = _needs("oscdump", "liblo-tools")
 needs_pd = _needs("pd", "puredata-core")
 
 
-class Process:
-    """A child process whose output lines are collected by a thread, to be awaited with a timeout."""
-
-    def __init__(self, command: list[str], *, stdout: bool = True):
-        # Pd prints to stderr with -nogui, the others to stdout: one stream is read, the other merged in.
-        self.proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, text=True, bufsize=1,
-                                     stdout=subprocess.PIPE if stdout else subprocess.DEVNULL,
-                                     stderr=subprocess.STDOUT if stdout else subprocess.PIPE)
-        self.name = os.path.basename(command[0])
-        self.lines: queue.Queue[str] = queue.Queue()
-        self.output: list[str] = []
-        threading.Thread(target=self._pump, args=(self.proc.stdout or self.proc.stderr,), daemon=True).start()
-
-    def _pump(self, stream) -> None:
-        for line in stream:
-            self.output.append(line)
-            self.lines.put(line)
-        self.lines.put("")  # end of output
-
-    def wait_for_line(self, pattern: str, *, timeout: float = TIMEOUT) -> re.Match:
-        """The first line from now on that matches; fails when the process ends or time runs out first."""
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                line = self.lines.get(timeout=max(0.0, deadline - time.monotonic()))
-            except queue.Empty:
-                raise AssertionError(f"{self.name}: no line matching {pattern!r} within {timeout}s; "
-                                     f"its output:\n{''.join(self.output)}") from None
-            if line == "":
-                self.lines.put("")  # stay at the end for later waits
-                raise AssertionError(f"{self.name} ended ({self.proc.wait()}) before a line matching "
-                                     f"{pattern!r}; its output:\n{''.join(self.output)}")
-            if match := re.search(pattern, line):
-                return match
-
-    def stop(self) -> int:
-        """SIGTERM (then SIGKILL after 10 s); the exit status. Safe to call again."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-        return self.proc.wait()
-
-
-class Serve(Process):
-    """`latentvj serve` on free ports, with its OSC address and preview URL read from the banner."""
-
-    def __init__(self, model: str, shm: str, *args: str):
-        script = shutil.which("latentvj", path=os.path.dirname(sys.executable))
-        command = [script] if script else [sys.executable, "-m", "latentvj.bridge.cli"]
-        super().__init__(command + ["serve", "--model", model, "--shm", shm, "--osc-port", "0", "--http-port",
-                                    "0", "--oscquery-port", "0", "--no-presets", *args])
-        self.name = "latentvj serve"
-
-    def ready(self) -> None:
-        self.osc_port = int(self.wait_for_line(r"OSC:\s+udp 127\.0\.0\.1:(\d+)")[1])
-        self.preview = re.search(r"preview:\s+(http://127\.0\.0\.1:\d+/)", "".join(self.output))[1]
-
-    def status(self) -> dict:
-        with urllib.request.urlopen(self.preview + "status", timeout=TIMEOUT) as response:
-            return json.load(response)
-
-    def wait_for_status(self, **expected) -> dict:
-        """/status once it shows all the expected values (polled: there is no event across processes)."""
-        deadline = time.monotonic() + TIMEOUT
-        while True:
-            status = self.status()
-            if all(status.get(key) == value for key, value in expected.items()):
-                return status
-            if time.monotonic() > deadline:
-                shown = {key: status.get(key) for key in expected}
-                raise AssertionError(f"/status shows {shown}, expected {expected}; serve's output:\n"
-                                     f"{''.join(self.output)}")
-            time.sleep(0.02)
-
-    def assert_stops_cleanly(self) -> None:
-        assert self.stop() == 0, f"serve exited with {self.proc.returncode}:\n{''.join(self.output)}"
+def Serve(model: str, shm: str, *args: str) -> ServeProcess:
+    """`latentvj serve` on free ports, without a presets file."""
+    return ServeProcess("--model", model, "--shm", shm, *free_port_args(), "--no-presets", *args)
 
 
 def free_udp_port() -> int:
@@ -151,8 +70,8 @@ PD_PLUGIN = Path(__file__).parent.parent / "plugin" / "pd"
 def pd(patch: str | Path, message: str) -> Process:
     """Pure Data without GUI, audio or MIDI, running a patch (a name in tests/fixtures, or a path) with
     plugin/pd on its search path; `message` is sent to it once the patch is loaded (`-send "receiver args"`)."""
-    return Process(["pd", "-nogui", "-noaudio", "-nomidi", "-stderr", "-path", str(PD_PLUGIN), "-send", message,
-                    str(FIXTURES / patch)], stdout=False)
+    return ChildProcess(["pd", "-nogui", "-noaudio", "-nomidi", "-stderr", "-path", str(PD_PLUGIN), "-send",
+                         message, str(FIXTURES / patch)], read="stderr")
 
 
 @pytest.fixture(scope="module")
@@ -185,7 +104,7 @@ def test_oscdump_on_reply_port_sees_echoes_and_errors(tiny_gan_path):
     reply_port = free_udp_port()
     # The server loads its model meanwhile.
     serve = Serve(tiny_gan_path, f"lvjrd{os.getpid()}", "--reply", f"127.0.0.1:{reply_port}")
-    dump = Process(["oscdump", "-L", str(reply_port)])
+    dump = ChildProcess(["oscdump", "-L", str(reply_port)])
     try:
         # oscdump says nothing when it is listening: probe until it prints a probe.
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
@@ -286,8 +205,6 @@ def test_pd_plugin_patches_load_without_errors(patch):
     """Every object in the abstraction and its help patch exists in vanilla Pd (a typo would print
     "couldn't create" and leave a dead box in the user's patch)."""
     loaded = pd(PD_PLUGIN / patch, "pd quit")
-    assert loaded.proc.wait(timeout=TIMEOUT) == 0
-    while loaded.lines.get(timeout=TIMEOUT) != "":  # all of its output has been read
-        pass
+    assert loaded.finish() == 0
     problems = [line for line in loaded.output if "error" in line or "couldn't create" in line]
     assert not problems, "".join(loaded.output)

@@ -5,21 +5,19 @@ from __future__ import annotations
 import io
 import json
 import os
-import queue
 import re
-import shutil
 import signal
-import struct
 import socket
+import struct
 import subprocess
 import sys
-import threading
 import time
 import urllib.request
 
 import numpy as np
 import pytest
 from PIL import Image
+from processes import ServeProcess, free_port_args, latentvj_command, wait_until
 from pythonosc.osc_message import OscMessage
 
 from latentvj.bridge.osc import STATUS_FIELDS, build_message
@@ -30,56 +28,8 @@ pytestmark = pytest.mark.integration
 TIMEOUT = 60.0
 
 
-def latentvj_command() -> list[str]:
-    script = shutil.which("latentvj", path=os.path.dirname(sys.executable))
-    return [script] if script else [sys.executable, "-m", "latentvj.bridge.cli"]
-
-
 def serve_args(shm_name: str, *extra: str) -> list[str]:
-    return ["--osc-port", "0", "--http-port", "0", "--oscquery-port", "0", "--shm", shm_name, *extra]
-
-
-class ServeProcess:
-    def __init__(self, *args: str):
-        self.proc = subprocess.Popen(latentvj_command() + ["serve", *args], stdout=subprocess.PIPE,
-                                     stderr=subprocess.STDOUT, text=True, bufsize=1)
-        self.lines: queue.Queue[str] = queue.Queue()
-        self.output: list[str] = []
-        threading.Thread(target=self._pump, daemon=True).start()
-
-    def _pump(self) -> None:
-        for line in self.proc.stdout:
-            self.output.append(line)
-            self.lines.put(line)
-        self.lines.put("")  # end of output
-
-    def wait_for_line(self, pattern: str) -> re.Match:
-        deadline = time.monotonic() + TIMEOUT
-        while time.monotonic() < deadline:
-            try:
-                line = self.lines.get(timeout=deadline - time.monotonic())
-            except queue.Empty:
-                break
-            if line == "":
-                raise AssertionError(f"serve exited ({self.proc.wait()}):\n{''.join(self.output)}")
-            if match := re.search(pattern, line):
-                return match
-        raise AssertionError(f"no line matching {pattern!r} within {TIMEOUT}s:\n{''.join(self.output)}")
-
-    def stop(self) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-        return self.proc.wait(timeout=TIMEOUT)
-
-
-def wait_until(condition, what: str):
-    deadline = time.monotonic() + TIMEOUT
-    while time.monotonic() < deadline:
-        result = condition()
-        if result is not None and result is not False:
-            return result
-        time.sleep(0.01)  # polling shared memory: there is no event to wait on across processes
-    raise AssertionError(f"timed out waiting for {what}")
+    return [*free_port_args(), "--shm", shm_name, *extra]
 
 
 class Frames:
