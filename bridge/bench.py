@@ -46,6 +46,11 @@ class BenchResult:
     """Engine ms per frame while the same process floods the engine's OSC server (``--flood``)."""
     flood_received: float = 0.0
     """OSC messages per second the server actually handled during the flood."""
+    outputs_ms: float = 0.0
+    """Engine ms per frame with the network outputs attached too (``--outputs``): jit.net.send streaming to
+    a receiver that reads everything, and an NDI sender when cyndilib is installed."""
+    outputs: str = ""
+    """Which outputs were attached."""
 
     @property
     def ratio(self) -> float:
@@ -93,6 +98,56 @@ while True:
 """
 
 
+class _DrainingReceiver:
+    """A TCP server that accepts one connection and reads and discards everything: a jit.net.recv that
+    keeps up, so the sender really sends every frame it can."""
+
+    def __init__(self):
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.received = 0
+        self.thread = threading.Thread(target=self._drain, name="bench-jit-recv", daemon=True)
+        self.thread.start()
+
+    def _drain(self) -> None:
+        try:
+            conn, _ = self.listener.accept()
+        except OSError:  # closed before anyone connected
+            return
+        with conn:
+            while chunk := conn.recv(1 << 20):
+                self.received += len(chunk)
+
+    def close(self) -> None:
+        self.listener.close()
+
+
+class _Outputs:
+    """The optional network outputs of `serve`, attached as they are there: --jitter and --ndi."""
+
+    def __init__(self, fps: float):
+        from .jitnet import JitNetSender
+
+        self.receiver = _DrainingReceiver()
+        self.sinks = [JitNetSender("127.0.0.1", self.receiver.port, reconnect_interval=0.05)]
+        self.names = ["jitter"]
+        from .ndi import NdiSender, ndi_available
+
+        if ndi_available() is None:
+            self.sinks.append(NdiSender(f"latentvj-bench-{os.getpid()}", fps=fps))
+            self.names.append("ndi (no receiver: idle)")
+        for sink in self.sinks:
+            sink.start()
+        deadline = time.monotonic() + 10
+        while not self.sinks[0].status()["connected"] and time.monotonic() < deadline:
+            time.sleep(0.01)  # the sender's thread connects in the background
+
+    def close(self) -> None:
+        for sink in self.sinks:
+            sink.stop()
+        self.receiver.close()
+
+
 class _Flood:
     """A separate process flooding OSC messages at the engine's OSC server, or (``served=False``) at a
     socket nobody reads: what the sending process alone costs on a shared machine."""
@@ -123,7 +178,7 @@ class _Flood:
 
 
 def bench_one(model: LoadedModel, *, device: str, precision: str, frames: int, rounds: int,
-              flood: float = 0.0) -> BenchResult:
+              flood: float = 0.0, outputs: bool = False) -> BenchResult:
     dev = pick_device(device)
     dtype = pick_dtype(dev, precision)
 
@@ -135,8 +190,9 @@ def bench_one(model: LoadedModel, *, device: str, precision: str, frames: int, r
 
     engine = Engine(model, config=EngineConfig(device=device, precision=precision, fps=0))
     ring = ShmFrameWriter(f"lvjbench{os.getpid()}", engine.width, engine.height, channels=engine.channels)
-    forward, end_to_end, flooded, sending = [], [], [], []
+    forward, end_to_end, flooded, sending, with_outputs = [], [], [], [], []
     received = 0.0
+    network = _Outputs(30.0) if outputs else None
     try:
         z = torch.randn(1, model.latent_dim, generator=torch.Generator().manual_seed(0)).to(dev, dtype)
         engine.warm_up()
@@ -155,6 +211,12 @@ def bench_one(model: LoadedModel, *, device: str, precision: str, frames: int, r
                 engine.sinks = [ring, PreviewEncoder(), watch]
                 engine.run(stop)
                 end_to_end.extend(b - a for a, b in zip(watch.times, watch.times[1:]))
+                if network:
+                    stop = threading.Event()
+                    watch = _Stopwatch(frames, stop)
+                    engine.sinks = [ring, PreviewEncoder(), *network.sinks, watch]
+                    engine.run(stop)
+                    with_outputs.extend(b - a for a, b in zip(watch.times, watch.times[1:]))
                 if flood > 0:
                     engine.control.set("smoothing", 0.0)
                     for served, times in ((False, sending), (True, flooded)):
@@ -170,7 +232,14 @@ def bench_one(model: LoadedModel, *, device: str, precision: str, frames: int, r
                         times.extend(b - a for a, b in zip(watch.times, watch.times[1:]))
     finally:
         ring.close()
+        if network:
+            network.close()
     result = BenchResult(model.resolution, 1e3 * statistics.median(forward), 1e3 * statistics.median(end_to_end))
+    if network:
+        result.outputs_ms = 1e3 * statistics.median(with_outputs)
+        result.outputs = ", ".join(network.names)
+        if network.sinks[0].status()["sent_frames"] < rounds * frames // 2:
+            result.outputs += f" (jitter sent only {network.sinks[0].status()['sent_frames']} frames)"
     if flooded:
         result.sending_ms = 1e3 * statistics.median(sending)
         result.flooded_ms = 1e3 * statistics.median(flooded)
@@ -179,7 +248,8 @@ def bench_one(model: LoadedModel, *, device: str, precision: str, frames: int, r
 
 
 def run_bench(model_name: str, *, device: str = "auto", precision: str = "auto", sizes: list[int] | None = None,
-              frames: int = 120, rounds: int = 5, flood: float = 0.0, out: TextIO) -> list[BenchResult]:
+              frames: int = 120, rounds: int = 5, flood: float = 0.0, outputs: bool = False,
+              out: TextIO) -> list[BenchResult]:
     model = load(model_name, [default_config_dir() / "models"])
     dev = pick_device(device)
     config = model.config
@@ -191,17 +261,23 @@ def run_bench(model_name: str, *, device: str = "auto", precision: str = "auto",
     header = f"{'size':>6} {'forward ms':>11} {'forward fps':>12} {'engine ms':>10} {'engine fps':>11} {'ratio':>6}"
     if flood:
         header += f" {'sender ms':>10} {'flooded ms':>11} {'flood ratio':>11} {'msgs/s':>8}"
+    if outputs:
+        header += f" {'outputs ms':>11} {'outputs ratio':>13}"
     out.write(header + "\n")
     results = []
     for resolution in sizes or [model.resolution]:
         result = bench_one(at_resolution(model, resolution), device=device, precision=precision,
-                           frames=frames, rounds=rounds, flood=flood)
+                           frames=frames, rounds=rounds, flood=flood, outputs=outputs)
         results.append(result)
         line = (f"{resolution:>6} {result.forward_ms:>11.2f} {1e3 / result.forward_ms:>12.1f} "
                 f"{result.engine_ms:>10.2f} {1e3 / result.engine_ms:>11.1f} {result.ratio:>6.3f}")
         if flood:
             line += (f" {result.sending_ms:>10.2f} {result.flooded_ms:>11.2f}"
                      f" {result.sending_ms / result.flooded_ms:>11.3f} {result.flood_received:>8.0f}")
+        if outputs:
+            line += f" {result.outputs_ms:>11.2f} {result.engine_ms / result.outputs_ms:>13.3f}"
         out.write(line + "\n")
         out.flush()
+    if outputs and results:
+        out.write(f"outputs: {results[-1].outputs}; outputs ratio = engine ms without them / with them\n")
     return results

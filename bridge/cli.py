@@ -207,6 +207,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="also measure the engine while a separate process sends OSC at this rate (e.g. "
                             "20000), first to a socket nobody reads (the sender's own cost), then to the "
                             "engine's OSC server; the flood ratio compares the two: what handling it costs")
+    bench.add_argument("--outputs", action="store_true",
+                       help="also measure with the network outputs attached (--jitter streaming to a local "
+                            "receiver; --ndi when cyndilib is installed)")
     bench.add_argument("--rounds", type=int, default=5,
                        help="alternating forward/engine rounds; medians over all (default: 5)")
     return parser
@@ -489,7 +492,7 @@ def _bench(args: argparse.Namespace) -> int:
         raise _CliError("--frames must be at least 10 and --rounds at least 1")
     try:
         run_bench(args.model, device=args.device, precision=args.precision, sizes=args.sizes,
-                  frames=args.frames, rounds=args.rounds, flood=args.flood, out=sys.stdout)
+                  frames=args.frames, rounds=args.rounds, flood=args.flood, outputs=args.outputs, out=sys.stdout)
     except _user_errors() as exc:
         raise _CliError(str(exc)) from None
     return 0
