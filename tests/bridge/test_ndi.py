@@ -210,12 +210,51 @@ def quadrant_image():
     return image
 
 
-def received_rgb(video_frame):
-    width, height = video_frame.get_resolution()
-    data = np.empty(video_frame.get_buffer_size(), np.uint8)
-    assert video_frame.fill_p_data(data)
-    stride = video_frame.get_line_stride()
-    return data.reshape(height, stride)[:, :width * 4].reshape(height, width, 4)[..., :3]
+# The receiver runs in a child process. cyndilib's Receiver keeps reference cycles (it and its FrameSync and
+# PTZ point at each other), so the garbage collector frees them in no fixed order, and once in this suite
+# that crashed the test process long after the test had passed. The child reports what it received as JSON
+# lines and leaves with os._exit, never tearing the receiver down. The sender, our code, stays in this process.
+RECEIVER = r"""
+import json, os, sys, time
+import numpy as np
+import cyndilib
+from cyndilib.receiver import ReceiveFrameType
+
+source_name, sizes, wait = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
+
+def report(**fields):
+    print(json.dumps(fields), flush=True)
+
+finder = cyndilib.Finder()
+finder.open()
+deadline = time.monotonic() + 8.0
+while source_name not in finder.get_source_names() and time.monotonic() < deadline:
+    finder.wait_for_sources(0.2)  # returns early when the source list changes
+    finder.update_sources()
+if source_name not in finder.get_source_names():
+    report(event="not found", found=finder.get_source_names())
+    os._exit(0)
+receiver = cyndilib.Receiver(color_format=cyndilib.RecvColorFormat.RGBX_RGBA,
+                             bandwidth=cyndilib.RecvBandwidth.highest)
+video = cyndilib.VideoRecvFrame()
+receiver.set_video_frame(video)
+receiver.connect_to(finder.get_source(source_name))
+seen = set()
+deadline = time.monotonic() + wait
+while len(seen) < sizes and time.monotonic() < deadline:
+    if not receiver.receive(ReceiveFrameType.recv_video, 100) & ReceiveFrameType.recv_video:
+        continue
+    width, height = video.get_resolution()
+    if (width, height) in seen:
+        continue
+    seen.add((width, height))
+    data = np.empty(video.get_buffer_size(), np.uint8)  # read each frame at once: the buffer is small
+    assert video.fill_p_data(data)
+    rgb = data.reshape(height, video.get_line_stride())[:, :width * 4].reshape(height, width, 4)[..., :3]
+    report(event="frame", width=width, height=height, pixels=rgb.tolist())
+report(event="done", sizes=len(seen))
+os._exit(0)
+"""
 
 
 @pytest.mark.integration
@@ -226,8 +265,8 @@ def test_ndi_round_trip_through_discovery_and_a_receiver():
     problem = discovery_problem()
     if problem:
         pytest.skip(f"NDI discovery needs mDNS: {problem}")
-    import cyndilib
-    from cyndilib.receiver import ReceiveFrameType
+    import json
+    import subprocess
 
     name = f"latentvj-test-{os.getpid()}-{uuid.uuid4().hex[:8]}"
     feed_image = [quadrant_image()]
@@ -239,36 +278,26 @@ def test_ndi_round_trip_through_discovery_and_a_receiver():
 
         feeder = threading.Thread(target=feed, daemon=True)
         feeder.start()
-        finder = cyndilib.Finder()
-        finder.open()
-        receiver = None
+        child = None
         try:
             assert wait_until(lambda: sender.status()["source"]), f"the NDI sender never opened: {sender.status()}"
-            source_name = sender.status()["source"]
-            deadline = time.monotonic() + 8.0
-            while source_name not in finder.get_source_names() and time.monotonic() < deadline:
-                finder.wait_for_sources(0.2)  # returns early when the source list changes
-                finder.update_sources()
-            if source_name not in finder.get_source_names():
+            child = subprocess.Popen([sys.executable, "-c", RECEIVER, sender.status()["source"], "2", str(WAIT)],
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+            def next_report() -> dict:
+                line = child.stdout.readline()  # the child reports within its own deadlines, then exits
+                assert line, f"the NDI receiver process failed ({child.wait()}): {child.stderr.read()}"
+                return json.loads(line)
+
+            first = next_report()
+            if first["event"] == "not found":
                 status = sender.status()
                 assert status["errors"] == 0, f"the NDI sender failed: {status}"
-                pytest.skip(f"NDI source {source_name!r} was published but not discovered within 8 s "
-                            f"(avahi-daemon runs; mDNS does not reach back to this host?); "
-                            f"found: {finder.get_source_names()}")
-
-            receiver = cyndilib.Receiver(color_format=cyndilib.RecvColorFormat.RGBX_RGBA,
-                                         bandwidth=cyndilib.RecvBandwidth.highest)
-            video = cyndilib.VideoRecvFrame()
-            receiver.set_video_frame(video)
-            receiver.connect_to(finder.get_source(source_name))
-            deadline = time.monotonic() + WAIT
-            got = ReceiveFrameType.nothing
-            while not got & ReceiveFrameType.recv_video and time.monotonic() < deadline:
-                got = receiver.receive(ReceiveFrameType.recv_video, 100)
-            assert got & ReceiveFrameType.recv_video, f"no video within {WAIT} s: {sender.status()}"
-
-            assert video.get_resolution() == (W, H)
-            pixels = received_rgb(video)
+                pytest.skip(f"NDI source {status['source']!r} was published but not discovered within 8 s "
+                            f"(avahi-daemon runs; mDNS does not reach back to this host?); found: {first['found']}")
+            assert first["event"] == "frame", f"no video within {WAIT} s: {first}, {sender.status()}"
+            assert (first["width"], first["height"]) == (W, H)
+            pixels = np.array(first["pixels"], np.uint8)
             for where, (rows, cols, colour) in QUADRANTS.items():
                 inner = pixels[rows, cols][4:-4, 4:-4]  # away from the seams, where the codec blends
                 mean = inner.reshape(-1, 3).mean(axis=0)
@@ -280,20 +309,17 @@ def test_ndi_round_trip_through_discovery_and_a_receiver():
 
             # A new model size: the sender reopens under the same name and the receiver follows it.
             feed_image[0] = np.full((H // 2, W // 2, 3), (40, 200, 40), np.uint8)
-            deadline = time.monotonic() + 10.0  # NDI receivers retry a lost source every second or so
-            pixels = None
-            while time.monotonic() < deadline:
-                if receiver.receive(ReceiveFrameType.recv_video, 100) & ReceiveFrameType.recv_video:
-                    pixels = received_rgb(video)  # read each frame at once: the receive buffer is small
-                    if pixels.shape[:2] == (H // 2, W // 2):
-                        break
-            assert pixels is not None and pixels.shape[:2] == (H // 2, W // 2), \
-                f"the receiver did not follow the new size: {sender.status()}"
-            assert np.abs(pixels.reshape(-1, 3).mean(axis=0) - (40, 200, 40)).max() <= TOLERANCE
+            second = next_report()
+            assert second["event"] == "frame", f"the receiver did not follow the new size: {second}, " \
+                                               f"{sender.status()}"
+            assert (second["width"], second["height"]) == (W // 2, H // 2)
+            mean = np.array(second["pixels"], np.float64).reshape(-1, 3).mean(axis=0)
+            assert np.abs(mean - (40, 200, 40)).max() <= TOLERANCE
+            assert child.wait(WAIT) == 0
         finally:
             stop.set()
             feeder.join(WAIT)
-            if receiver is not None:
-                receiver.disconnect()
-            finder.close()
+            if child is not None and child.poll() is None:
+                child.kill()
+                child.wait()
     assert not sender.status()["running"]
