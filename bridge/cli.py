@@ -25,9 +25,12 @@ def _size(text: str) -> tuple[int, int]:
     match = re.fullmatch(r"\s*(\d+)\s*[xX]\s*(\d+)\s*", text)
     if not match:
         raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT such as 512x512, got {text!r}")
+    from .params import OUTPUT_SIDES
+
     w, h = int(match[1]), int(match[2])
-    if not (16 <= w <= 8192 and 16 <= h <= 8192):
-        raise argparse.ArgumentTypeError(f"each side must be 16..8192 pixels, got {w}x{h}")
+    lo, hi = OUTPUT_SIDES
+    if not (lo <= w <= hi and lo <= h <= hi):
+        raise argparse.ArgumentTypeError(f"each side must be {lo}..{hi} pixels, got {w}x{h}")
     return w, h
 
 
@@ -121,6 +124,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--reply", action="append", default=[], type=_host_port, metavar="HOST:PORT",
                        help="send echoes, errors and periodic status there from the start (repeatable), for "
                             "hosts that listen on a fixed port (TouchDesigner OSC In, Max udpreceive)")
+    serve.add_argument("--allow-file-pages", action="store_true",
+                       help="take OSC over the OSCQuery WebSocket from web pages opened from a file (such as "
+                            "examples/faders.html); their origin, null, is also what sandboxed frames of any "
+                            "web page send, so this is off by default")
     serve.add_argument("--oscquery-port", type=_port, default=9002,
                        help="OSCQuery HTTP/WebSocket port, on --http-host (default: 9002)")
     serve.add_argument("--mdns", action="store_true",
@@ -250,6 +257,7 @@ def _serve(args: argparse.Namespace) -> int:
         osc_host=args.osc_host, osc_port=args.osc_port, allow=args.allow, reply=args.reply,
         http_host=args.http_host, http_port=args.http_port, oscquery_port=args.oscquery_port, mdns=args.mdns,
         presets=None if args.no_presets else args.presets, jitter=args.jitter, ndi=args.ndi,
+        allow_file_pages=args.allow_file_pages,
     )
     if args.models:
         config.model_dirs = args.models

@@ -9,7 +9,6 @@ on. When the model is slower than the target frame rate the loop renders as fast
 from __future__ import annotations
 
 import collections
-from concurrent.futures import ThreadPoolExecutor
 import logging
 import math
 import threading
@@ -23,19 +22,19 @@ import torch.nn.functional as F
 
 from datetime import datetime, timezone
 
-from latentvj.models.checkpoint import LoadedModel, model_fingerprint
-from latentvj.models.directions import Directions, principal_directions
+from latentvj.models.checkpoint import CheckpointError, LoadedModel, model_fingerprint
+from latentvj.models.directions import principal_directions
 from latentvj.models.walks import Walker, ease
 
 from .control import ControlState, Snapshot
 from .device import describe, pick_device, pick_dtype
-from .params import DIRECTIONS, PARAMS
-from .presets import PRESET_PARAMS, Preset, PresetError, PresetStore
+from .params import DIRECTIONS, OUTPUT_SIDES, PARAMS
+from .presets import PRESET_PARAMS, Preset, PresetError, PresetStore, PresetWriter
 
 log = logging.getLogger("latentvj.engine")
 
 
-def _log_report(address: str, reason: str, source) -> None:
+def _log_report(address: str, reason: str, source, *, warning: bool = False) -> None:
     log.warning("%s: %s", address, reason)
 
 
@@ -61,8 +60,41 @@ class EngineConfig:
             raise ValueError(f"fps must be between 0 and 240, got {self.fps}")
         if self.size is not None:
             w, h = self.size
-            if not (16 <= w <= 8192 and 16 <= h <= 8192):
-                raise ValueError(f"output size must be 16..8192 pixels per side, got {w}x{h}")
+            lo, hi = OUTPUT_SIDES
+            if not (lo <= w <= hi and lo <= h <= hi):
+                raise ValueError(f"output size must be {lo}..{hi} pixels per side, got {w}x{h}")
+
+
+OUTPUT_CHANNELS = (1, 3, 4)
+"""Channels a model may draw. Grey is sent as RGB, so every output sees RGB8 or RGBA8 frames."""
+
+
+def output_channels(model: LoadedModel) -> int:
+    """Channels of the frames the engine sends for this model: 3 (RGB, grey models too) or 4 (RGBA)."""
+    return 4 if int(getattr(model.config, "channels", 3)) == 4 else 3
+
+
+def _to_channels(pixels: torch.Tensor, channels: int) -> torch.Tensor:
+    """uint8 (H, W, 1|3|4) pixels as (H, W, ``channels``): grey spread to RGB, alpha dropped or made opaque."""
+    if pixels.shape[2] == 1:
+        pixels = pixels.expand(-1, -1, 3)
+    if channels == 3:
+        return pixels[..., :3]
+    if pixels.shape[2] == 3:
+        alpha = torch.full((*pixels.shape[:2], 1), 255, dtype=torch.uint8, device=pixels.device)
+        return torch.cat([pixels, alpha], dim=2)
+    return pixels
+
+
+def knob_directions(model: LoadedModel) -> np.ndarray:
+    """(DIRECTIONS, latent_dim) float32: the model's principal latent directions for the direction knobs.
+    A latent smaller than the knob count gets as many directions as it has dimensions; the knobs beyond
+    do nothing (zero rows)."""
+    count = min(DIRECTIONS, model.latent_dim)
+    vectors = principal_directions(model, count=count).vectors
+    knobs = np.zeros((DIRECTIONS, model.latent_dim), np.float32)
+    knobs[:count] = vectors
+    return knobs
 
 
 class Smoother:
@@ -126,18 +158,20 @@ class Engine:
         self.sinks = list(sinks)
         self.presets = presets
         self.clock = clock
-        self.report: Callable[[str, str, tuple | None], None] = _log_report
-        """Where problems applying a control go: (address, reason, the controller that asked)."""
-        self.on_resize: Callable[[int, int], None] | None = None
-        """Called on the render thread after the output size changed (the server re-creates the ring)."""
+        self.report: Callable[..., None] = _log_report
+        """Where problems applying a control go: (address, reason, the controller that asked), and
+        ``warning=True`` for a change that was made but does not work out as asked."""
+        self.on_resize: Callable[[int, int, int], None] | None = None
+        """Called on the render thread with (width, height, channels) before the output size or channel count
+        changes (the server makes a new ring); raising keeps the old format."""
         self.device = pick_device(self.config.device)
         self.dtype = pick_dtype(self.device, self.config.precision)
         self.width, self.height = self.config.size or (model.resolution, model.resolution)
         self._host: torch.Tensor | None = None  # pinned staging buffer for CUDA -> host copies
         self._rng = np.random.default_rng()
-        self._pending_model: tuple[LoadedModel, Directions] | None = None
+        self._pending_model: tuple[LoadedModel, np.ndarray] | None = None
         self._pending_lock = threading.Lock()
-        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="preset-write")
+        self._writer = PresetWriter(presets, failed=self._write_failed) if presets is not None else None
 
         snap = self.control.snapshot()
         self._t_start = self.clock()  # walk time 0; walk time only moves forward, across runs too
@@ -157,26 +191,43 @@ class Engine:
         self.behind = False
         self._behind_since: float | None = None
         self._warned_behind = False
+        self._reformatted: tuple[str, object, float] = ("", None, -math.inf)
 
     # ---- models ----------------------------------------------------------------------------------
 
-    def prepare(self, model: LoadedModel) -> tuple[LoadedModel, Directions]:
-        """Put a model on the engine's device and precision and compute its principal directions.
-        Safe to call from another thread (the render loop keeps playing the current model meanwhile)."""
-        directions = principal_directions(model, count=DIRECTIONS)
+    def prepare(self, model: LoadedModel) -> tuple[LoadedModel, np.ndarray]:
+        """Put a model on the engine's device and precision, compute its principal directions and check that
+        it draws. Safe to call from another thread (the render loop keeps playing the current model
+        meanwhile). A model that cannot be played raises CheckpointError saying why."""
+        channels = int(getattr(model.config, "channels", 3))
+        if channels not in OUTPUT_CHANNELS:
+            raise CheckpointError(f"model '{model.name}' draws {channels} channels; LatentVJ plays grey (1), "
+                                  "RGB (3) and RGBA (4) models")
+        try:
+            directions = knob_directions(model)
+        except ValueError as exc:  # e.g. weights so large that the network overflows
+            raise CheckpointError(f"model '{model.name}' cannot be played: {exc}") from None
         model.network.to(device=self.device, dtype=self.dtype).eval()
+        with torch.inference_mode():
+            probe = model.render(torch.zeros(1, model.latent_dim, device=self.device, dtype=self.dtype))
+            if not bool(torch.isfinite(probe).all()):
+                raise CheckpointError(f"model '{model.name}' cannot be played: it draws NaN or infinite values "
+                                      f"at {describe(self.device)} {str(self.dtype).removeprefix('torch.')} "
+                                      "(weights too large for this precision?)")
         return model, directions
 
-    def swap_model(self, prepared: tuple[LoadedModel, Directions]) -> None:
+    def swap_model(self, prepared: tuple[LoadedModel, np.ndarray]) -> None:
         """Play a prepared model from the next frame on (any thread)."""
         with self._pending_lock:
             self._pending_model = prepared
 
-    def _install(self, prepared: tuple[LoadedModel, Directions], snap: Snapshot, t: float) -> None:
+    def _install(self, prepared: tuple[LoadedModel, np.ndarray], snap: Snapshot, t: float) -> None:
         model, directions = prepared
         self.model = model
-        self.directions = np.ascontiguousarray(directions.vectors, dtype=np.float32)  # (k, d), unit rows
-        self.channels = int(getattr(model.config, "channels", 3))
+        self.directions = directions
+        channels = output_channels(model)
+        if not hasattr(self, "channels"):
+            self.channels = channels
         self.model_id = model_fingerprint(model)
         walker = getattr(self, "walker", None)
         if walker is None or walker.dim != model.latent_dim:
@@ -188,6 +239,8 @@ class Engine:
         self.control.latent_dim = model.latent_dim
         self.control.model_kind = model.kind
         self.control.set("model/name", model.name)
+        if channels != self.channels:  # RGB <-> RGBA: the outputs are made anew, as for a resize
+            self._reformat(self.width, self.height, channels, source=None, address="/lvj/model/load")
 
     # ---- one frame -------------------------------------------------------------------------------
 
@@ -202,7 +255,10 @@ class Engine:
         # To uint8 once, on the device, in as few operations as possible (each costs a dispatch on CPU);
         # the fade to black rides on the scale.
         scale = 127.5 * min(1.0, max(0.0, fade))
-        pixels = image.float().add(1.0).mul_(scale).clamp_(0, 255).to(torch.uint8).permute(1, 2, 0).contiguous()
+        pixels = image.float().add(1.0).mul_(scale).clamp_(0, 255).to(torch.uint8).permute(1, 2, 0)
+        if pixels.shape[2] != self.channels:
+            pixels = _to_channels(pixels, self.channels)
+        pixels = pixels.contiguous()
         if self.device.type == "cuda":
             if self._host is None or self._host.shape != pixels.shape:
                 self._host = torch.empty(pixels.shape, dtype=torch.uint8, pin_memory=True)
@@ -303,7 +359,7 @@ class Engine:
         if self._changed(snap, "output/fps"):
             self.config.fps = snap["output/fps"]
         if self._changed(snap, "output/size") and snap["output/size"] is not None:
-            self._resize(*snap["output/size"])
+            self._resize(*snap["output/size"], snap.sources["output/size"])
         if self._changed(snap, "preset/store"):
             self._store_preset(snap["preset/store"], snap, t, snap.sources["preset/store"])
         if self._changed(snap, "preset/recall"):
@@ -314,13 +370,28 @@ class Engine:
         if self.control.get("walk/mode") != "hold":
             self._applied["walk/mode"] = self.control.set("walk/mode", "hold")  # echoed; already holding
 
-    def _resize(self, width: int, height: int) -> None:
-        if (width, height) == (self.width, self.height):
-            return
-        self.width, self.height = width, height
-        log.info("output size %dx%d", width, height)
+    def _reformat(self, width: int, height: int, channels: int, *, source, address: str) -> bool:
+        """Change the output size or channels: the outputs are made anew first (``on_resize``), and only
+        when that worked does the engine draw the new format; else the old one plays on and the error is
+        reported to ``source``."""
+        if (width, height, channels) == (self.width, self.height, self.channels):
+            return True
         if self.on_resize is not None:
-            self.on_resize(width, height)
+            try:
+                self.on_resize(width, height, channels)
+            except Exception as exc:  # no memory, no file descriptors (EMFILE), a name taken...
+                log.warning("could not make the outputs at %dx%d: %s", width, height, exc)
+                self.report(address, f"could not make the outputs at {width}x{height} ({exc}); still "
+                            f"{self.width}x{self.height}", source)
+                return False
+        self.width, self.height, self.channels = width, height, channels
+        log.info("output %dx%d, %s", width, height, "RGBA" if channels == 4 else "RGB")
+        self._reformatted = (address, source, self.clock())  # told if this size cannot hold the frame rate
+        return True
+
+    def _resize(self, width: int, height: int, source) -> None:
+        if not self._reformat(width, height, self.channels, source=source, address="/lvj/output/size"):
+            self._applied["output/size"] = self.control.set("output/size", (self.width, self.height))
 
     # ---- presets ---------------------------------------------------------------------------------
 
@@ -332,16 +403,21 @@ class Engine:
         preset = Preset(slot=slot, model=self.model.name, model_id=self.model_id,
                         latent=tuple(float(v) for v in self.walker.at(t)), params=params,
                         stored=datetime.now(timezone.utc).isoformat(timespec="seconds"))
+        try:
+            self.presets.put(preset)  # recallable at once; the file is written by the preset writer
+        except PresetError as exc:
+            self.report("/lvj/preset/store", str(exc), source)
+            return
         self.control.set("preset/current", slot)
+        self._writer.request(source)
 
-        def write() -> None:  # file I/O (fsync) off the render thread
-            try:
-                self.presets.store(preset)
-                log.info("stored preset %d in %s", slot, self.presets.path)
-            except (OSError, PresetError) as exc:
-                self.report("/lvj/preset/store", f"could not write preset {slot}: {exc}", source)
+    def _write_failed(self, exc: Exception, source) -> None:
+        self.report("/lvj/preset/store", f"could not write the presets file: {exc}", source)
 
-        self._writer.submit(write)  # one writer thread: stores land in the order they were made
+    def close(self, timeout: float = 5.0) -> None:
+        """Write the presets still in memory only (one write, at most ``timeout`` s) and end the writer."""
+        if self._writer is not None:
+            self._writer.close(timeout)
 
     def _recall_preset(self, slot: int, t: float, source) -> None:
         if self.presets is None:
@@ -420,6 +496,11 @@ class Engine:
                         "or the machine is too slow for this size; try a smaller --size or --fps)",
                         self.fps, self.config.fps)
             self._warned_behind = True
+            address, source, when = self._reformatted
+            if address == "/lvj/output/size" and now - when < 10.0:  # the change that asked too much
+                self.report(address, f"{self.width}x{self.height} renders at {self.fps:.1f} fps on "
+                            f"{describe(self.device)}, below the target {self.config.fps:g} fps: rendering as "
+                            "fast as it can (a smaller size holds the target)", source, warning=True)
         elif not self.behind and self._warned_behind and self._behind_since is None:
             log.info("back on the target %.1f fps", self.config.fps)
             self._warned_behind = False

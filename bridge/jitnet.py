@@ -98,6 +98,11 @@ _IN_PROGRESS = (errno.EINPROGRESS, errno.EWOULDBLOCK, errno.EALREADY, getattr(er
 """connect_ex results of a non-blocking connection attempt still under way (POSIX and Windows)."""
 IDLE_POLL = 0.2
 """While connected and no frame comes, the thread looks for replies and a closed connection this often."""
+READ_PER_TURN = 256 * 1024
+"""Most bytes taken from the receiver per frame sent (or per IDLE_POLL): a receiver that floods bytes back
+is read no faster than this, the rest waits in the kernel and TCP slows the receiver down."""
+REPLIES_PER_FEED = 16
+"""Most latency replies looked at per read; a flood of them only counts."""
 
 
 def matrix_header(width: int, height: int, time_ms: float) -> bytes:
@@ -142,7 +147,9 @@ class LatencyReplies:
                 continue  # the struct's own id right after a chunk header that names the same reply
             replies.append(pos)
             self._last_reply = self._offset + pos
-        for pos, end in zip(replies, replies[1:] + [len(buffer)]):
+        ends = replies[1:] + [len(buffer)]
+        self.replies += max(0, len(replies) - REPLIES_PER_FEED)  # a flood of replies: counted, not matched
+        for pos, end in list(zip(replies, ends))[-REPLIES_PER_FEED:]:
             self._answer(buffer[pos + 4:min(end, pos + 4 + 48)], now_ms)
         # Keep only what may still hold the start of a tag split across two reads.
         start = max(len(buffer) - 3, 0) if not replies else max(replies[-1] + 4, len(buffer) - 3)
@@ -355,20 +362,23 @@ class JitNetSender:
             sock.sendall(memoryview(pixels).cast("B"))
             with self._cond:
                 self._sent += 1
-                self._replies.sent(time_ms)
+            self._replies.sent(time_ms)  # the replies are the sender thread's alone: no lock
         finally:
             with self._cond:
                 self._free.append(frame)
         self._read_replies(sock)
 
     def _read_replies(self, sock: socket.socket) -> None:
-        """Take whatever the receiver sent back, without waiting; raise when it closed the connection."""
-        while select.select([sock], [], [], 0)[0]:
+        """Take what the receiver sent back (up to READ_PER_TURN bytes), without waiting and without the lock
+        that write() takes: nothing a receiver sends can hold up the render loop. Raises when the receiver
+        closed the connection."""
+        taken = 0
+        while taken < READ_PER_TURN and select.select([sock], [], [], 0)[0]:
             data = sock.recv(65536)
             if not data:
                 raise ConnectionResetError(errno.ECONNRESET, "jit.net.recv closed the connection")
-            with self._cond:
-                self._replies.feed(data, time.monotonic() * 1000.0)
+            taken += len(data)
+            self._replies.feed(data, time.monotonic() * 1000.0)
 
     def _connect(self) -> str | None:
         """One connection attempt, interruptible by stop(); None on success, else why it failed."""

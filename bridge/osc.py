@@ -25,17 +25,16 @@ import threading
 import time
 from typing import Any, Callable, Iterable, Sequence
 
-from pythonosc.osc_message import OscMessage
-from pythonosc.osc_message_builder import OscMessageBuilder
-from pythonosc.osc_bundle import OscBundle
-from pythonosc.parsing.osc_types import IMMEDIATELY
+from latentvj.plugin.oscwire import Message, OscDecodeError, decode_packet, encode_message, timed_messages
 
 from .control import Change, ControlState
 from .params import PREFIX, ParamError, address_to_name, is_release
+from .problems import ProblemLog, describe_source
 
 log = logging.getLogger("latentvj.osc")
 
 ERROR_ADDRESS = f"{PREFIX}/error"
+WARNING_ADDRESS = f"{PREFIX}/warning"
 STATUS_ADDRESS = f"{PREFIX}/status"
 MODEL_LIST_ADDRESS = f"{PREFIX}/model/list"
 
@@ -46,17 +45,30 @@ STATUS_FIELDS = (
     ("oscquery_port", "i"),
 )
 MAX_SUBSCRIBERS = 32
-MAX_SCHEDULED = 10_000
+
+# Bundles timetagged in the future wait in a schedule. It is bounded by messages and by memory, overall and
+# per sender, so that one sender's flood of future bundles never refuses another sender's.
+SCHEDULE_HORIZON_S = 60.0
+"""Furthest ahead a bundle may be timetagged; later ones are refused (a clock set wrong, or an attack)."""
+SCHEDULED_PER_SENDER = 1_000
+SCHEDULED_BYTES_PER_SENDER = 2 << 20
+"""Memory one sender's scheduled messages may hold (as estimated by :func:`_footprint`)."""
+SCHEDULED_TOTAL = 10_000
+SCHEDULED_BYTES_TOTAL = 32 << 20
+MAX_SHOWN = 120
+"""Longest address (or argument) quoted back in an error reply or a log line."""
 
 Address = tuple[str, int]
 Reply = tuple[bytes, Address]
 
 
 def build_message(address: str, *args: Any) -> bytes:
-    builder = OscMessageBuilder(address)
-    for arg in args:
-        builder.add_arg(arg)
-    return builder.build().dgram
+    return encode_message(address, *args)
+
+
+def clip(text: str, limit: int = MAX_SHOWN) -> str:
+    """``text`` cut to ``limit`` characters (hostile input can be 64 KB long), marked when it was cut."""
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text):,} characters)"
 
 
 def _osc_args(value: Any) -> list:
@@ -103,6 +115,93 @@ class Subscribers:
         return len(self._addresses)
 
 
+class Schedule:
+    """Messages of future-timetagged bundles, waiting for their time. Thread-safe and bounded: by count and
+    estimated memory, overall and per sender, and by how far ahead a timetag may lie."""
+
+    def __init__(self, *, horizon: float = SCHEDULE_HORIZON_S, per_sender: int = SCHEDULED_PER_SENDER,
+                 bytes_per_sender: int = SCHEDULED_BYTES_PER_SENDER, total: int = SCHEDULED_TOTAL,
+                 bytes_total: int = SCHEDULED_BYTES_TOTAL):
+        self.horizon = horizon
+        self.per_sender = per_sender
+        self.bytes_per_sender = bytes_per_sender
+        self.total = total
+        self.bytes_total = bytes_total
+        self._heap: list[tuple[float, int, Message, Address, int]] = []
+        self._held: dict[Address, list[int]] = {}  # sender -> [messages, bytes]
+        self._bytes = 0
+        self._lock = threading.Lock()  # UDP and OSCQuery WebSocket threads both schedule
+        self._order = itertools.count()
+
+    def __len__(self) -> int:
+        return len(self._heap)
+
+    @property
+    def bytes(self) -> int:
+        return self._bytes
+
+    def add(self, when: float, now: float, message: Message, sender: Address) -> str | None:
+        """Hold ``message`` until ``when``; None when it is scheduled, else why it is refused."""
+        ahead = when - now
+        if ahead > self.horizon:
+            return (f"timetagged {ahead:,.0f} s in the future; bundles may be scheduled at most "
+                    f"{self.horizon:g} s ahead (is the sender's clock right?)")
+        size = _footprint(message)
+        with self._lock:
+            held = self._held.setdefault(sender, [0, 0])
+            if held[0] >= self.per_sender or held[1] + size > self.bytes_per_sender:
+                refused = (f"{describe_source(sender)} already has {held[0]:,} scheduled messages "
+                           f"({held[1] // 1024:,} KiB); at most {self.per_sender:,} or "
+                           f"{self.bytes_per_sender >> 20} MiB per sender")
+            elif len(self._heap) >= self.total or self._bytes + size > self.bytes_total:
+                refused = (f"the schedule is full ({len(self._heap):,} messages, {self._bytes >> 20} MiB from "
+                           f"{len(self._held)} senders)")
+            else:
+                refused = None
+                heapq.heappush(self._heap, (when, next(self._order), message, sender, size))
+                held[0] += 1
+                held[1] += size
+                self._bytes += size
+            if not held[0]:
+                del self._held[sender]
+        return refused
+
+    def next_due(self) -> float | None:
+        with self._lock:
+            return self._heap[0][0] if self._heap else None
+
+    def pop_due(self, now: float) -> tuple[Message, Address] | None:
+        """The next message whose time has come (timetag order), or None."""
+        with self._lock:
+            if not (self._heap and self._heap[0][0] <= now):
+                return None
+            _, _, message, sender, size = heapq.heappop(self._heap)
+            held = self._held[sender]
+            held[0] -= 1
+            held[1] -= size
+            self._bytes -= size
+            if not held[0]:
+                del self._held[sender]
+        return message, sender
+
+
+def _footprint(message: Message) -> int:
+    """Roughly the memory a decoded message holds: a Python object per argument."""
+    return 200 + len(message.address) + _args_footprint(message.args)
+
+
+def _args_footprint(args: list) -> int:
+    size = 8 * len(args)
+    for arg in args:
+        if isinstance(arg, (str, bytes)):
+            size += 50 + len(arg)
+        elif isinstance(arg, list):
+            size += 56 + _args_footprint(arg)
+        else:
+            size += 32
+    return size
+
+
 class OscProtocol:
     """Turns datagrams into state changes and the replies to send back. No sockets."""
 
@@ -114,66 +213,73 @@ class OscProtocol:
         models: Callable[[], list[str]] = lambda: [],
         subscribers: Subscribers | None = None,
         clock: Callable[[], float] = time.time,
+        problems: ProblemLog | None = None,
+        schedule: Schedule | None = None,
     ):
         self.state = state
         self.status = status
         self.models = models
         self.subscribers = subscribers if subscribers is not None else Subscribers()
         self.clock = clock
+        """Unix time (bundle timetags are wall-clock times)."""
+        self.problems = problems if problems is not None else ProblemLog(log)
+        """Rate-limits the logging and answering of errors per sender."""
+        self.schedule = schedule if schedule is not None else Schedule()
         self.errors = 0
-        """Messages answered with /lvj/error since start."""
-        self._schedule: list[tuple[float, int, str, list, Address]] = []
-        self._schedule_lock = threading.Lock()  # UDP and OSCQuery WebSocket threads both schedule
-        self._order = itertools.count()
+        """Messages answered with /lvj/error since start (answered or, under a flood, only counted)."""
 
     # ---- receiving ---------------------------------------------------------------------------------
 
     def handle(self, data: bytes, sender: Address) -> list[Reply]:
-        """Apply one datagram now (or schedule its future-timetagged bundle contents); the replies."""
+        """Apply one datagram now (or schedule its future-timetagged bundle contents); the replies.
+        Bounded in time for any bytes: decoding is (see plugin/oscwire.py), and so is everything after."""
         now = self.clock()
         try:
-            if OscBundle.dgram_is_bundle(data):
-                timed = list(_timed(OscBundle(data), now))
-            elif data[:1] == b"/":
-                timed = [(now, OscMessage(data))]
-            else:  # TouchDesigner's OSC Out CHOP may send bare channel names: an address without the slash
-                timed = [(now, OscMessage(data))]
-        except Exception as exc:  # python-osc raises assorted errors on hostile bytes; all mean "malformed"
-            return self._error(sender, "(packet)", f"malformed OSC packet of {len(data)} bytes ({exc})")
+            timed = timed_messages(decode_packet(data), now)
+        except OscDecodeError as exc:
+            return self._error(sender, "(packet)", f"malformed OSC packet of {len(data)} bytes: {exc}")
         replies: list[Reply] = []
         for when, message in timed:
-            address, args = message.address, list(message.params)
             if when > now + 0.001:
-                with self._schedule_lock:
-                    full = len(self._schedule) >= MAX_SCHEDULED
-                    if not full:
-                        heapq.heappush(self._schedule, (when, next(self._order), address, args, sender))
-                if full:
-                    replies += self._error(sender, address, f"more than {MAX_SCHEDULED} scheduled messages")
+                replies += self._schedule(when, now, message, sender)
             else:
-                replies += self.handle_message(address, args, sender)
+                replies += self.handle_message(message.address, message.args, sender)
         return replies
+
+    def _schedule(self, when: float, now: float, message: Message, sender: Address) -> list[Reply]:
+        if self.state.registry.find(message.address) is None:  # answered now, not in a minute
+            return self._unknown(sender, message.address)
+        refused = self.schedule.add(when, now, message, sender)
+        return [] if refused is None else self._error(sender, message.address, refused)
 
     def next_due(self) -> float | None:
         """Clock time of the next scheduled message, if any."""
-        with self._schedule_lock:
-            return self._schedule[0][0] if self._schedule else None
+        return self.schedule.next_due()
 
     def run_due(self) -> list[Reply]:
         """Apply the scheduled messages whose time has come, in timetag order."""
         replies: list[Reply] = []
         now = self.clock()
-        while True:
-            with self._schedule_lock:
-                if not (self._schedule and self._schedule[0][0] <= now):
-                    return replies
-                _, _, address, args, sender = heapq.heappop(self._schedule)
-            replies += self.handle_message(address, args, sender)
+        while (due := self.schedule.pop_due(now)) is not None:
+            message, sender = due
+            replies += self.handle_message(message.address, message.args, sender)
+        return replies
+
+    def summaries(self) -> list[Reply]:
+        """For every sender whose errors went partly unanswered in the last window: one /lvj/error saying how
+        many (the summaries are logged too)."""
+        replies = []
+        for summary in self.problems.summaries():
+            if summary.unanswered and isinstance(summary.source, tuple) and summary.source[1]:
+                text = (f"(flood): {summary.unanswered:,} more errors in the last {summary.seconds:.0f} s were "
+                        f"not answered; the latest: {clip(summary.latest, 2 * MAX_SHOWN)}")
+                replies.append((build_message(ERROR_ADDRESS, text), summary.source))
+        return replies
 
     def handle_message(self, address: str, args: Sequence[Any], sender: Address) -> list[Reply]:
         found = self.state.registry.find(address)
         if found is None:
-            return self._error(sender, address, f"unknown address (see docs/osc.md for the {PREFIX}/... namespace)")
+            return self._unknown(sender, address)
         param, index = found
         shown = param.address if index is None else param.address.replace("/N", f"/{index}")
         if param.access == "r":
@@ -245,22 +351,26 @@ class OscProtocol:
         messages.append(self.status_message())
         return messages
 
+    def _unknown(self, sender: Address, address: str) -> list[Reply]:
+        return self._error(sender, address, f"unknown address (see docs/osc.md for the {PREFIX}/... namespace)")
+
     def _error(self, sender: Address, address: str, reason: str) -> list[Reply]:
         self.errors += 1
-        log.warning("OSC from %s:%d: %s: %s", sender[0], sender[1], address, reason)
-        message = build_message(ERROR_ADDRESS, f"{address}: {reason}")
+        return self.error_replies(sender, address, reason)
+
+    def error_replies(self, sender: Address | None, address: str, reason: str, *,
+                      warning: bool = False) -> list[Reply]:
+        """The replies for one problem with ``address``: an /lvj/error (or /lvj/warning: done, but not as
+        asked) to the sender (None: LatentVJ itself) and the subscribers, and a log line; unless this sender
+        has had its share of answers in this window (then it is counted, and summarised later). Every
+        error of every controller goes through here: UDP, the WebSocket, the engine, the loaders."""
+        text = f"{clip(address)}: {clip(reason, 4 * MAX_SHOWN)}"
+        where = "" if sender is None else f"OSC from {describe_source(sender)}: "
+        verdict = self.problems.report(sender, f"{where}{text}")
+        if not verdict.answer:
+            return []
+        message = build_message(WARNING_ADDRESS if warning else ERROR_ADDRESS, text)
         return [(message, target) for target in _with(sender, self.subscribers)]
-
-
-def _timed(bundle: OscBundle, now: float):
-    """(time, message) for every message in a bundle and its nested bundles; "immediately" and past
-    timetags are now."""
-    when = now if bundle.timestamp == IMMEDIATELY else max(now, bundle.timestamp)
-    for content in bundle:
-        if isinstance(content, OscBundle):
-            yield from _timed(content, now)
-        else:
-            yield when, content
 
 
 def _with(sender: Address | None, subscribers: Iterable[Address]) -> list[Address]:
@@ -423,6 +533,7 @@ class OscServer:
             if self.sock in readable:
                 self._drain()
             self._run_guarded(self.protocol.run_due)
+            self._run_guarded(self.protocol.summaries)
             self._flush_echoes()
             self._periodic_status()
 
@@ -467,8 +578,9 @@ class OscServer:
     def _run_guarded(self, work: Callable[[], list[Reply]]) -> None:
         try:
             replies = work()
-        except Exception:  # a bug here must not end control; log it and keep receiving
-            log.exception("OSC handling failed")
+        except Exception as exc:  # a bug here must not end control; log it (not a flood of it), go on
+            self.protocol.problems.report("internal", f"OSC handling failed: {type(exc).__name__}: {exc}",
+                                          exc_info=exc)
             return
         for reply, destination in replies:
             self.send(reply, destination)

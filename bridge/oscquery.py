@@ -3,9 +3,11 @@
 Follows the Vidvox OSCQuery proposal (https://github.com/Vidvox/OSCQueryProposal). ``GET /`` returns the
 whole namespace as JSON, built from the parameter registry at request time (so VALUEs are current);
 ``GET /lvj/walk/speed`` one node; ``GET /lvj/walk/speed?VALUE`` one attribute (``{"VALUE": [1.0]}``);
-``GET /?HOST_INFO`` where to send OSC and which parts of the proposal are served. Every JSON answer
-carries ``Access-Control-Allow-Origin: *`` (it is read-only information), so a page opened from a file
-can read it.
+``GET /?HOST_INFO`` where to send OSC and which parts of the proposal are served. A page of this machine
+(an http(s) origin on loopback, ``localhost`` or this server's address; a page opened from a file only
+with ``allow_file_pages``) may read the answers: it is named in ``Access-Control-Allow-Origin``. Pages
+from elsewhere are not, and requests whose ``Host`` is not this machine (DNS rebinding) are refused, as
+are clients outside the allow list and more than ``max_clients`` at once (see httpguard.py).
 
 A WebSocket on the same port (an HTTP Upgrade on any path; RFC 6455 on the standard library) takes JSON
 commands ``{"COMMAND": "LISTEN", "DATA": "/lvj/walk/speed"}`` and ``IGNORE``; after LISTEN, every change
@@ -15,8 +17,11 @@ another latent size is loaded, clients are sent ``{"COMMAND": "PATH_CHANGED", "D
 Binary messages a client sends are OSC packets, handed to ``on_osc`` (the same protocol the UDP server
 runs, see :func:`websocket_osc`) with the client as the sender; the replies for that sender come back to
 it as binary frames. Because any web page may open a WebSocket to 127.0.0.1, OSC is only taken from
-clients whose ``Origin`` is this machine (or absent: not a browser), and whose address passes the OSC
-allow list; reading the namespace and LISTEN stay open to every client.
+clients whose ``Origin`` is this machine (or absent: not a browser; ``null``, a page opened from a file
+or a sandboxed frame, only with ``allow_file_pages``); reading the namespace and LISTEN stay open to every
+client that may connect. At most ``max_websockets`` WebSockets are open at once; one that has sent nothing
+for ``PING_AFTER_S`` is pinged, and dropped when it stays silent for ``DROP_AFTER_S``. A command that
+cannot be followed is answered with an ``/lvj/error`` OSC message (a binary frame).
 
 The state's listener runs on whatever thread made the change, so it only appends to each listening
 client's bounded queue (dropping the oldest when full); each client has its own sender thread, and a client
@@ -35,15 +40,17 @@ import logging
 import socket
 import struct
 import threading
+import time
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable
 from urllib.parse import unquote, urlsplit
 
-from pythonosc.osc_message_builder import OscMessageBuilder
+from latentvj.plugin.oscwire import Arg
 
 from .control import Change, ControlState
-from .osc import ERROR_ADDRESS, AllowList, OscProtocol, build_message
+from .httpguard import GuardedHandler, GuardedHTTPServer
+from .osc import ERROR_ADDRESS, AllowList, OscProtocol, build_message, clip
+from .problems import ProblemLog
 from .params import PREFIX, Param
 
 log = logging.getLogger("latentvj.oscquery")
@@ -69,6 +76,14 @@ MAX_MESSAGE = 64 * 1024
 """Largest WebSocket message a client may send (commands are a few dozen bytes); larger closes with 1009."""
 QUEUE_LIMIT = 256
 """Changes waiting for one client; when full, the oldest is dropped."""
+MAX_CLIENTS = 64
+"""HTTP connections at once, WebSockets included."""
+MAX_WEBSOCKETS = 32
+"""WebSocket clients at once; one more is answered 503."""
+PING_AFTER_S = 30.0
+"""A WebSocket client silent this long is pinged (browsers and WebSocket libraries answer by themselves)."""
+DROP_AFTER_S = 90.0
+"""A WebSocket client silent this long (no pong either) is dropped."""
 
 OP_CONTINUATION, OP_TEXT, OP_BINARY, OP_CLOSE, OP_PING, OP_PONG = 0x0, 0x1, 0x2, 0x8, 0x9, 0xA
 
@@ -193,23 +208,20 @@ def host_info(*, name: str, osc_host: str, osc_port: int) -> dict[str, Any]:
 
 def osc_message(param: Param, change: Change) -> bytes:
     """One change as the OSC message a LISTENing client is sent (address + the new value)."""
-    builder = OscMessageBuilder(change.address)
     value = change.value
     if param.type == "I" or value is None:
-        pass  # a pulse: the message itself is the event
+        args = []  # a pulse: the message itself is the event
     elif param.type in ("ii", "f*") and change.index is None:
-        kind = builder.ARG_TYPE_INT if param.type == "ii" else builder.ARG_TYPE_FLOAT
-        for v in value:
-            builder.add_arg(int(v) if param.type == "ii" else float(v), kind)
+        args = [Arg("i", int(v)) if param.type == "ii" else Arg("f", float(v)) for v in value]
     elif param.type == "T":
-        builder.add_arg(bool(value))
+        args = [bool(value)]
     elif param.type == "i":
-        builder.add_arg(int(value), builder.ARG_TYPE_INT)
+        args = [Arg("i", int(value))]
     elif param.type == "s":
-        builder.add_arg(str(value), builder.ARG_TYPE_STRING)
+        args = [Arg("s", str(value))]
     else:
-        builder.add_arg(float(value), builder.ARG_TYPE_FLOAT)
-    return builder.build().dgram
+        args = [Arg("f", float(value))]
+    return build_message(change.address, *args)
 
 
 # ---- OSC over the WebSocket ---------------------------------------------------------------------------
@@ -239,13 +251,17 @@ def websocket_osc(protocol: OscProtocol, *, send: Callable[[bytes, Address], Non
     return handle
 
 
-def origin_allowed(origin: str | None, server_hosts: set[str]) -> bool:
-    """Whether a WebSocket client may send OSC, judged by its handshake's ``Origin``: absent (not a
-    browser), ``null``/``file://`` (a page opened from a file), or an http(s) page whose host is loopback,
-    ``localhost`` or one of ``server_hosts`` (the addresses this server answers on). Host names other than
-    ``localhost`` are refused: a page could rebind its own name to this machine's address."""
-    if origin is None or origin.strip() in ("null", "file://"):
+def origin_allowed(origin: str | None, server_hosts: set[str], *, file_pages: bool = False) -> bool:
+    """Whether a WebSocket client may send OSC (and a page may read the answers), judged by its ``Origin``:
+    absent (not a browser), an http(s) page whose host is loopback, ``localhost`` or one of ``server_hosts``
+    (the addresses this server answers on), and with ``file_pages`` also ``null``/``file://``. ``null`` is
+    what a page opened from a file sends, but also any page's sandboxed frame, so it is refused unless asked
+    for. Host names other than ``localhost`` are refused: a page could rebind its own name to this
+    machine's address."""
+    if origin is None:
         return True
+    if origin.strip() in ("null", "file://"):
+        return file_pages
     try:
         url = urlsplit(origin.strip())
         host = url.hostname
@@ -428,7 +444,8 @@ class OscQueryServer:
     def __init__(self, state: ControlState, *, host: str = "127.0.0.1", port: int = 9002,
                  osc_host: str = "127.0.0.1", osc_port: int = 9000, name: str = "LatentVJ", mdns: bool = False,
                  send_timeout: float = 3.0, on_osc: OscHandler | None = None,
-                 allow: Callable[[str], bool] | None = None):
+                 allow: Callable[[str], bool] | None = None, allow_file_pages: bool = False,
+                 max_clients: int = MAX_CLIENTS, max_websockets: int = MAX_WEBSOCKETS):
         self.state = state
         """Where the namespace (registry, latent size) and the values come from; changes are streamed."""
         self.osc_host = osc_host
@@ -444,19 +461,23 @@ class OscQueryServer:
         self.on_osc = on_osc
         """Handles OSC that clients send into the WebSocket (:func:`websocket_osc`); None ignores it."""
         self.allow = allow or AllowList()
-        """Which client addresses may send OSC over the WebSocket (the OSC server's ``--allow`` list)."""
+        """Which client addresses may connect at all (the OSC server's ``--allow`` list)."""
+        self.allow_file_pages = allow_file_pages
+        """Take OSC from (and show the answers to) pages whose origin is ``null``: opened from a file, or
+        sandboxed frames of any page (``--allow-file-pages``)."""
+        self.max_websockets = max_websockets
         self._clients: set[_WebSocketClient] = set()
         self._connections: dict[socket.socket, threading.Thread] = {}
         """Requests being served (WebSockets included), so that stop() can end and join them."""
         self._lock = threading.Lock()
         self._running = False
         self._served_dim = state.latent_dim
+        self.problems = ProblemLog(log)
+        """Refused commands, logged without flooding the log."""
         self._zeroconf = None
         self._mdns_thread: threading.Thread | None = None
-        server_class = type("OscQueryHTTPServer", (ThreadingHTTPServer,), {
-            "address_family": socket.AF_INET6 if ":" in host else socket.AF_INET,
-        })
-        self.httpd = server_class((host, port), self._handler_class())
+        self.httpd = GuardedHTTPServer((host, port), self._handler_class(), allow=self.allow,
+                                       max_clients=max_clients, what="OSCQuery")
         self.address: tuple[str, int] = self.httpd.server_address[:2]
         self._thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.1},
                                         name="oscquery-http", daemon=True)
@@ -554,22 +575,27 @@ class OscQueryServer:
         try:
             command = json.loads(text)
             verb, path = command["COMMAND"], command["DATA"]
-        except (ValueError, TypeError, KeyError):
-            log.warning("OSCQuery WebSocket %s: expected {\"COMMAND\": \"LISTEN\"|\"IGNORE\", \"DATA\": "
-                        "\"/lvj/...\"}, got %.80r", client.peer[0], text)
+        except (ValueError, TypeError, KeyError, RecursionError):  # RecursionError: "[[[[..." too deep
+            self._refuse(client, "(websocket)", f"expected {{\"COMMAND\": \"LISTEN\"|\"IGNORE\", \"DATA\": "
+                         f"\"/lvj/...\"}}, got {clip(text, 80)!r}")
             return
         if verb not in ("LISTEN", "IGNORE"):
-            log.info("OSCQuery WebSocket %s: command %.40r is not supported (LISTEN and IGNORE are)",
-                     client.peer[0], verb)
+            self._refuse(client, "(websocket)", f"command {clip(str(verb), 40)!r} is not supported (LISTEN and "
+                         "IGNORE are)")
             return
         address = self._address(path) if isinstance(path, str) else None
         if address is None:
-            log.warning("OSCQuery WebSocket %s: %s of %.80r: no such parameter", client.peer[0], verb, path)
+            self._refuse(client, clip(str(path)), f"{verb}: no such parameter")
             return
         if verb == "LISTEN":
             client.paths = client.paths | {address}
         else:
             client.paths = client.paths - {address}
+
+    def _refuse(self, client: _WebSocketClient, address: str, reason: str) -> None:
+        """A command that cannot be followed: an /lvj/error to that client (and a log line, not a flood)."""
+        self.problems.report(client.sender, f"OSCQuery WebSocket {client.peer[0]}: {address}: {reason}")
+        client.enqueue(encode_frame(OP_BINARY, build_message(ERROR_ADDRESS, f"{address}: {reason}")))
 
     def _address(self, path: str) -> str | None:
         """The canonical address (the one changes carry) of a LISTEN path, or None."""
@@ -623,10 +649,9 @@ class OscQueryServer:
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
         server = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(GuardedHandler):
             server_version = "LatentVJ-OSCQuery"
             rbufsize = 0  # read the request unbuffered: nothing of a WebSocket's first frame is swallowed
-            timeout = 10  # a client that stalls mid-request is let go
 
             def setup(self) -> None:
                 super().setup()
@@ -675,7 +700,11 @@ class OscQueryServer:
                     self.send_header("Content-Type", content_type)
                     self.send_header("Content-Length", str(len(body)))
                 self.send_header("Cache-Control", "no-store")
-                self.send_header("Access-Control-Allow-Origin", "*")  # browser-based OSCQuery clients
+                origin = self.headers.get("Origin")
+                if origin is not None and origin_allowed(origin, self._server_hosts(),
+                                                         file_pages=server.allow_file_pages):
+                    self.send_header("Access-Control-Allow-Origin", origin.strip())  # a page of this machine
+                    self.send_header("Vary", "Origin")
                 self.end_headers()
                 if body:
                     self.wfile.write(body)
@@ -694,6 +723,12 @@ class OscQueryServer:
                     valid = False
                 if not valid or "upgrade" not in self.headers.get("Connection", "").lower():
                     self._send(HTTPStatus.BAD_REQUEST, b"bad WebSocket handshake\n", "text/plain")
+                    return
+                with server._lock:
+                    full = len(server._clients) >= server.max_websockets
+                if full:
+                    self._send(HTTPStatus.SERVICE_UNAVAILABLE, f"at most {server.max_websockets} WebSocket "
+                               "clients at once; try again later\n".encode(), "text/plain")
                     return
                 self.protocol_version = "HTTP/1.1"  # RFC 6455 answers an HTTP/1.1 request in kind
                 self.send_response(HTTPStatus.SWITCHING_PROTOCOLS)
@@ -717,20 +752,25 @@ class OscQueryServer:
                     with server._lock:
                         server._clients.discard(client)
 
+            def _server_hosts(self) -> set[str]:
+                return {h for h in (server.address[0], self.connection.getsockname()[0]) if not _is_wildcard(h)}
+
             def _osc_refusal(self) -> str | None:
                 """Why OSC from this WebSocket client is not taken, or None when it is."""
                 origin = self.headers.get("Origin")
-                hosts = {h for h in (server.address[0], self.connection.getsockname()[0]) if not _is_wildcard(h)}
-                if not origin_allowed(origin, hosts):
-                    return (f"OSC over the WebSocket is refused for pages from {origin[:80]}: open the page "
-                            "from a file, from localhost or from this server's address (docs/oscquery.md)")
-                if not server.allow(self.client_address[0]):
-                    return (f"OSC from {self.client_address[0]} is refused: not in the allow list "
-                            "(latentvj serve --allow)")
+                if not origin_allowed(origin, self._server_hosts(), file_pages=server.allow_file_pages):
+                    if origin.strip() in ("null", "file://"):
+                        return ("OSC over the WebSocket is refused for pages opened from a file (origin null, "
+                                "which sandboxed frames of any web page send too): start the server with "
+                                "--allow-file-pages to take it (docs/oscquery.md)")
+                    return (f"OSC over the WebSocket is refused for pages from {clip(origin, 80)}: open the page "
+                            "from localhost or from this server's address (docs/oscquery.md)")
                 return None
 
             def _serve_websocket(self, client: _WebSocketClient) -> None:
                 sock = self.connection
+
+                heard = [time.monotonic(), False]  # when the client last sent anything; pinged since
 
                 def recv_exact(n: int, at_boundary: bool) -> bytes:
                     data = b""
@@ -738,11 +778,18 @@ class OscQueryServer:
                         try:
                             chunk = sock.recv(n - len(data))
                         except socket.timeout:
-                            if at_boundary and not data:
-                                continue  # a quiet client is fine between messages
+                            if at_boundary and not data:  # a quiet client is fine between messages...
+                                silent = time.monotonic() - heard[0]
+                                if silent >= DROP_AFTER_S:  # ...unless it does not even answer a ping
+                                    raise
+                                if silent >= PING_AFTER_S and not heard[1]:
+                                    client.send_now(encode_frame(OP_PING, b"lvj"))
+                                    heard[1] = True
+                                continue
                             raise
                         if not chunk:
                             raise ConnectionResetError("client went away")
+                        heard[0], heard[1] = time.monotonic(), False
                         data += chunk
                     return data
 

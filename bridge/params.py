@@ -76,6 +76,8 @@ class Param:
                 raise ParamError(f"expected a file name first, got {_describe(args[0])}")
             return args[0].strip(), self._scalar(args[1], "i")
         if self.type in ("ii", "f*"):
+            if len(args) == 1 and isinstance(args[0], list):
+                args = args[0]  # the numbers sent as one OSC array ([ffff...])
             count = 2 if self.type == "ii" else size
             if count is not None and len(args) != count:
                 raise ParamError(f"expected {count} numbers ({self._expected()}), got {len(args)}")
@@ -148,7 +150,10 @@ def _describe(arg: Any) -> str:
         return f"boolean {arg}"
     if isinstance(arg, (bytes, bytearray)):
         return f"a blob of {len(arg)} bytes"
-    return f"{type(arg).__name__} {arg!r}"
+    if isinstance(arg, list):
+        return f"an array of {len(arg)} values"
+    text = repr(arg)
+    return f"{type(arg).__name__} {text if len(text) <= 80 else text[:80] + '...'}"
 
 
 class Registry:
@@ -178,7 +183,8 @@ class Registry:
         if param is not None:
             return param, None
         head, _, tail = name.rpartition("/")
-        if tail.isdigit() and f"{head}/N" in self._params:
+        # ASCII digits only: str.isdigit() is also true of "²", which int() refuses.
+        if tail.isascii() and tail.isdigit() and len(tail) <= 9 and f"{head}/N" in self._params:
             return self._params[f"{head}/N"], int(tail)
         return None
 
@@ -193,6 +199,11 @@ def address_to_name(address: str) -> str:
     prefix = PREFIX.strip("/") + "/"
     return name[len(prefix):] if name.startswith(prefix) else name
 
+
+OUTPUT_SIDES = (16, 8192)
+"""Smallest and largest output width and height, in pixels, wherever a size is given (OSC, the command
+line). Whether a size holds the frame rate depends on the device: a size that does not is answered with
+an /lvj/warning saying the frame rate it gets."""
 
 DIRECTIONS = 8
 """Direction knobs: the model's principal latent directions, computed when a model loads."""
@@ -240,9 +251,11 @@ PARAMS = Registry([
     # ---- the output ----------------------------------------------------------------------------
     Param("output/fade", "f", 1.0, range=(0.0, 1.0), smooth=True,
           description="Brightness: 1 shows the image, 0 is black. With smoothing 0 it cuts to black."),
-    Param("output/size", "ii", None, range=(16.0, 4096.0), unit="px",
+    Param("output/size", "ii", None, range=(float(OUTPUT_SIDES[0]), float(OUTPUT_SIDES[1])), unit="px",
           description="Output width and height; the model's image is scaled to cover it and centre-cropped. "
-                      "The shared-memory ring is re-created at the new size (readers re-attach)."),
+                      "The shared-memory ring is re-created at the new size (readers re-attach); when it "
+                      "cannot be made, the old size plays on and the error is replied. A size too large for "
+                      "the device to hold the target frame rate is answered with /lvj/warning."),
     Param("output/fps", "f", 30.0, range=(1.0, 240.0), unit="fps",
           description="Target frame rate. When the model is slower, it renders as fast as it can."),
     Param("smoothing", "f", 0.1, range=(0.0, 5.0), unit="s",

@@ -35,7 +35,7 @@ import threading
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from .params import PARAMS
 
@@ -121,6 +121,7 @@ class PresetStore:
         self._write_lock = threading.Lock()
         """Serialises writes of the file, so it always holds the newest state."""
         self._presets: dict[int, Preset] = {}
+        self._unwritten = False
         self._backup_before_write = False
         """Something in the file was dropped on load: copy the file aside before overwriting it."""
         self._load()
@@ -150,20 +151,49 @@ class PresetStore:
         file fails (``OSError``, re-raised), the file on disk is unchanged; the preset is still kept in
         memory, so it can be recalled until the server stops, and the next successful store writes it too.
         """
+        self.put(preset)
+        self.flush()
+
+    def put(self, preset: Preset) -> None:
+        """Put ``preset`` in its slot in memory at once (recallable from now on); the file is written by
+        the next :meth:`flush`. Raises :class:`PresetError` (changing nothing) when it does not check out."""
         preset = _checked(preset)
+        with self._lock:
+            self._presets[preset.slot] = preset
+            self._unwritten = True
+
+    @property
+    def unwritten(self) -> bool:
+        """Whether memory holds presets the file does not (yet)."""
+        return self._unwritten
+
+    def flush(self) -> None:
+        """Write the whole file atomically if memory holds anything it does not; one write however many
+        presets were put since the last. ``OSError`` is re-raised (the file on disk is then unchanged, and
+        the presets stay in memory for the next flush)."""
         with self._write_lock:
             with self._lock:
-                self._presets[preset.slot] = preset
+                if not self._unwritten:
+                    return
                 presets = dict(self._presets)
-            text = _file_text(presets)
-            self._path.parent.mkdir(parents=True, exist_ok=True)
-            if self._backup_before_write and self._path.exists():
-                backup = _aside(self._path, "backup")
-                shutil.copy2(self._path, backup)
-                log.warning("kept a copy of %s as %s before rewriting it without the entries that were "
-                            "dropped when it was loaded", self._path, backup.name)
-            self._backup_before_write = False
-            _write_atomically(self._path, text)
+                self._unwritten = False
+            try:
+                self._write(presets)
+            except BaseException:
+                with self._lock:
+                    self._unwritten = True
+                raise
+
+    def _write(self, presets: dict[int, Preset]) -> None:
+        text = _file_text(presets)
+        self._path.parent.mkdir(parents=True, exist_ok=True)
+        if self._backup_before_write and self._path.exists():
+            backup = _aside(self._path, "backup")
+            shutil.copy2(self._path, backup)
+            log.warning("kept a copy of %s as %s before rewriting it without the entries that were "
+                        "dropped when it was loaded", self._path, backup.name)
+        self._backup_before_write = False
+        _write_atomically(self._path, text)
 
     def check_model(self, preset: Preset, model: str, model_id: str, *, latent_dim: int | None = None) -> None:
         """Refuse (:class:`PresetError`) a preset made with a model other than the one playing.
@@ -195,6 +225,9 @@ class PresetStore:
             document = json.loads(raw.decode("utf-8"), object_pairs_hook=_warn_duplicate_keys)
         except (UnicodeDecodeError, ValueError) as exc:
             self._set_aside(f"it is not valid JSON ({exc})")
+            return
+        except RecursionError:  # "[[[[..." nested deeper than the parser goes
+            self._set_aside("it is not a presets file (JSON nested too deep to read)")
             return
         problem = _document_problem(document)
         if problem == "newer":
@@ -228,6 +261,69 @@ class PresetStore:
                               f"aside to {aside.name}: {exc.strerror or exc}") from None
         log.warning("the presets file %s is unusable (%s); moved it to %s and started with no presets",
                     self._path, problem, aside.name)
+
+
+class PresetWriter:
+    """Writes a store's file from its own thread, coalescing: however many presets are stored while a write
+    is under way, the next write takes them all (latest state wins), so a storm of stores costs a few
+    writes, and shutdown waits for one write at most.
+
+    ``request(source)`` is cheap and never blocks (the render loop calls it); a write that fails is handed
+    to ``failed(error, source)`` with the sender of the newest store it held.
+    """
+
+    def __init__(self, store: PresetStore, *, failed: Callable[[Exception, Any], None]):
+        self.store = store
+        self._failed = failed
+        self._cond = threading.Condition()
+        self._source: Any = None
+        self._requested = False
+        self._stopping = False
+        self.writes = 0
+        """Files written."""
+        self._thread = threading.Thread(target=self._loop, name="preset-write", daemon=True)
+        self._thread.start()
+
+    def request(self, source: Any = None) -> None:
+        """Write the store's file soon (the presets are already in memory: :meth:`PresetStore.put`)."""
+        with self._cond:
+            self._requested = True
+            self._source = source
+            self._cond.notify_all()
+
+    def wait_written(self, timeout: float | None = None) -> bool:
+        """Wait until every request so far is on disk (or failed); False on timeout."""
+        with self._cond:
+            return self._cond.wait_for(lambda: not self._requested and not self._writing, timeout=timeout)
+
+    _writing = False
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Write what is pending (one write), then end the thread; gives up after ``timeout`` seconds."""
+        with self._cond:
+            self._stopping = True
+            self._cond.notify_all()
+        self._thread.join(timeout)
+        if self._thread.is_alive():
+            log.warning("presets: the last write to %s did not finish within %.0f s", self.store.path, timeout)
+
+    def _loop(self) -> None:
+        while True:
+            with self._cond:
+                self._cond.wait_for(lambda: self._requested or self._stopping)
+                if not self._requested:
+                    return  # stopping, nothing left to write
+                self._requested, source, self._writing = False, self._source, True
+            try:
+                self.store.flush()
+                self.writes += 1
+                log.debug("wrote %s", self.store.path)
+            except (OSError, PresetError) as exc:
+                self._failed(exc, source)
+            finally:
+                with self._cond:
+                    self._writing = False
+                    self._cond.notify_all()
 
 
 def _document_problem(document: Any) -> str | None:

@@ -14,15 +14,20 @@ import logging
 import threading
 import time
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Callable
 
 import numpy as np
 from PIL import Image
 
+from .httpguard import GuardedHandler, GuardedHTTPServer
+from .osc import AllowList
+
 log = logging.getLogger("latentvj.preview")
 
 BOUNDARY = "lvjframe"
+MAX_CLIENTS = 32
+"""Preview connections at once (every MJPEG viewer holds one)."""
+
 
 
 class PreviewEncoder:
@@ -38,6 +43,8 @@ class PreviewEncoder:
         self._jpeg_seq = 0
         self._watchers = 0
         self._stopping = False
+        self.errors = 0
+        """Frames that could not be encoded (skipped)."""
         self._thread = threading.Thread(target=self._encode_loop, name="preview-encoder", daemon=True)
 
     # Called by the render loop: must be cheap.
@@ -72,7 +79,16 @@ class PreviewEncoder:
             if pause > 0:
                 time.sleep(pause)  # rate cap of the preview, on the preview's own thread
             last = time.monotonic()
-            jpeg = _encode(pixels, self.quality)
+            try:
+                jpeg = _encode(pixels, self.quality)
+            except Exception as exc:  # one frame it cannot encode must not end the preview
+                self.errors += 1
+                if self.errors == 1 or self.errors % 1000 == 0:
+                    log.warning("preview: could not encode a %s frame (%s); %d so far", pixels.shape, exc,
+                                self.errors)
+                with self._cond:
+                    self._jpeg_seq = seq  # skip it: watchers wait for the next frame, not this one
+                continue
             with self._cond:
                 self._jpeg, self._jpeg_seq = jpeg, seq
                 self._cond.notify_all()
@@ -98,10 +114,12 @@ class PreviewEncoder:
 
 
 def _encode(pixels: np.ndarray, quality: int) -> bytes:
-    mode = "RGBA" if pixels.shape[2] == 4 else "RGB"
-    image = Image.fromarray(pixels, mode)
-    if mode == "RGBA":
-        image = image.convert("RGB")
+    """uint8 (H, W, 1|3|4) as a JPEG (JPEG has no alpha: RGBA is shown as its RGB)."""
+    channels = pixels.shape[2]
+    if channels == 1:
+        image = Image.fromarray(pixels[..., 0], "L")
+    else:
+        image = Image.fromarray(np.ascontiguousarray(pixels[..., :3]), "RGB")
     buffer = io.BytesIO()
     image.save(buffer, format="JPEG", quality=quality)
     return buffer.getvalue()
@@ -152,12 +170,17 @@ class PreviewServer:
     """The HTTP side. Binds in the constructor, so a port in use is reported before the model loads."""
 
     def __init__(self, encoder: PreviewEncoder, status: Callable[[], dict], *, host: str = "127.0.0.1",
-                 port: int = 9001):
+                 port: int = 9001, allow: Callable[[str], bool] | None = None, max_clients: int = MAX_CLIENTS):
+        """
+        Args:
+            allow: which client addresses may connect (the OSC allow list; by default loopback only).
+            max_clients: connections served at once (each MJPEG viewer holds one); more are answered 503.
+        """
         self.encoder = encoder
         self.status = status
         self._stopping = threading.Event()
-        self.httpd = ThreadingHTTPServer((host, port), self._handler_class())
-        self.httpd.daemon_threads = True
+        self.httpd = GuardedHTTPServer((host, port), self._handler_class(), allow=allow or AllowList(),
+                                       max_clients=max_clients, what="preview")
         self.address = self.httpd.server_address[:2]
         self._thread = threading.Thread(target=self.httpd.serve_forever, name="preview-http", daemon=True)
 
@@ -179,7 +202,7 @@ class PreviewServer:
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
         server = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(GuardedHandler):
             server_version = "LatentVJ"
 
             def do_GET(self) -> None:
@@ -223,10 +246,7 @@ class PreviewServer:
                         self.wfile.write(f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\n"
                                          f"Content-Length: {len(jpeg)}\r\n\r\n".encode() + jpeg + b"\r\n")
                         self.wfile.flush()
-                except (BrokenPipeError, ConnectionResetError):
-                    pass  # the viewer went away
-
-            def log_message(self, format: str, *args) -> None:
-                log.debug("%s - %s", self.address_string(), format % args)
+                except OSError:
+                    pass  # the viewer went away, or stopped reading for io_timeout seconds
 
         return Handler

@@ -23,7 +23,8 @@ from latentvj.models.registry import DEFAULT_MODEL, load, model_names, resolve_c
 from .control import Change, ControlState
 from .device import pick_device
 from .engine import Engine, EngineConfig
-from .osc import ERROR_ADDRESS, AllowList, OscProtocol, OscServer, Subscribers, build_message
+from .jobs import LatestJob
+from .osc import AllowList, OscProtocol, OscServer, Subscribers, clip
 from .oscquery import OscQueryServer, websocket_osc
 from .presets import Preset, PresetError, PresetStore, default_config_dir, default_presets_path
 from .preview import PreviewEncoder, PreviewServer
@@ -59,6 +60,9 @@ class ServeConfig:
     """Send frames to Max's jit.net.recv at (host, port) too."""
     ndi: str | None = None
     """Publish frames as the NDI source of this name too (needs the [ndi] extra)."""
+    allow_file_pages: bool = False
+    """Take OSC over the OSCQuery WebSocket from pages opened from a file (origin ``null``, which sandboxed
+    frames of any web page send too)."""
 
 
 def confined_file(name: str, folders: list[Path]) -> Path:
@@ -69,8 +73,12 @@ def confined_file(name: str, folders: list[Path]) -> Path:
         raise ValueError("give a file name inside the image folders, not an absolute path or one with '..'")
     for folder in folders:
         root = Path(folder).expanduser().resolve()
-        candidate = (root / relative).resolve()
-        if candidate.is_relative_to(root) and candidate.is_file():
+        try:
+            candidate = (root / relative).resolve()
+            found = candidate.is_relative_to(root) and candidate.is_file()
+        except (OSError, RuntimeError):  # a name too long, a loop of links
+            found = False
+        if found:
             return candidate
     raise ValueError(f"no such file in the image folders ({', '.join(str(f) for f in folders)})")
 
@@ -93,6 +101,15 @@ def _is_loopback(host: str) -> bool:
     return host in ("127.0.0.1", "localhost", "::1") or host.startswith("127.")
 
 
+def _check_exposure(config: ServeConfig) -> None:
+    """One rule for every listener: one that other machines can reach needs --allow saying which."""
+    for option, host in (("--osc-host", config.osc_host), ("--http-host", config.http_host)):
+        if not _is_loopback(host) and not config.allow:
+            raise ServeError(
+                f"{option} {host} accepts connections from other machines: say which with --allow (e.g. "
+                "--allow 192.168.1.0/24, repeatable), or --allow any to accept everyone on the network")
+
+
 class Server:
     def __init__(self, config: ServeConfig):
         self.config = config
@@ -100,10 +117,7 @@ class Server:
         self._stop = threading.Event()
         self._resources = contextlib.ExitStack()
         pick_device(config.engine.device)  # a device that is not there is reported before anything starts
-        if not _is_loopback(config.osc_host) and not config.allow:
-            raise ServeError(
-                f"--osc-host {config.osc_host} accepts control from other machines: say which with --allow "
-                "(e.g. --allow 192.168.1.0/24, repeatable), or --allow any to accept everyone on the network")
+        _check_exposure(config)
         try:
             allow = AllowList(config.allow)
         except ValueError as exc:
@@ -125,17 +139,18 @@ class Server:
             self.encoder = PreviewEncoder()
             self.preview = _bind("HTTP preview", config.http_host, config.http_port, "--http-port",
                                  lambda: PreviewServer(self.encoder, self.status, host=config.http_host,
-                                                       port=config.http_port))
+                                                       port=config.http_port, allow=allow))
             self._resources.callback(self.preview.stop)
             self.oscquery = _bind("OSCQuery", config.http_host, config.oscquery_port, "--oscquery-port",
                                   lambda: OscQueryServer(self.control, host=config.http_host,
                                                          port=config.oscquery_port, osc_host=config.osc_host,
                                                          osc_port=self.osc.address[1], mdns=config.mdns,
                                                          on_osc=websocket_osc(self.protocol, send=self.osc.send),
-                                                         allow=allow))
+                                                         allow=allow, allow_file_pages=config.allow_file_pages))
             self._resources.callback(self.oscquery.stop)
             model = load(config.model, config.model_dirs)
             self.engine = Engine(model, config=config.engine, control=self.control, presets=presets)
+            self._resources.callback(self.engine.close)  # last: the presets are written after the loop ends
             self.engine.report = self.report
             self.engine.on_resize = self._resize
             self.shm = ShmFrameWriter(config.shm, self.engine.width, self.engine.height,
@@ -143,6 +158,15 @@ class Server:
             self._resources.callback(lambda: self.shm.close())
             self.outputs = self._open_outputs()
             self.engine.sinks = [self.shm, self.encoder, *self.outputs.values()]
+            # Slow requests: one owned worker each, the newest request first (a burst is answered, never
+            # multiplied).
+            self.loads = LatestJob("model-load", lambda request: self._load_model(*request),
+                                   superseded=lambda old, new: self._superseded("/lvj/model/load", old, new))
+            self.encodes = LatestJob("encode", lambda request: self._encode(*request),
+                                     superseded=lambda old, new: self._superseded("/lvj/encode", old, new))
+            for job in (self.loads, self.encodes):
+                job.start()
+                self._resources.callback(job.stop)
             self.control.listen(self._on_change)
         except BaseException:
             self._resources.close()
@@ -187,24 +211,26 @@ class Server:
             status[name] = output.status()
         return status
 
-    def report(self, address: str, reason: str, source: tuple[str, int] | None) -> None:
+    def report(self, address: str, reason: str, source: tuple[str, int] | None, *,
+               warning: bool = False) -> None:
         """A control that could not be applied (from the engine or a loader): /lvj/error to whoever asked
-        and to the subscribers, and a log line."""
-        log.warning("%s: %s", address, reason)
-        message = build_message(ERROR_ADDRESS, f"{address}: {reason}")
-        for target in set(self.subscribers) | ({source} if source else set()):
+        and to the subscribers, and a log line, through the OSC protocol's error path (so a burst of them
+        is summarised, not flooded). ``warning``: applied, but not as asked (/lvj/warning)."""
+        for message, target in self.protocol.error_replies(source, address, reason, warning=warning):
             self.osc.send(message, target)
 
     def _on_change(self, change: Change) -> None:
         if change.name == "model/load":
-            threading.Thread(target=self._load_model, args=(change.value, change.source),
-                             name="model-load", daemon=True).start()
+            self.loads.submit((change.value, change.source))
         elif change.name == "encode":
-            threading.Thread(target=self._encode, args=(*change.value, change.source),
-                             name="encode", daemon=True).start()
+            self.encodes.submit((*change.value, change.source))
+
+    def _superseded(self, address: str, old: tuple, new: tuple) -> None:
+        self.report(address, f"{clip(str(old[0]))}: not done: a later request ({clip(str(new[0]))}) came "
+                    "before it began", old[-1])
 
     def _encode(self, name: str, slot: int, source) -> None:
-        """Encode an image from the image folders into a preset, off the render thread."""
+        """Encode an image from the image folders into a preset, on the encode worker."""
         engine = self.engine
         try:
             if engine.presets is None:
@@ -216,7 +242,11 @@ class Server:
                                         latent=tuple(float(v) for v in latent), params={"walk/mode": "hold"},
                                         stored=datetime.now(timezone.utc).isoformat(timespec="seconds")))
         except (OSError, ValueError) as exc:  # PresetError and a bad image are ValueErrors
-            self.report("/lvj/encode", f"{name}: {exc}", source)
+            self.report("/lvj/encode", f"{clip(name)}: {exc}", source)
+            return
+        except Exception as exc:  # a picture that is a decompression bomb, out of memory...: say so
+            log.exception("encoding %r failed", name)
+            self.report("/lvj/encode", f"{clip(name)}: {type(exc).__name__}: {exc}", source)
             return
         log.info("encoded %s into preset %d", path, slot)
         self.control.set("preset/current", slot)
@@ -227,7 +257,7 @@ class Server:
             model = load(resolve_confined(name, self.config.model_dirs))
             prepared = self.engine.prepare(model)
         except CheckpointError as exc:
-            self.report("/lvj/model/load", str(exc), source)
+            self.report("/lvj/model/load", clip(str(exc), 600), source)
             return
         except Exception as exc:  # out of memory, a device error...: report, keep playing the old model
             log.exception("loading model %r failed", name)
@@ -236,10 +266,11 @@ class Server:
         log.info("model %r loaded; playing it from the next frame", model.name)
         self.engine.swap_model(prepared)
 
-    def _resize(self, width: int, height: int) -> None:
-        """On the render thread: a new ring at the new size (readers see the old one close and re-attach)."""
-        self.shm.close()
-        self.shm = ShmFrameWriter(self.config.shm, width, height, channels=self.engine.channels)
+    def _resize(self, width: int, height: int, channels: int) -> None:
+        """On the render thread: a new ring at the new size or channel count, made before the old one goes
+        (readers see the old one close and re-attach); when it cannot be made, this raises and the old ring
+        plays on."""
+        self.shm = self.shm.reshaped(width, height, channels=channels)
         self.engine.sinks = [self.shm, self.encoder, *self.outputs.values()]
 
     def describe(self) -> str:

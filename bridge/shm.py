@@ -6,7 +6,9 @@ which is also the reader; see docs/shared-memory.md. This module is the one writ
 
 from __future__ import annotations
 
+import itertools
 import os
+import sys
 import time
 from multiprocessing import shared_memory
 
@@ -29,6 +31,7 @@ from latentvj.plugin.shmring import (
     STATE_LIVE,
     STATE_OFFSET,
     VERSION,
+    EmptySegmentError,
     StreamNotFoundError,
     attach_segment,
     read_header,
@@ -104,6 +107,9 @@ class ShmFrameWriter:
             existing = attach_segment(name)
         except StreamNotFoundError:  # it went away meanwhile
             return shared_memory.SharedMemory(name=name, create=True, size=size)
+        except EmptySegmentError:  # made but never sized: a writer that died while creating it
+            _unlink_name(name)
+            return shared_memory.SharedMemory(name=name, create=True, size=size)
         try:
             header = read_header(existing.buf) if existing.size >= HEADER.size else None
             if header is not None and header.magic == MAGIC:
@@ -170,8 +176,50 @@ class ShmFrameWriter:
         self._frame_count = number
         return number
 
+    def reshaped(self, width: int, height: int, *, channels: int) -> ShmFrameWriter:
+        """A writer of the same name at another size or channel count, replacing this one.
+
+        The new ring is made first; when that fails (no memory, no file descriptors: EMFILE) the error is
+        raised and this writer goes on as before, its readers undisturbed. When it works, readers of this
+        one are told it closed and re-attach to the new one, and this writer is closed.
+
+        On Linux the new segment is made under a temporary name and renamed over the old one (POSIX shared
+        memory lives in /dev/shm there), so the name always leads to a whole ring. Elsewhere the old
+        segment is removed just before the new one is made under its name; should that last step fail,
+        the old size is made again.
+        """
+        if self._shm is None:
+            raise ValueError(f"writer of {self._name!r} is closed")
+        temp = f"lvjtmp{os.getpid()}x{next(_temp_names)}"[:30]
+        new = ShmFrameWriter(temp, width, height, channels=channels, slots=self._slot_count)  # may raise
+        if _rename_segment(temp, self._name):
+            new._adopt_name(self._name, old=temp)
+            self._close(unlink=False)  # the name is the new ring's now
+            return new
+        new.close()  # the resources are there; make the ring under the real name
+        old_height, old_width, old_channels = self._shape
+        self.close()
+        try:
+            return ShmFrameWriter(self._name, width, height, channels=channels, slots=self._slot_count)
+        except Exception:
+            self.__init__(self._name, old_width, old_height, channels=old_channels, slots=self._slot_count)
+            raise
+
+    def _adopt_name(self, name: str, *, old: str) -> None:
+        """After the segment was renamed from ``old`` to ``name`` under our feet (see :meth:`reshaped`)."""
+        self._name = name
+        self._shm._name = "/" + name  # what SharedMemory.unlink passes to shm_unlink (POSIX)
+        if _TRACKED:
+            from multiprocessing import resource_tracker
+
+            resource_tracker.unregister("/" + old, "shared_memory")
+            resource_tracker.register("/" + name, "shared_memory")
+
     def close(self) -> None:
         """Tell readers the stream has ended, then remove it. Safe to call twice."""
+        self._close(unlink=True)
+
+    def _close(self, *, unlink: bool) -> None:
         if self._shm is None:
             return
         STATE.pack_into(self._buf, STATE_OFFSET, STATE_CLOSED)
@@ -179,6 +227,8 @@ class ShmFrameWriter:
         self._buf = None
         shm, self._shm = self._shm, None
         shm.close()
+        if not unlink:
+            return
         try:
             shm.unlink()
         except FileNotFoundError:  # someone removed it already; nothing left to free
@@ -198,6 +248,36 @@ class ShmFrameWriter:
         height, width, channels = self._shape
         state = "closed" if self._shm is None else f"{self._frame_count} frames"
         return f"ShmFrameWriter({self._name!r}, {width}x{height}x{channels}, {state})"
+
+
+_temp_names = itertools.count()
+_TRACKED = os.name == "posix"
+"""Segments this process creates are registered with multiprocessing's resource tracker (POSIX)."""
+_SHM_FOLDER = "/dev/shm"
+
+
+def _unlink_name(name: str) -> None:
+    """Remove a segment by name (POSIX; Windows frees a segment with its last handle)."""
+    try:
+        import _posixshmem
+    except ImportError:
+        return
+    try:
+        _posixshmem.shm_unlink("/" + name)
+    except FileNotFoundError:
+        pass
+
+
+def _rename_segment(old: str, new: str) -> bool:
+    """Rename a POSIX shared-memory segment atomically where the system keeps them as files (Linux);
+    False where it cannot (macOS, Windows), leaving it as it was."""
+    if not sys.platform.startswith("linux") or not os.path.isfile(os.path.join(_SHM_FOLDER, old)):
+        return False
+    try:
+        os.replace(os.path.join(_SHM_FOLDER, old), os.path.join(_SHM_FOLDER, new))
+    except OSError:
+        return False
+    return True
 
 
 def _process_alive(pid: int) -> bool:

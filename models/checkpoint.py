@@ -39,6 +39,12 @@ KINDS = ("gan", "vae")
 PREFIXES = {"gan": "generator.", "vae": "vae."}
 DISCRIMINATOR_PREFIX = "discriminator."
 STORAGE_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
+MAX_HEADER_BYTES = 4 << 20
+"""Largest safetensors header read (a LatentVJ model's is a few KB; a StyleGAN's some hundred KB). The
+size is checked from the file's first 8 bytes before anything is parsed, so a hostile file cannot make
+the loader spend seconds and hundreds of MB on a header."""
+MAX_CARD_BYTES = 256 << 10
+"""Largest LatentVJ metadata (config + model card) JSON read."""
 CONVERT_HINT = "Convert it to a LatentVJ .safetensors model file (see docs/models.md)"
 
 
@@ -249,6 +255,19 @@ def _read_header(path: Path) -> dict[str, str]:
     if not path.is_file():
         raise CheckpointError(f"{path}: not a file")
     try:
+        with path.open("rb") as f:
+            head = f.read(8)
+    except OSError as err:
+        raise CheckpointError(f"{path}: cannot read it: {err.strerror or err}") from None
+    if len(head) == 8 and _describe_foreign(path) is None:
+        size = int.from_bytes(head, "little")
+        if size > path.stat().st_size:
+            raise CheckpointError(f"{path}: not a valid .safetensors file (its first 8 bytes give a header "
+                                  f"of {size:,} bytes, more than the whole file). {CONVERT_HINT}")
+        if size > MAX_HEADER_BYTES:
+            raise CheckpointError(f"{path}: its safetensors header claims {size:,} bytes; LatentVJ reads "
+                                  f"headers up to {MAX_HEADER_BYTES >> 20} MiB (a damaged or hostile file)")
+    try:
         with safe_open(str(path), framework="pt") as f:
             return f.metadata() or {}
     except (SafetensorError, OSError) as err:
@@ -267,12 +286,17 @@ def _parse_header(path: Path, header: dict[str, str]) -> tuple[str, GANConfig | 
             f"{path}: a safetensors file without LatentVJ metadata (no {METADATA_KEY!r} key in its "
             f"header), so its architecture is unknown. {CONVERT_HINT}"
         )
+    if len(raw) > MAX_CARD_BYTES:
+        raise CheckpointError(f"{path}: the {METADATA_KEY!r} metadata is {len(raw):,} characters long; "
+                              f"at most {MAX_CARD_BYTES >> 10} KiB are read")
     try:
         info = json.loads(raw)
     except json.JSONDecodeError as err:
         raise CheckpointError(
             f"{path}: the {METADATA_KEY!r} metadata is not valid JSON: {err}"
         ) from None
+    except RecursionError:
+        raise CheckpointError(f"{path}: the {METADATA_KEY!r} metadata is JSON nested too deep to read") from None
     if not isinstance(info, dict):
         raise CheckpointError(f"{path}: the {METADATA_KEY!r} metadata must be a JSON object")
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import os
+import warnings
 
 import numpy as np
 import torch
@@ -18,13 +19,29 @@ from .checkpoint import LoadedModel
 from .data import prepare_image
 
 
+MAX_PIXELS = 50_000_000
+"""Largest picture (width x height) decoded for an encode; a bigger one is refused from its header, before
+its pixels are decoded (a small file can claim a picture of gigapixels: a decompression bomb)."""
+
+
 def load_image_for(model: LoadedModel, path: str | os.PathLike, *,
                    background: tuple[int, int, int] = (0, 0, 0)) -> torch.Tensor:
     """A picture as the model sees its data: float [-1, 1] [3, R, R] (crop, resize, transparency as in
-    training)."""
-    with Image.open(path) as image:
-        image.load()
-        pixels = prepare_image(image, model.resolution, background)
+    training). ValueError for a picture too large to decode (see MAX_PIXELS) or not a picture at all."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as image:
+                width, height = image.size
+                if width * height > MAX_PIXELS:
+                    raise ValueError(f"a picture of {width}x{height} pixels is too large to encode (at most "
+                                     f"{MAX_PIXELS // 1_000_000} megapixels)")
+                image.load()
+                pixels = prepare_image(image, model.resolution, background)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise ValueError(f"refused to decode the picture: {exc}") from None
+    except Image.UnidentifiedImageError:
+        raise ValueError("not a picture Pillow can read") from None
     return torch.tensor(pixels).permute(2, 0, 1).float() / 127.5 - 1  # a copy: Pillow's array is read-only
 
 

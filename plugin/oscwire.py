@@ -10,8 +10,10 @@ Encoding infers each argument's type tag from its Python type::
     str -> s (UTF-8)            bytes -> b (blob)     None -> N (nil)
 
 Wrap a value as ``Arg("f", 1)`` to force a tag (an int-valued float sent as ``f``, a bool as ``i``).
-Decoding understands i f s b T F N I (impulse) h (int64) d (float64) t (timetag) c (char) and nested
-bundles; any other tag, a truncated packet or a missing terminator raises :class:`OscDecodeError`.
+Decoding understands i f s b T F N I (impulse) h (int64) d (float64) t (timetag) c (char) r (colour)
+m (MIDI), arrays and nested bundles; any other tag, a truncated packet, a missing terminator or nesting
+deeper than ``MAX_DEPTH`` raises :class:`OscDecodeError`. Decoding is bounded: no packet costs more than
+a few passes over its bytes (hostile senders included).
 
     >>> data = encode_message("/lvj/walk/speed", 0.5)
     >>> decode(data)
@@ -21,7 +23,7 @@ bundles; any other tag, a truncated packet or a missing terminator raises :class
 from __future__ import annotations
 
 import struct
-from typing import Any, NamedTuple, Sequence
+from typing import Any, Iterator, NamedTuple, Sequence
 
 __all__ = [
     "Arg",
@@ -34,6 +36,8 @@ __all__ = [
     "decode_packet",
     "encode_bundle",
     "encode_message",
+    "timed_messages",
+    "timetag_to_unix",
 ]
 
 BUNDLE_TAG = b"#bundle\0"
@@ -165,62 +169,102 @@ def encode_bundle(contents: Sequence[bytes], timetag: int = IMMEDIATELY) -> byte
 
 
 # ---- decoding --------------------------------------------------------------------------------------------
+#
+# The decoder is bounded: it reads each byte a fixed number of times, never loops without moving forward,
+# and refuses nesting deeper than MAX_DEPTH (bundles in bundles, arrays in arrays), so no datagram, however
+# hostile, costs more than a few passes over its own bytes. Every problem is one OscDecodeError.
 
-def _read_string(data: bytes, offset: int, what: str) -> tuple[str, int]:
-    end = data.find(b"\0", offset)
-    if end < 0:
+MAX_DEPTH = 8
+"""Deepest nesting of bundles (and, separately, of ``[`` arrays) a packet may have."""
+MAX_PACKET = 65536
+"""Largest packet decoded: a UDP datagram's payload cannot be larger; longer input is refused unread."""
+NTP_UNIX_OFFSET = 2208988800
+"""Seconds from 1900 (NTP's epoch, used by timetags) to 1970 (Unix time)."""
+
+
+def _read_string(data: bytes, offset: int, end: int, what: str) -> tuple[str, int]:
+    nul = data.find(b"\0", offset, end)
+    if nul < 0:
         raise OscDecodeError(f"{what} at byte {offset} has no NUL terminator")
     try:
-        text = data[offset:end].decode("utf-8")
+        text = data[offset:nul].decode("utf-8")
     except UnicodeDecodeError as exc:
         raise OscDecodeError(f"{what} at byte {offset} is not UTF-8 ({exc.reason})") from None
-    next_offset = offset + ((end - offset) // 4 + 1) * 4
-    if next_offset > len(data):
+    next_offset = offset + ((nul - offset) // 4 + 1) * 4
+    if next_offset > end:
         raise OscDecodeError(f"{what} at byte {offset} is not padded to a multiple of 4 bytes")
     return text, next_offset
 
 
-def _unpack(fmt: struct.Struct, data: bytes, offset: int, tag: str) -> tuple[Any, int]:
-    if offset + fmt.size > len(data):
-        raise OscDecodeError(f"argument {tag!r} at byte {offset} runs past the end of the {len(data)}-byte packet")
+def _unpack(fmt: struct.Struct, data: bytes, offset: int, end: int, tag: str) -> tuple[Any, int]:
+    if offset + fmt.size > end:
+        raise OscDecodeError(f"argument {tag!r} at byte {offset} runs past the end of the packet")
     return fmt.unpack_from(data, offset)[0], offset + fmt.size
 
 
-def decode_message(data: bytes) -> Message:
-    """One OSC message (not a bundle). Raises OscDecodeError for malformed bytes."""
+def _check_size(data: bytes) -> bytes:
     data = bytes(data)
     if not data:
         raise OscDecodeError("empty packet")
-    address, offset = _read_string(data, 0, "address")
-    if offset >= len(data):  # OSC 1.0 allows old senders to omit the type tags entirely
+    if len(data) > MAX_PACKET:
+        raise OscDecodeError(f"packet of {len(data)} bytes is larger than {MAX_PACKET} (the most UDP carries)")
+    return data
+
+
+def _message(data: bytes, offset: int, end: int) -> Message:
+    """The message in ``data[offset:end]``."""
+    if offset >= end:
+        raise OscDecodeError(f"empty message at byte {offset}")
+    address, offset = _read_string(data, offset, end, "address")
+    if offset >= end:  # OSC 1.0 allows old senders to omit the type tags entirely
         return Message(address, [], "")
-    tag_string, offset = _read_string(data, offset, "type tag string")
+    tag_string, offset = _read_string(data, offset, end, "type tag string")
     if not tag_string.startswith(","):
-        raise OscDecodeError(f"type tag string must start with ',', got {tag_string!r}")
+        raise OscDecodeError(f"type tag string must start with ',', got {tag_string[:40]!r}")
     tags = tag_string[1:]
     args: list = []
+    arrays: list[list] = []  # the arrays being filled, outermost first
     for tag in tags:
+        if tag == "[":
+            if len(arrays) >= MAX_DEPTH:
+                raise OscDecodeError(f"arrays nested deeper than {MAX_DEPTH} (address {address[:80]})")
+            arrays.append([])
+            continue
+        if tag == "]":
+            if not arrays:
+                raise OscDecodeError(f"']' without '[' in the type tags (address {address[:80]})")
+            done = arrays.pop()
+            (arrays[-1] if arrays else args).append(done)
+            continue
         if tag == "i":
-            value, offset = _unpack(_INT32, data, offset, tag)
+            value, offset = _unpack(_INT32, data, offset, end, tag)
         elif tag == "f":
-            value, offset = _unpack(_FLOAT32, data, offset, tag)
+            value, offset = _unpack(_FLOAT32, data, offset, end, tag)
         elif tag in "sS":
-            value, offset = _read_string(data, offset, "string argument")
+            value, offset = _read_string(data, offset, end, "string argument")
         elif tag == "b":
-            size, offset = _unpack(_UINT32, data, offset, tag)
-            if offset + size > len(data):
+            size, offset = _unpack(_UINT32, data, offset, end, tag)
+            if offset + size > end:
                 raise OscDecodeError(f"blob of {size} bytes at byte {offset} runs past the end of the packet")
             value = data[offset:offset + size]
             offset += size + (-size % 4)
         elif tag == "h":
-            value, offset = _unpack(_INT64, data, offset, tag)
+            value, offset = _unpack(_INT64, data, offset, end, tag)
         elif tag == "t":
-            value, offset = _unpack(_UINT64, data, offset, tag)
+            value, offset = _unpack(_UINT64, data, offset, end, tag)
         elif tag == "d":
-            value, offset = _unpack(_FLOAT64, data, offset, tag)
+            value, offset = _unpack(_FLOAT64, data, offset, end, tag)
         elif tag == "c":
-            code, offset = _unpack(_UINT32, data, offset, tag)
+            code, offset = _unpack(_UINT32, data, offset, end, tag)
+            if code > 0x10FFFF:
+                raise OscDecodeError(f"char argument {code} is not a Unicode code point")
             value = chr(code)
+        elif tag == "r":  # RGBA colour: 32 bits
+            value, offset = _unpack(_UINT32, data, offset, end, tag)
+        elif tag == "m":  # MIDI message: port id, status, data 1, data 2
+            if offset + 4 > end:
+                raise OscDecodeError(f"argument 'm' at byte {offset} runs past the end of the packet")
+            value, offset = data[offset:offset + 4], offset + 4
         elif tag == "T":
             value = True
         elif tag == "F":
@@ -228,45 +272,88 @@ def decode_message(data: bytes) -> Message:
         elif tag in "NI":
             value = None
         else:
-            raise OscDecodeError(f"unsupported OSC type tag {tag!r} in {tag_string!r} (address {address})")
-        args.append(value)
+            raise OscDecodeError(f"unsupported OSC type tag {tag!r} in {tag_string[:40]!r} (address {address[:80]})")
+        (arrays[-1] if arrays else args).append(value)
+    if arrays:
+        raise OscDecodeError(f"'[' without ']' in the type tags (address {address[:80]})")
     return Message(address, args, tags)
 
 
-def decode_packet(data: bytes) -> Message | Bundle:
-    """A message, or a bundle with its nested contents. Raises OscDecodeError for malformed bytes."""
-    data = bytes(data)
-    if not data.startswith(BUNDLE_TAG):
-        return decode_message(data)
-    if len(data) < 16:
-        raise OscDecodeError(f"bundle of {len(data)} bytes has no timetag")
-    timetag = _UINT64.unpack_from(data, 8)[0]
-    contents = []
-    offset = 16
-    while offset < len(data):
-        size, offset = _unpack(_INT32, data, offset, "bundle element size")
-        if size < 0 or offset + size > len(data):
-            raise OscDecodeError(f"bundle element of {size} bytes at byte {offset} runs past the end of the packet")
-        contents.append(decode_packet(data[offset:offset + size]))
-        offset += size
+def _bundle(data: bytes, offset: int, end: int, depth: int) -> Bundle:
+    """The bundle in ``data[offset:end]`` (which starts with ``#bundle``)."""
+    if depth > MAX_DEPTH:
+        raise OscDecodeError(f"bundles nested deeper than {MAX_DEPTH}")
+    if end - offset < 16:
+        raise OscDecodeError(f"bundle of {end - offset} bytes at byte {offset} has no timetag")
+    timetag = _UINT64.unpack_from(data, offset + 8)[0]
+    contents: list = []
+    offset += 16
+    while offset < end:
+        size, offset = _unpack(_INT32, data, offset, end, "bundle element size")
+        if size <= 0 or size % 4:
+            raise OscDecodeError(f"bundle element size {size} at byte {offset - 4}: sizes are positive "
+                                 "multiples of 4")
+        if offset + size > end:
+            raise OscDecodeError(f"bundle element of {size} bytes at byte {offset} runs past the end of the "
+                                 "bundle")
+        if data.startswith(BUNDLE_TAG, offset):
+            contents.append(_bundle(data, offset, offset + size, depth + 1))
+        else:
+            contents.append(_message(data, offset, offset + size))
+        offset += size  # always moves forward: every element is at least 4 bytes
     return Bundle(timetag, contents)
+
+
+def decode_message(data: bytes) -> Message:
+    """One OSC message (not a bundle). Raises OscDecodeError for malformed bytes."""
+    data = _check_size(data)
+    return _message(data, 0, len(data))
+
+
+def decode_packet(data: bytes) -> Message | Bundle:
+    """A message, or a bundle with its nested contents. Raises OscDecodeError for malformed bytes.
+
+    Arrays (``[`` ... ``]`` in the type tags) are decoded as lists inside ``args``."""
+    data = _check_size(data)
+    if data.startswith(BUNDLE_TAG):
+        return _bundle(data, 0, len(data), 1)
+    return _message(data, 0, len(data))
+
+
+def timed_messages(packet: Message | Bundle, now: float) -> list[tuple[float, Message]]:
+    """(Unix time when due, message) for every message of a decoded packet, in order. A message outside any
+    bundle, and the contents of a bundle timetagged "immediately" or in the past, are due ``now``; a
+    nested bundle is never due before the bundle around it (OSC 1.0)."""
+    out: list[tuple[float, Message]] = []
+    stack: list[tuple[float, Iterator]] = []
+    if isinstance(packet, Message):
+        return [(now, packet)]
+    stack.append((_due(packet.timetag, now), iter(packet.contents)))
+    while stack:
+        when, contents = stack[-1]
+        element = next(contents, None)
+        if element is None:
+            stack.pop()
+        elif isinstance(element, Bundle):
+            stack.append((max(when, _due(element.timetag, now)), iter(element.contents)))
+        else:
+            out.append((when, element))
+    return out
+
+
+def _due(timetag: int, now: float) -> float:
+    if timetag == IMMEDIATELY:
+        return now
+    return max(now, timetag_to_unix(timetag))
+
+
+def timetag_to_unix(timetag: int) -> float:
+    """An NTP timetag (seconds since 1900 in the high 32 bits, fraction in the low 32) as Unix time."""
+    return (timetag >> 32) - NTP_UNIX_OFFSET + (timetag & 0xFFFFFFFF) / 2**32
 
 
 def decode(data: bytes) -> list[Message]:
     """Every message in a datagram in order: one for a message, all of a bundle's (nested ones too).
 
     Timetags are ignored: the messages are meant to be applied now."""
-    packet = decode_packet(data)
-    if isinstance(packet, Message):
-        return [packet]
-    messages: list[Message] = []
-    stack = [iter(packet.contents)]
-    while stack:
-        element = next(stack[-1], None)
-        if element is None:
-            stack.pop()
-        elif isinstance(element, Bundle):
-            stack.append(iter(element.contents))
-        else:
-            messages.append(element)
-    return messages
+    return [message for _, message in timed_messages(decode_packet(data), 0.0)]

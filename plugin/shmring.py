@@ -109,6 +109,10 @@ class StreamNotFoundError(FileNotFoundError):
     """No LatentVJ stream of that name exists (the server is not running, or uses another name)."""
 
 
+class EmptySegmentError(ValueError):
+    """A shared-memory segment of that name exists but has no bytes (made, never sized: its maker died)."""
+
+
 class Header(NamedTuple):
     """The fields of a stream's header, as described in the module docstring."""
 
@@ -186,6 +190,8 @@ def attach_segment(name: str) -> shared_memory.SharedMemory:
         raise StreamNotFoundError(
             f"no LatentVJ stream named {name!r} (is `latentvj serve` running?)"
         ) from None
+    except ValueError:  # mmap refuses a 0-byte segment
+        raise EmptySegmentError(f"shared memory {name!r} is empty (0 bytes): not a LatentVJ stream") from None
     if _TRACKER_NEEDS_UNDO and _writer_pid(shm) != os.getpid():
         from multiprocessing import resource_tracker
 
@@ -443,6 +449,16 @@ class ReconnectingReader:
         return self._reader
 
     def read(self) -> Frame | None:
+        try:
+            return self._read()
+        except ValueError:
+            # A segment caught while a server makes or replaces it (empty, a short or unfinished header),
+            # or one that is not a stream at all: no frame now; look again after retry_interval.
+            self._detach()
+            self._next_attempt = time.monotonic() + self.retry_interval
+            return None
+
+    def _read(self) -> Frame | None:
         now = time.monotonic()
         if self._reader is not None and self._reader.writer_closed:
             self._detach()
@@ -464,7 +480,7 @@ class ReconnectingReader:
             self._next_attempt = now + self.retry_interval
             if self._found_new_writer():
                 self._last_news = now
-                return self.read()
+                return self._read()
         return frame
 
     def _found_new_writer(self) -> bool:

@@ -74,7 +74,7 @@ def preview_status(preview: str) -> dict:
 
 def test_faders_page_controls_the_server_and_follows_its_changes(chromium_available, shm_name, tiny_gan_path,
                                                                  tmp_path):
-    server = ServeProcess("--model", tiny_gan_path, "--shm", shm_name, *free_port_args())
+    server = ServeProcess("--model", tiny_gan_path, "--shm", shm_name, "--allow-file-pages", *free_port_args())
     browser = None
     try:
         server.ready()

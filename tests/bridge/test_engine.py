@@ -89,7 +89,7 @@ def make_flaky(model, fail_on):
 
 
 def test_a_failed_frame_is_counted_and_the_loop_goes_on(tiny_model, caplog):
-    engine, _ = engine_for(make_flaky(tiny_model, fail_on={2, 3}))
+    engine, _ = engine_for(make_flaky(tiny_model, fail_on={3, 4}))  # call 1: the engine's check that it draws
     sink = Recorder()
     engine.sinks = [sink]
     results = [engine.step(t) for t in (0.0, 0.1, 0.2, 0.3)]
@@ -282,12 +282,29 @@ def test_truncation_pulls_the_latent_towards_the_centre(tiny_model):
 def test_output_size_and_fps_change_live(tiny_model):
     engine, control = engine_for(tiny_model)
     resized = []
-    engine.on_resize = lambda w, h: resized.append((w, h))
+    engine.on_resize = lambda w, h, c: resized.append((w, h, c))
     assert control.get("output/size") == (32, 32)
     control.set("output/size", (64, 40))
     control.set("output/fps", 12.0)
     assert engine.step(0.0).shape == (40, 64, 3)
-    assert resized == [(64, 40)] and engine.config.fps == 12.0
+    assert resized == [(64, 40, 3)] and engine.config.fps == 12.0
+
+
+def test_a_resize_whose_outputs_cannot_be_made_keeps_the_old_size(tiny_model):
+    engine, control = engine_for(tiny_model)
+    reports = []
+    engine.report = lambda address, reason, source, **_: reports.append((address, reason, source))
+
+    def no_file_descriptors(width, height, channels):
+        raise OSError(24, "Too many open files")
+
+    engine.on_resize = no_file_descriptors
+    control.set("output/size", (64, 40), source=("127.0.0.1", 5000))
+    assert engine.step(0.0).shape == (32, 32, 3), "the old size plays on"
+    (address, reason, source), = reports
+    assert address == "/lvj/output/size" and "Too many open files" in reason and "still 32x32" in reason
+    assert source == ("127.0.0.1", 5000)
+    assert control.get("output/size") == (32, 32), "and is echoed back, so faders show the truth"
 
 
 def test_presets_store_and_recall_across_a_new_store(tiny_model, tmp_path):

@@ -354,3 +354,42 @@ def test_context_manager_starts_and_stops(cleanup):
         assert receiver.wait_for(1)
     assert not sender.status()["connected"]
     assert receiver.finished.wait(DEADLINE)  # the sender closed its end
+
+
+@pytest.mark.integration
+def test_a_receiver_that_floods_bytes_back_never_holds_up_write(cleanup, monkeypatch):
+    """The sender thread reads the flood (here: stuck in reading it) without the lock write() needs."""
+    from latentvj.bridge import jitnet
+
+    reading, release = threading.Event(), threading.Event()
+
+    class StuckReplies(LatencyReplies):
+        def feed(self, data: bytes, now_ms: float) -> None:
+            reading.set()
+            release.wait(DEADLINE)  # the sender thread is busy with what the receiver sent
+            super().feed(data, now_ms)
+
+    monkeypatch.setattr(jitnet, "LatencyReplies", StuckReplies)
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1)
+        sender = JitNetSender("127.0.0.1", listener.getsockname()[1], reconnect_interval=0.05)
+        cleanup(sender)
+        sender.start()
+        conn, _ = listener.accept()
+        with conn:
+            assert wait_until(lambda: sender.status()["connected"])
+            conn.sendall(b"JMLP" * 4096)  # bytes back, unasked for
+            assert reading.wait(DEADLINE)
+            done = threading.Event()
+            threading.Thread(target=lambda: (sender.write(frame(64, 64)), done.set()), daemon=True).start()
+            assert done.wait(DEADLINE), "write() waited for the sender thread's reading"
+            assert sender.status()["connected"], "status() does not wait either"
+            release.set()
+
+
+def test_a_flood_of_latency_replies_is_counted_not_matched_one_by_one():
+    replies = LatencyReplies()
+    replies.sent(1000.0)
+    replies.feed(b"JMLP" + b"\0" * 28 + b"PLMJ" * 50_000, now_ms=1010.0)
+    assert replies.replies > 10_000 and replies.latency_ms == pytest.approx(5.0)

@@ -324,7 +324,7 @@ def test_accept_key_is_rfc6455s():
 def raw_handshake(server) -> socket.socket:
     sock = socket.create_connection(server.address, timeout=5)
     key = base64.b64encode(os.urandom(16)).decode()
-    sock.sendall(f"GET /lvj HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: keep-alive, Upgrade\r\n"
+    sock.sendall(f"GET /lvj HTTP/1.1\r\nHost: 127.0.0.1:{server.address[1]}\r\nUpgrade: websocket\r\nConnection: keep-alive, Upgrade\r\n"
                  f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n".encode())
     response = b""
     while not response.endswith(b"\r\n\r\n"):
@@ -398,11 +398,17 @@ def test_protocol_violations_close_the_connection_with_the_rfc_code(server, fram
     sock.close()
 
 
-def test_nonsense_commands_are_ignored(server, state, ws_lib):
+def test_nonsense_commands_are_answered_and_the_connection_goes_on(server, state, ws_lib, caplog):
     ws = connect(ws_lib, server)
-    ws.send("not json")
-    command(ws, "LISTEN", "/lvj/no/such")
-    command(ws, "FROBNICATE", "/lvj/seed")
+    with caplog.at_level(logging.WARNING):
+        for text, expected in [("not json", "expected {"), ("[" * 50_000, "expected {"),
+                               (json.dumps({"COMMAND": "LISTEN", "DATA": "/lvj/no/such"}), "no such parameter"),
+                               (json.dumps({"COMMAND": "LISTEN", "DATA": "/lvj/z/\u00b2"}), "no such parameter"),
+                               (json.dumps({"COMMAND": "FROBNICATE", "DATA": "/lvj/seed"}), "not supported")]:
+            ws.send(text)
+            reply = next_osc(ws_lib, ws)
+            assert reply.address == "/lvj/error" and expected in reply.params[0], (text[:40], reply.params)
+    assert not [r for r in caplog.records if r.exc_info], "no traceback"
     ws.send_binary(b"/lvj/seed\x00\x00\x00,i\x00\x00\x00\x00\x00\x01")  # OSC, but no on_osc: ignored
     command(ws, "LISTEN", "/lvj/seed")
     sync(ws_lib, ws)
@@ -411,10 +417,40 @@ def test_nonsense_commands_are_ignored(server, state, ws_lib):
     ws.close()
 
 
-def test_json_answers_may_be_read_by_any_page(server):
+def fetch(server, path: str, headers: dict) -> tuple[int, dict]:
+    request = urllib.request.Request(server.url.rstrip("/") + path, headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=5) as reply:
+            return reply.status, dict(reply.headers)
+    except urllib.error.HTTPError as exc:
+        return exc.code, dict(exc.headers)
+
+
+def test_json_answers_may_be_read_by_this_machines_pages_only(server):
     for path in ("/", "/lvj/walk/speed", "/lvj/walk/speed?VALUE", "/?HOST_INFO"):
-        with urllib.request.urlopen(server.url.rstrip("/") + path, timeout=5) as reply:
-            assert reply.headers["Access-Control-Allow-Origin"] == "*", path
+        status, headers = fetch(server, path, {"Origin": "http://localhost:8000"})
+        assert status == 200 and headers["Access-Control-Allow-Origin"] == "http://localhost:8000", path
+        for origin in ("http://evil.example", "null"):  # null: a sandboxed frame of any page, or a file
+            status, headers = fetch(server, path, {"Origin": origin})
+            assert status == 200 and "Access-Control-Allow-Origin" not in headers, (path, origin)
+        assert "Access-Control-Allow-Origin" not in fetch(server, path, {})[1]
+
+
+def test_pages_opened_from_files_are_let_in_when_asked_for(state):
+    server = OscQueryServer(state, port=0, allow_file_pages=True)
+    server.start()
+    try:
+        assert fetch(server, "/", {"Origin": "null"})[1]["Access-Control-Allow-Origin"] == "null"
+    finally:
+        server.stop()
+
+
+def test_a_host_header_that_is_not_this_machine_is_refused(server):
+    """DNS rebinding: a page on evil.example resolves its name to 127.0.0.1 and sends Host: evil.example."""
+    port = server.address[1]
+    assert fetch(server, "/", {"Host": f"evil.example:{port}"})[0] == 421
+    for host in (f"127.0.0.1:{port}", f"localhost:{port}", f"[::1]:{port}", "127.0.0.1"):
+        assert fetch(server, "/", {"Host": host})[0] == 200, host
 
 
 # ---- OSC sent into the WebSocket -----------------------------------------------------------------------
@@ -495,9 +531,9 @@ def test_a_websocket_client_cannot_subscribe_itself_over_udp(osc_server, protoco
     ws.close()
 
 
-@pytest.mark.parametrize("origin", [None, "null", "file://", "http://localhost:8000", "http://127.0.0.1",
-                                    "https://[::1]:8443", "http://127.0.0.2:5500"])
-def test_osc_is_taken_from_tools_files_and_this_machines_pages(osc_server, state, ws_lib, origin):
+@pytest.mark.parametrize("origin", [None, "http://localhost:8000", "http://127.0.0.1", "https://[::1]:8443",
+                                    "http://127.0.0.2:5500"])
+def test_osc_is_taken_from_tools_and_this_machines_pages(osc_server, state, ws_lib, origin):
     options = {"suppress_origin": True} if origin is None else {"origin": origin}
     ws = connect(ws_lib, osc_server, **options)
     ws.send_binary(build_message("/lvj/walk/period", 3.0))
@@ -522,27 +558,81 @@ def test_a_page_from_elsewhere_may_read_and_listen_but_not_send_osc(osc_server, 
     ws.close()
 
 
-def test_osc_from_outside_the_allow_list_is_refused(state, protocol, udp, ws_lib):
+@pytest.mark.parametrize("origin", ["null", "file://"])
+def test_file_pages_and_sandboxed_frames_send_osc_only_when_asked_for(state, protocol, udp, ws_lib, origin):
+    refusing = OscQueryServer(state, port=0, on_osc=websocket_osc(protocol, send=udp))
+    taking = OscQueryServer(state, port=0, on_osc=websocket_osc(protocol, send=udp), allow_file_pages=True)
+    refusing.start()
+    taking.start()
+    try:
+        ws = connect(ws_lib, refusing, origin=origin)
+        ws.send_binary(build_message("/lvj/walk/period", 3.0))
+        assert "--allow-file-pages" in next_osc(ws_lib, ws).params[0]
+        assert state.get("walk/period") == 8.0
+        ws.close()
+        ws = connect(ws_lib, taking, origin=origin)
+        ws.send_binary(build_message("/lvj/walk/period", 3.0))
+        sync(ws_lib, ws)
+        assert state.get("walk/period") == 3.0
+        ws.close()
+    finally:
+        refusing.stop()
+        taking.stop()
+
+
+def test_clients_outside_the_allow_list_cannot_connect(state, protocol, udp, ws_lib):
     server = OscQueryServer(state, port=0, on_osc=websocket_osc(protocol, send=udp), allow=lambda host: False)
     server.start()
     try:
-        ws = connect(ws_lib, server)
-        ws.send_binary(build_message("/lvj/walk/speed", 5.0))
-        assert "not in the allow list" in next_osc(ws_lib, ws).params[0]
-        assert state.get("walk/speed") == 1.0
-        ws.close()
+        with pytest.raises((ConnectionError, ws_lib.WebSocketException)):
+            connect(ws_lib, server)
+        with pytest.raises(OSError):
+            urllib.request.urlopen(server.url, timeout=5)
+        assert server.httpd.refused == 2 and state.get("walk/speed") == 1.0
     finally:
+        server.stop()
+
+
+def test_clients_beyond_the_cap_are_turned_away_and_slow_headers_are_cut_off(state, ws_lib):
+    server = OscQueryServer(state, port=0, max_clients=4, max_websockets=2)
+    server.httpd.header_timeout = 0.5
+    server.start()
+    stalled = []
+    try:
+        websockets = [connect(ws_lib, server), connect(ws_lib, server)]
+        with pytest.raises(ws_lib.WebSocketBadStatusException) as refused:
+            connect(ws_lib, server)
+        assert refused.value.status_code == 503
+        for _ in range(2):  # slowloris: a request line that never ends
+            sock = socket.create_connection(server.address, timeout=10)
+            sock.sendall(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
+            stalled.append(sock)
+        assert fetch(server, "/", {})[0] == 503, "four connections are the most served"
+        for sock in stalled:
+            assert sock.recv(100) == b"", "cut off when its header deadline passed"
+        assert server.httpd.timed_out == 2
+        deadline = time.monotonic() + 10
+        while server.httpd.active > 2:  # their handler threads end right after the cut
+            assert time.monotonic() < deadline, server.httpd.active
+            time.sleep(0.01)
+        assert fetch(server, "/", {})[0] == 200, "served again once they are gone"
+        for ws in websockets:
+            ws.close()
+    finally:
+        for sock in stalled:
+            sock.close()
         server.stop()
 
 
 def test_origin_rules():
     here = {"192.168.1.20"}
-    for origin in (None, "null", "file://", "http://localhost:1234", "http://127.0.0.1:8000", "http://[::1]",
+    for origin in (None, "http://localhost:1234", "http://127.0.0.1:8000", "http://[::1]",
                    "https://192.168.1.20:8000"):
         assert origin_allowed(origin, here), origin
-    for origin in ("http://evil.example", "http://192.168.1.21:8000", "http://localhost.evil.example",
-                   "ftp://127.0.0.1", "chrome-extension://abc", "http://[::1", ""):
+    for origin in ("null", "file://", "http://evil.example", "http://192.168.1.21:8000",
+                   "http://localhost.evil.example", "ftp://127.0.0.1", "chrome-extension://abc", "http://[::1", ""):
         assert not origin_allowed(origin, here), origin
+    assert origin_allowed("null", here, file_pages=True) and origin_allowed("file://", here, file_pages=True)
 
 
 # ---- mDNS ----------------------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from latentvj.bridge.presets import (
     Preset,
     PresetError,
     PresetStore,
+    PresetWriter,
     default_config_dir,
     default_presets_path,
 )
@@ -247,10 +248,52 @@ def test_stores_from_several_threads_while_others_read(tmp_path):
     assert PresetStore(store.path).slots() == list(range(1, 31))
 
 
+def test_a_storm_of_stores_is_coalesced_into_a_few_writes_and_shutdown_waits_for_one(tmp_path, monkeypatch):
+    store = PresetStore(tmp_path / "presets.json")
+    written = []
+    real_write = presets_module._write_atomically
+    gate = threading.Event()
+
+    def slow_write(path, text):
+        gate.wait(10)  # a slow disk: the first write is still under way while the storm goes on
+        written.append(len(json.loads(text)["presets"]))
+        real_write(path, text)
+
+    monkeypatch.setattr(presets_module, "_write_atomically", slow_write)
+    failures = []
+    writer = PresetWriter(store, failed=lambda exc, source: failures.append((exc, source)))
+    for n in range(1, 1001):
+        store.put(make_preset(n % 999 + 1))
+        writer.request(("127.0.0.1", 9000))
+    assert store.slots() == list(range(1, 1000)), "every preset is recallable at once"
+    gate.set()
+    writer.close(timeout=10)
+    assert len(written) <= 2 and written[-1] == 999, "latest state wins: one or two writes for 1000 stores"
+    assert PresetStore(store.path).slots() == list(range(1, 1000)) and failures == []
+
+
+def test_a_failed_background_write_is_reported_to_the_last_storer(tmp_path, monkeypatch):
+    store = PresetStore(tmp_path / "presets.json")
+
+    def full_disk(path, text):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(presets_module, "_write_atomically", full_disk)
+    failures = []
+    writer = PresetWriter(store, failed=lambda exc, source: failures.append((str(exc), source)))
+    store.put(make_preset(5))
+    writer.request(("127.0.0.1", 9000))
+    assert writer.wait_written(10)
+    writer.close()
+    assert failures == [("[Errno 28] No space left on device", ("127.0.0.1", 9000))]
+    assert store.get(5).slot == 5 and store.unwritten, "kept in memory for the next write"
+
+
 # ---- broken files -----------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("content", [b'{"version": 1, "presets": {"1": {"mod', b"", b"\xff\xfe garbage",
-                                     b"[1, 2]", b'{"presets": {}}', b'{"version": 1, "presets": []}'])
+                                     b"[1, 2]", b'{"presets": {}}', b'{"version": 1, "presets": []}',
+                                     b"[" * 100_000])
 def test_a_corrupt_file_is_moved_aside_and_the_show_starts_empty(tmp_path, caplog, content):
     path = tmp_path / "presets.json"
     path.write_bytes(content)

@@ -309,3 +309,29 @@ def test_a_huge_config_in_a_small_file_allocates_nothing(tmp_path, gan_file):
 
 def test_checkpoint_error_is_a_value_error():
     assert issubclass(CheckpointError, ValueError)
+
+
+def test_a_huge_header_is_refused_before_it_is_read(tmp_path, monkeypatch):
+    """A file whose first 8 bytes claim a 91 MB header: refused from those bytes, nothing parsed."""
+    import latentvj.models.checkpoint as checkpoint
+
+    path = tmp_path / "huge-header.safetensors"
+    with path.open("wb") as f:
+        f.write((91_000_000).to_bytes(8, "little"))
+        f.truncate(91_000_108)  # as long as the header claims (sparse: nothing written)
+    opened = []
+    monkeypatch.setattr(checkpoint, "safe_open", lambda *a, **k: opened.append(a))
+    for read in (load_model, read_metadata):
+        with pytest.raises(CheckpointError, match="header claims 91,000,000 bytes"):
+            read(path)
+    assert opened == [], "safetensors never saw the file"
+
+
+def test_a_model_card_that_is_a_json_bomb_is_refused(tmp_path, gan_file):
+    _, tensors = header(gan_file[0])
+    deep = rewrite(tmp_path / "deep.safetensors", "[" * 200_000 + "]" * 200_000, tensors)
+    with pytest.raises(CheckpointError, match="characters long"):
+        load_model(deep)
+    nested = rewrite(tmp_path / "nested.safetensors", "[" * 60_000, tensors)
+    with pytest.raises(CheckpointError, match="nested too deep"):
+        read_metadata(nested)

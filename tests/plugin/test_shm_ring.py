@@ -377,3 +377,88 @@ def test_header_struct_matches_documented_offsets():
     assert HEADER.unpack(HEADER.pack(b"LVJF", 1, 128, 1, 2, 3, 1, 0, 3, 64, 128, 7, 1.5, 1, 1, 42))[11:] == (
         7, 1.5, 1, 1, 42,
     )
+
+
+# ---- resizes and odd segments (the writer re-creates the ring; readers must never see it break) ---------
+
+@posix_only
+def test_a_reshaped_ring_is_made_before_the_old_one_goes(name):
+    writer = ShmFrameWriter(name, 32, 16)
+    writer.write(filled((16, 32, 3), 1))
+    with ShmFrameReader(name) as old_reader:
+        new = writer.reshaped(64, 48, channels=4)
+        try:
+            assert old_reader.writer_closed, "readers of the old ring are told to re-attach"
+            with ShmFrameReader(name) as reader:
+                assert reader.shape == (48, 64, 4) and reader.writer_pid == os.getpid()
+                new.write(filled((48, 64, 4), 2))
+                assert reader.read().pixels[0, 0, 0] == frame_value(2)
+        finally:
+            new.close()
+    with pytest.raises(StreamNotFoundError):
+        ShmFrameReader(name)  # closing the new writer removed the name, as for any writer
+
+
+@posix_only
+def test_a_resize_that_fails_keeps_the_old_ring_playing(name, monkeypatch):
+    writer = ShmFrameWriter(name, 32, 16)
+    real = shared_memory.SharedMemory
+
+    def no_file_descriptors(*args, create=False, **kwargs):
+        if create:
+            raise OSError(24, "Too many open files")
+        return real(*args, **kwargs)
+
+    with ShmFrameReader(name) as reader:
+        monkeypatch.setattr(shared_memory, "SharedMemory", no_file_descriptors)
+        with pytest.raises(OSError, match="Too many open files"):
+            writer.reshaped(64, 48, channels=3)
+        monkeypatch.setattr(shared_memory, "SharedMemory", real)
+        writer.write(filled((16, 32, 3), 5))
+        assert not reader.writer_closed and reader.read().pixels[0, 0, 0] == frame_value(5)
+    writer.close()
+
+
+@posix_only
+def test_a_reconnecting_reader_never_raises_across_many_resizes(name):
+    writer = ShmFrameWriter(name, 16, 16)
+    stop, problems, frames = threading.Event(), [], []
+
+    def poll():
+        reader = ReconnectingReader(name, retry_interval=0.0)
+        while not stop.is_set():
+            try:
+                frame = reader.read()
+            except Exception as exc:  # noqa: BLE001 - what the test looks for
+                problems.append(repr(exc))
+                continue
+            if frame is not None:
+                frames.append(frame.pixels.shape)
+        reader.close()
+
+    thread = threading.Thread(target=poll)
+    thread.start()
+    try:
+        for n in range(120):
+            side = 16 + (n % 5) * 8
+            writer = writer.reshaped(side, side, channels=3 + n % 2)
+            writer.write(filled(writer.shape, n))
+    finally:
+        stop.set()
+        thread.join()
+        writer.close()
+    assert problems == [] and frames, "read() returns None while a ring is replaced, never raises"
+
+
+@posix_only
+def test_an_empty_segment_of_the_same_name_is_neither_a_stream_nor_a_reason_to_crash(name):
+    fd = os.open(f"/dev/shm/{name}", os.O_CREAT | os.O_RDWR, 0o600) if os.path.isdir("/dev/shm") else None
+    if fd is None:
+        pytest.skip("needs /dev/shm to make an empty segment")
+    os.close(fd)
+    assert ReconnectingReader(name).read() is None
+    with pytest.raises(ValueError, match="empty"):
+        ShmFrameReader(name)
+    with ShmFrameWriter(name, 16, 16) as writer:  # made but never sized: its maker died; replaced
+        writer.write(filled((16, 16, 3), 1))
+        assert ShmFrameReader(name).read() is not None
