@@ -112,15 +112,18 @@ def build_parser() -> argparse.ArgumentParser:
     device_options(serve)
     serve.add_argument("--size", type=_size, metavar="WxH", help="output size (default: the model's resolution)")
     serve.add_argument("--fps", type=_fps, default=30.0, help="target frame rate (default: 30)")
-    serve.add_argument("--osc-host", default="127.0.0.1", help="OSC listen address (default: 127.0.0.1)")
+    serve.add_argument("--osc-host", default="127.0.0.1",
+                       help="OSC listen address (default: 127.0.0.1; another needs --allow)")
     serve.add_argument("--osc-port", type=_port, default=9000, help="OSC UDP port (default: 9000)")
-    serve.add_argument("--http-host", default="127.0.0.1", help="preview listen address (default: 127.0.0.1)")
+    serve.add_argument("--http-host", default="127.0.0.1",
+                       help="preview and OSCQuery listen address (default: 127.0.0.1; another needs --allow)")
     serve.add_argument("--http-port", type=_port, default=9001, help="preview HTTP port (default: 9001)")
     serve.add_argument("--shm", type=_shm_name, default="latentvj", metavar="NAME",
                        help="shared-memory frame ring name, <= 30 characters (default: latentvj)")
     serve.add_argument("--allow", action="append", default=[], type=_network, metavar="CIDR",
-                       help="with --osc-host other than 127.0.0.1: a network or address whose OSC is accepted "
-                            "(repeatable; 'any' for everyone); packets from elsewhere are dropped and counted")
+                       help="with --osc-host or --http-host other than 127.0.0.1: a network or address that "
+                            "may control and connect (repeatable; 'any' for everyone); OSC from elsewhere is "
+                            "dropped and counted, connections from elsewhere are closed")
     serve.add_argument("--reply", action="append", default=[], type=_host_port, metavar="HOST:PORT",
                        help="send echoes, errors and periodic status there from the start (repeatable), for "
                             "hosts that listen on a fixed port (TouchDesigner OSC In, Max udpreceive)")
@@ -217,6 +220,12 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--outputs", action="store_true",
                        help="also measure with the network outputs attached (--jitter streaming to a local "
                             "receiver; --ndi when cyndilib is installed)")
+    bench.add_argument("--fuzz", type=int, default=0, metavar="N",
+                       help="instead: run `latentvj serve` as a child process and send it N hostile OSC "
+                            "datagrams; report escaped exceptions, log bytes, memory, threads, frame rate and "
+                            "how it answers right after (docs/security.md)")
+    bench.add_argument("--fuzz-rate", type=float, default=0.0, metavar="PER_S",
+                       help="datagrams per second for --fuzz (default: as fast as this machine sends)")
     bench.add_argument("--rounds", type=int, default=5,
                        help="alternating forward/engine rounds; medians over all (default: 5)")
     return parser
@@ -495,6 +504,17 @@ def _render(args: argparse.Namespace) -> int:
 
 def _bench(args: argparse.Namespace) -> int:
     from .bench import run_bench
+
+    if args.fuzz:
+        from .fuzz import run_fuzz
+
+        if args.fuzz < 1 or args.fuzz_rate < 0:
+            raise _CliError("--fuzz must be at least 1 and --fuzz-rate not negative")
+        try:
+            report = run_fuzz(args.fuzz, model=args.model, rate=args.fuzz_rate, out=sys.stdout)
+        except RuntimeError as exc:
+            raise _CliError(str(exc)) from None
+        return 0 if report.tracebacks == 0 and report.stopped_cleanly and report.echo_ok else 1
 
     if args.frames < 10 or args.rounds < 1:
         raise _CliError("--frames must be at least 10 and --rounds at least 1")

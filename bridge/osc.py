@@ -15,6 +15,7 @@ due, by the receive loop's own timer; the receive path never sleeps.
 
 from __future__ import annotations
 
+import collections
 import heapq
 import ipaddress
 import itertools
@@ -256,11 +257,14 @@ class OscProtocol:
         """Clock time of the next scheduled message, if any."""
         return self.schedule.next_due()
 
-    def run_due(self) -> list[Reply]:
-        """Apply the scheduled messages whose time has come, in timetag order."""
+    def run_due(self, budget: float | None = None) -> list[Reply]:
+        """Apply the scheduled messages whose time has come, in timetag order; with a ``budget``, for about
+        that many seconds at most (the rest stays due for the next call)."""
         replies: list[Reply] = []
         now = self.clock()
-        while (due := self.schedule.pop_due(now)) is not None:
+        start = time.perf_counter()
+        while (budget is None or time.perf_counter() - start < budget) and \
+                (due := self.schedule.pop_due(now)) is not None:
             message, sender = due
             replies += self.handle_message(message.address, message.args, sender)
         return replies
@@ -413,6 +417,90 @@ class AllowList:
         return ip.is_loopback or any(ip in network for network in self.networks)
 
 
+class Inbox:
+    """Datagrams received but not yet handled, queued per sender and handled round-robin, so that a flood
+    from one sender delays another's messages by one datagram per round at most, never by the flood.
+
+    Bounded: per sender by count and bytes (past that, the sender's oldest datagram goes: latest wins), and
+    overall by senders and bytes (past that, new datagrams are dropped). A sender whose queue backs up
+    (more than ``coalesce_above`` waiting) also has its older messages to an address replaced by newer ones
+    to the same address before they are parsed (latest wins); bundles are always kept whole. No sockets.
+    """
+
+    def __init__(self, *, per_sender: int = 512, bytes_per_sender: int = 1 << 20, senders: int = 256,
+                 bytes_total: int = 16 << 20, coalesce_above: int = 64):
+        self.per_sender = per_sender
+        self.bytes_per_sender = bytes_per_sender
+        self.senders = senders
+        self.bytes_total = bytes_total
+        self.coalesce_above = coalesce_above
+        self.coalesced = 0
+        """Datagrams replaced by a later one to the same address from the same sender (latest wins)."""
+        self.overflowed = 0
+        """Datagrams dropped because their sender's queue, or the inbox, was full."""
+        self._queues: dict[Address, collections.OrderedDict] = {}
+        self._bytes: dict[Address, int] = {}
+        self._turns: collections.deque[Address] = collections.deque()  # senders with datagrams, in turn
+        self._total = 0
+        self._order = itertools.count()
+
+    def __len__(self) -> int:
+        return sum(len(queue) for queue in self._queues.values())
+
+    def __bool__(self) -> bool:
+        return bool(self._turns)
+
+    def put(self, data: bytes, sender: Address) -> None:
+        queue = self._queues.get(sender)
+        if queue is None:
+            if len(self._queues) >= self.senders or self._total + len(data) > self.bytes_total:
+                self.overflowed += 1
+                return
+            queue = self._queues[sender] = collections.OrderedDict()
+            self._bytes[sender] = 0
+            self._turns.append(sender)
+        if len(queue) >= self.coalesce_above and not data.startswith(b"#bundle"):
+            key: object = data.split(b"\0", 1)[0]
+            older = queue.pop(key, None)
+            if older is not None:
+                self.coalesced += 1
+                self._forget(sender, older)
+        else:
+            key = next(self._order)
+        while queue and (len(queue) >= self.per_sender or self._bytes[sender] + len(data) > self.bytes_per_sender
+                         or self._total + len(data) > self.bytes_total):
+            _, oldest = queue.popitem(last=False)
+            self.overflowed += 1
+            self._forget(sender, oldest)
+        if self._total + len(data) > self.bytes_total:
+            self.overflowed += 1
+            return
+        queue[key] = data
+        self._bytes[sender] += len(data)
+        self._total += len(data)
+
+    def take(self) -> tuple[bytes, Address] | None:
+        """The next datagram: the oldest of the sender whose turn it is."""
+        while self._turns:
+            sender = self._turns.popleft()
+            queue = self._queues[sender]
+            if not queue:
+                del self._queues[sender], self._bytes[sender]
+                continue
+            _, data = queue.popitem(last=False)
+            self._forget(sender, data)
+            if queue:
+                self._turns.append(sender)
+            else:
+                del self._queues[sender], self._bytes[sender]
+            return data, sender
+        return None
+
+    def _forget(self, sender: Address, data: bytes) -> None:
+        self._bytes[sender] -= len(data)
+        self._total -= len(data)
+
+
 class OscServer:
     """UDP socket + receive thread around an :class:`OscProtocol`.
 
@@ -421,10 +509,17 @@ class OscServer:
     in select() in between, woken early when the engine makes a change that must be echoed.
     """
 
-    RECV_BUFFER = 4 * 1024 * 1024
-    DRAIN = 4096  # datagrams taken from the socket per batch
-    COALESCE_ABOVE = 64  # a batch larger than this is a flood: only the latest message per address counts
-    BATCH_PAUSE = 0.005  # seconds between batches while messages keep coming (well under a frame)
+    RECV_BUFFER = 1024 * 1024
+    """Kernel receive buffer asked for: a burst of a few thousand messages queues, and a full buffer after a
+    flood is read in a fraction of a second (a bigger one would hold seconds of stale messages)."""
+    DRAIN = 4096  # most datagrams taken from the socket per round
+    READ_SLICE = 0.002
+    """Seconds of reading the socket into the inbox per round (reading is cheap: ~1 us a datagram)."""
+    SLICE = 0.002
+    """Seconds of handling per round. A round then pauses BATCH_PAUSE while messages keep coming, so under
+    any flood the OSC thread holds the GIL for at most ~35% of the time and the render loop keeps its frame
+    rate. What is not handled yet waits in the inbox, bounded per sender (see :class:`Inbox`)."""
+    BATCH_PAUSE = 0.005  # seconds between rounds while messages keep coming (well under a frame)
 
     def __init__(self, protocol: OscProtocol, *, host: str = "127.0.0.1", port: int = 9000,
                  allow: AllowList | None = None):
@@ -433,8 +528,7 @@ class OscServer:
         self.dropped = 0
         """Datagrams from senders outside the allow list, dropped unanswered."""
         self.received = 0
-        self.coalesced = 0
-        """Messages superseded by a later one to the same address in the same flood batch (latest wins)."""
+
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         try:
             # A burst of controller messages must queue in the kernel, not be dropped there.
@@ -456,6 +550,7 @@ class OscServer:
         self._pending_lock = threading.Lock()
         self._pending: dict[str, tuple[Change, set]] = {}
         self._next_status = 0.0
+        self.inbox = Inbox()
         self._thread = threading.Thread(target=self._serve, name="osc", daemon=True)
         protocol.state.listen(self._on_change)
 
@@ -507,6 +602,8 @@ class OscServer:
     # ---- the loop ----------------------------------------------------------------------------------
 
     def _timeout(self) -> float:
+        if self.inbox:
+            return 0.0  # the pause between rounds is taken in _drain
         timeout = 0.25
         due = self.protocol.next_due()
         if due is not None:
@@ -530,20 +627,42 @@ class OscServer:
                         pass
                 except (BlockingIOError, OSError):
                     pass
-            if self.sock in readable:
+            if self.sock in readable or self.inbox:
                 self._drain()
-            self._run_guarded(self.protocol.run_due)
+            self._run_guarded(lambda: self.protocol.run_due(self.SLICE))
             self._run_guarded(self.protocol.summaries)
             self._flush_echoes()
             self._periodic_status()
 
+    @property
+    def coalesced(self) -> int:
+        """Messages superseded by a later one to the same address from the same sender (latest wins)."""
+        return self.inbox.coalesced
+
     def _drain(self) -> None:
-        batch: list[tuple[bytes, Address]] = []
-        for _ in range(self.DRAIN):
+        """One round: read what waits in the socket into the inbox, handle some of it, pause."""
+        self._receive()
+        start = time.perf_counter()
+        handled = False
+        while time.perf_counter() - start < self.SLICE and (item := self.inbox.take()) is not None:
+            data, sender = item
+            self._run_guarded(lambda: self.protocol.handle(data, sender))
+            handled = True
+        if handled:
+            # Let a burst gather in the kernel's buffer and take it in one round (a flood then costs a few
+            # hundred wake-ups a second instead of one per message), and leave the GIL to the render thread.
+            self._stopping.wait(self.BATCH_PAUSE)
+
+    def _receive(self) -> None:
+        """Datagrams waiting in the socket, from allowed senders, into the inbox (for READ_SLICE at most)."""
+        start = time.perf_counter()
+        for n in range(self.DRAIN):
+            if n % 64 == 63 and time.perf_counter() - start > self.READ_SLICE:
+                return
             try:
                 data, sender = self.sock.recvfrom(65535)
             except BlockingIOError:
-                break
+                return
             except OSError as exc:  # e.g. ICMP port unreachable from an earlier reply, on some OSes
                 log.debug("OSC receive: %s", exc)
                 continue
@@ -553,27 +672,8 @@ class OscServer:
                     log.warning("dropped %d OSC packet(s) from outside the allow list (latest from %s)",
                                 self.dropped, sender[0])
                 continue
-            batch.append((data, sender))
-        self.received += len(batch)
-        if len(batch) > self.COALESCE_ABOVE:
-            batch = self._coalesce(batch)
-        for data, sender in batch:
-            self._run_guarded(lambda: self.protocol.handle(data, sender))
-        if batch:
-            # Let a burst gather in the kernel's buffer and take it as one batch: a flood then costs a few
-            # hundred wake-ups a second instead of one per message, and the render thread keeps the GIL.
-            self._stopping.wait(self.BATCH_PAUSE)
-
-    def _coalesce(self, batch: list[tuple[bytes, Address]]) -> list[tuple[bytes, Address]]:
-        """Under a flood, latest wins before parsing: of several messages to one address in one batch only
-        the last is handled (counted in ``coalesced``). Bundles are always handled whole."""
-        latest: dict[object, tuple[bytes, Address]] = {}
-        for i, (data, sender) in enumerate(batch):
-            key: object = i if data.startswith(b"#bundle") else data.split(b"\0", 1)[0]
-            latest.pop(key, None)
-            latest[key] = (data, sender)
-        self.coalesced += len(batch) - len(latest)
-        return list(latest.values())
+            self.received += 1
+            self.inbox.put(data, sender)
 
     def _run_guarded(self, work: Callable[[], list[Reply]]) -> None:
         try:

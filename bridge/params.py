@@ -299,7 +299,10 @@ PARAMS = Registry([
 
 def reference_markdown(registry: Registry = PARAMS) -> str:
     """docs/osc.md, generated from the registry (`make docs`); a test fails when the two differ."""
-    from .osc import ERROR_ADDRESS, MODEL_LIST_ADDRESS, STATUS_ADDRESS, STATUS_FIELDS
+    from .osc import (ERROR_ADDRESS, MODEL_LIST_ADDRESS, SCHEDULE_HORIZON_S, SCHEDULED_BYTES_PER_SENDER,
+                      SCHEDULED_BYTES_TOTAL, SCHEDULED_PER_SENDER, SCHEDULED_TOTAL, STATUS_ADDRESS,
+                      STATUS_FIELDS, WARNING_ADDRESS)
+    from .problems import ANSWERED_PER_WINDOW, LOGGED_PER_WINDOW, WINDOW_S
 
     access = {"rw": "set, read, echoed", "w": "trigger / command", "r": "read, echoed"}
     types = {"f*": "`f` x latent size", "I": "none (pulse)"}
@@ -343,13 +346,26 @@ def reference_markdown(registry: Registry = PARAMS) -> str:
         f"| `{MODEL_LIST_ADDRESS}` | reply to the sender | one string per model you can load |",
         f"| `{ERROR_ADDRESS}` | reply to the sender and to subscribers | one string: the address, a colon, and "
         "what was wrong |",
+        f"| `{WARNING_ADDRESS}` | reply to the sender and to subscribers | one string: the address, a colon, "
+        "and why a change that was made does not work out as asked (an output size too large for the frame "
+        "rate) |",
         "| every `set, read, echoed` and `read, echoed` address | to the sender and to subscribers | the new "
         "value, after every accepted change, whoever made it (a controller, a preset recall, a model load) |",
         "",
         "Echoes are coalesced: after a burst, only the newest value of each address is sent. A new subscriber",
         "(`/lvj/subscribe`, or `latentvj serve --reply HOST:PORT`) is sent every current value at once.",
         "",
-        "Bundles are applied in order; a bundle whose timetag lies in the future is applied at that time.",
+        f"Errors are answered and logged per sender with a bound: in every {WINDOW_S:g} s, the first "
+        f"{ANSWERED_PER_WINDOW} of a",
+        f"sender are answered and the first {LOGGED_PER_WINDOW} logged; past that they are counted, and one "
+        "`/lvj/error` then says how",
+        "many went unanswered (`(flood): N more errors ...`).",
+        "",
+        "Bundles are applied in order; a bundle whose timetag lies in the future is applied at that time. A",
+        f"timetag more than {SCHEDULE_HORIZON_S:g} s ahead is refused, and so is a future bundle to an unknown "
+        "address (at once);",
+        f"a sender may have {SCHEDULED_PER_SENDER:,} messages ({SCHEDULED_BYTES_PER_SENDER >> 20} MiB) waiting "
+        f"at most, all senders {SCHEDULED_TOTAL:,} ({SCHEDULED_BYTES_TOTAL >> 20} MiB).",
         "",
         "The HTTP preview's `/status` returns the same status, and more, as JSON. The same namespace is",
         "served for discovery over OSCQuery (docs/oscquery.md). Presets: docs/presets.md.",

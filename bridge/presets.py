@@ -32,6 +32,7 @@ import shutil
 import sys
 import tempfile
 import threading
+import time
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
@@ -122,6 +123,8 @@ class PresetStore:
         """Serialises writes of the file, so it always holds the newest state."""
         self._presets: dict[int, Preset] = {}
         self._unwritten = False
+        self._blocks: dict[int, tuple[Preset, str]] = {}
+        """The file's text per slot, from the last write (the writer's; under _write_lock)."""
         self._backup_before_write = False
         """Something in the file was dropped on load: copy the file aside before overwriting it."""
         self._load()
@@ -185,7 +188,7 @@ class PresetStore:
                 raise
 
     def _write(self, presets: dict[int, Preset]) -> None:
-        text = _file_text(presets)
+        text = _file_text(presets, self._blocks)
         self._path.parent.mkdir(parents=True, exist_ok=True)
         if self._backup_before_write and self._path.exists():
             backup = _aside(self._path, "backup")
@@ -263,6 +266,10 @@ class PresetStore:
                     self._path, problem, aside.name)
 
 
+WRITE_INTERVAL_S = 0.5
+"""Least time between two writes of the presets file by the PresetWriter."""
+
+
 class PresetWriter:
     """Writes a store's file from its own thread, coalescing: however many presets are stored while a write
     is under way, the next write takes them all (latest state wins), so a storm of stores costs a few
@@ -272,8 +279,16 @@ class PresetWriter:
     to ``failed(error, source)`` with the sender of the newest store it held.
     """
 
-    def __init__(self, store: PresetStore, *, failed: Callable[[Exception, Any], None]):
+    def __init__(self, store: PresetStore, *, failed: Callable[[Exception, Any], None],
+                 interval: float = WRITE_INTERVAL_S):
+        """
+        Args:
+            store: the presets to write.
+            failed: called with (the error, the sender of the newest store) when a write fails.
+            interval: least seconds between the starts of two writes (stores in between are coalesced).
+        """
         self.store = store
+        self.interval = interval
         self._failed = failed
         self._cond = threading.Condition()
         self._source: Any = None
@@ -308,12 +323,16 @@ class PresetWriter:
             log.warning("presets: the last write to %s did not finish within %.0f s", self.store.path, timeout)
 
     def _loop(self) -> None:
+        last = -math.inf
         while True:
             with self._cond:
                 self._cond.wait_for(lambda: self._requested or self._stopping)
                 if not self._requested:
                     return  # stopping, nothing left to write
+                # A storm of stores: one write per interval at most (stopping writes at once).
+                self._cond.wait_for(lambda: self._stopping, timeout=max(0.0, last + self.interval - time.monotonic()))
                 self._requested, source, self._writing = False, self._source, True
+            last = time.monotonic()
             try:
                 self.store.flush()
                 self.writes += 1
@@ -459,26 +478,39 @@ def _checked(preset: Preset) -> Preset:
 
 # ---- writing the file ---------------------------------------------------------------------------------
 
-def _file_text(presets: Mapping[int, Preset]) -> str:
+def _file_text(presets: Mapping[int, Preset], blocks: dict[int, tuple[Preset, str]] | None = None) -> str:
     """The presets file: indented JSON, slots in ascending order, fields in a fixed order, parameters in
-    registry order, and each latent on one line (so a person can read the rest)."""
-    blocks = []
+    registry order, and each latent on one line (so a person can read the rest).
+
+    ``blocks``: the text of each slot from the last call, reused for presets that did not change (a
+    store of one preset among 999 then formats one), and updated."""
+    blocks = {} if blocks is None else blocks
+    for slot in list(blocks):
+        if slot not in presets:
+            del blocks[slot]
+    texts = []
     for slot in sorted(presets):
         p = presets[slot]
-        lines = [f'        {json.dumps(name)}: {json.dumps(value, allow_nan=False, ensure_ascii=False)}'
-                 for name, value in p.params.items()]
-        params = "{\n" + ",\n".join(lines) + "\n      }" if lines else "{}"
-        latent = json.dumps([float(v) for v in p.latent], allow_nan=False)
-        blocks.append(
-            f'    "{slot}": {{\n'
+        cached = blocks.get(slot)
+        if cached is None or cached[0] is not p:
+            cached = blocks[slot] = (p, _preset_text(p))
+        texts.append(cached[1])
+    body = "{\n" + ",\n".join(texts) + "\n  }" if texts else "{}"
+    return f'{{\n  "version": {FORMAT_VERSION},\n  "presets": {body}\n}}\n'
+
+
+def _preset_text(p: Preset) -> str:
+    lines = [f'        {json.dumps(name)}: {json.dumps(value, allow_nan=False, ensure_ascii=False)}'
+             for name, value in p.params.items()]
+    params = "{\n" + ",\n".join(lines) + "\n      }" if lines else "{}"
+    latent = json.dumps([float(v) for v in p.latent], allow_nan=False)
+    return (f'    "{p.slot}": {{\n'
             f'      "model": {json.dumps(p.model, ensure_ascii=False)},\n'
             f'      "model_id": {json.dumps(p.model_id, ensure_ascii=False)},\n'
             f'      "stored": {json.dumps(p.stored, ensure_ascii=False)},\n'
             f'      "params": {params},\n'
             f'      "latent": {latent}\n'
             f'    }}')
-    body = "{\n" + ",\n".join(blocks) + "\n  }" if blocks else "{}"
-    return f'{{\n  "version": {FORMAT_VERSION},\n  "presets": {body}\n}}\n'
 
 
 def _write_atomically(path: Path, text: str) -> None:

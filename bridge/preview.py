@@ -41,6 +41,7 @@ class PreviewEncoder:
         self._pixels_seq = 0
         self._jpeg = b""
         self._jpeg_seq = 0
+        self._tried_seq = 0  # the newest frame the encoder has taken (encoded, or skipped as unencodable)
         self._watchers = 0
         self._stopping = False
         self.errors = 0
@@ -71,10 +72,11 @@ class PreviewEncoder:
         while True:
             with self._cond:
                 self._cond.wait_for(lambda: self._stopping or (
-                    self._watchers and self._pixels is not None and self._pixels_seq > self._jpeg_seq))
+                    self._watchers and self._pixels is not None and self._pixels_seq > self._tried_seq))
                 if self._stopping:
                     return
                 pixels, seq = self._pixels, self._pixels_seq
+                self._tried_seq = seq
             pause = last + 1.0 / self.max_fps - time.monotonic()
             if pause > 0:
                 time.sleep(pause)  # rate cap of the preview, on the preview's own thread
@@ -86,9 +88,7 @@ class PreviewEncoder:
                 if self.errors == 1 or self.errors % 1000 == 0:
                     log.warning("preview: could not encode a %s frame (%s); %d so far", pixels.shape, exc,
                                 self.errors)
-                with self._cond:
-                    self._jpeg_seq = seq  # skip it: watchers wait for the next frame, not this one
-                continue
+                continue  # watchers wait on for the next frame
             with self._cond:
                 self._jpeg, self._jpeg_seq = jpeg, seq
                 self._cond.notify_all()

@@ -8,6 +8,7 @@ opened is closed on the way out, the shared-memory segment included.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import errno
 import logging
@@ -97,6 +98,18 @@ def _bind(what: str, host: str, port: int, option: str, make):
         raise ServeError(f"cannot listen for {what} on {host}:{port}: {exc.strerror or exc}") from None
 
 
+RESIDENT_MODELS = 2
+"""Models kept prepared (on the device, directions computed) for /lvj/model/load: the one playing and the
+one before, so going back and forth between two is instant and a controller asking for the same loads
+again and again costs nothing."""
+
+
+def _file_key(path: Path) -> tuple:
+    """Tells a model file apart from itself after it was rewritten."""
+    stat = Path(path).stat()
+    return str(Path(path).resolve()), stat.st_mtime_ns, stat.st_size
+
+
 def _is_loopback(host: str) -> bool:
     return host in ("127.0.0.1", "localhost", "::1") or host.startswith("127.")
 
@@ -150,6 +163,9 @@ class Server:
             self._resources.callback(self.oscquery.stop)
             model = load(config.model, config.model_dirs)
             self.engine = Engine(model, config=config.engine, control=self.control, presets=presets)
+            self._resident: collections.OrderedDict[tuple, tuple] = collections.OrderedDict()
+            """Prepared models by file (path, change time, size), oldest first; the model worker's alone."""
+            self._resident[_file_key(model.path)] = (self.engine.model, self.engine.directions)
             self._resources.callback(self.engine.close)  # last: the presets are written after the loop ends
             self.engine.report = self.report
             self.engine.on_resize = self._resize
@@ -206,6 +222,10 @@ class Server:
             subscribers=len(self.subscribers),
             osc_errors=self.protocol.errors,
             osc_dropped=self.osc.dropped,
+            osc_received=self.osc.received,
+            osc_coalesced=self.osc.inbox.coalesced,
+            osc_overflowed=self.osc.inbox.overflowed,
+            osc_scheduled=len(self.protocol.schedule),
         )
         for name, output in getattr(self, "outputs", {}).items():
             status[name] = output.status()
@@ -252,10 +272,19 @@ class Server:
         self.control.set("preset/current", slot)
 
     def _load_model(self, name: str, source) -> None:
-        """Load in the background while the current model plays on; swap at a frame boundary."""
+        """Load in the background while the current model plays on; swap at a frame boundary. The last
+        RESIDENT_MODELS models stay prepared, so switching back to one of them is instant."""
         try:
-            model = load(resolve_confined(name, self.config.model_dirs))
-            prepared = self.engine.prepare(model)
+            path = resolve_confined(name, self.config.model_dirs)
+            key = _file_key(path)
+            prepared = self._resident.pop(key, None)
+            fresh = prepared is None
+            if fresh:
+                prepared = self.engine.prepare(load(path))
+            self._resident[key] = prepared
+            while len(self._resident) > RESIDENT_MODELS:
+                self._resident.popitem(last=False)
+            model = prepared[0]
         except CheckpointError as exc:
             self.report("/lvj/model/load", clip(str(exc), 600), source)
             return
@@ -263,7 +292,7 @@ class Server:
             log.exception("loading model %r failed", name)
             self.report("/lvj/model/load", f"{type(exc).__name__}: {exc}", source)
             return
-        log.info("model %r loaded; playing it from the next frame", model.name)
+        (log.info if fresh else log.debug)("model %r loaded; playing it from the next frame", model.name)
         self.engine.swap_model(prepared)
 
     def _resize(self, width: int, height: int, channels: int) -> None:

@@ -19,3 +19,31 @@ def test_bench_measures_forward_engine_and_network_outputs(tiny_gan_path):
     assert result.outputs.startswith("jitter") and result.outputs_sent >= 1  # it really streamed
     row = next(line for line in text.splitlines() if line.split() and line.split()[0] == "32")
     assert float(row.split()[5]) == pytest.approx(result.ratio, abs=1e-3)
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_bench_fuzz_drives_a_real_server_and_reports_what_it_did(tiny_gan_path):
+    from latentvj.bridge.fuzz import run_fuzz
+
+    out = io.StringIO()
+    report = run_fuzz(3000, model=tiny_gan_path, rate=3000, out=out)
+    assert report.sent == 3000 and report.received > 0
+    assert report.tracebacks == 0, out.getvalue()
+    assert report.echo_ok and report.stopped_cleanly and report.frames_during > 0
+    assert 0 < report.rss_before_kb and report.log_bytes < 100_000
+    text = out.getvalue()
+    for row in ("escaped exceptions", "log written during the fuzz", "resident memory", "/lvj/status right after"):
+        assert row in text
+
+
+def test_the_fuzz_never_points_the_server_at_another_host():
+    from latentvj.bridge.fuzz import Fuzzer
+    from latentvj.plugin import oscwire
+
+    for data in Fuzzer(1).pool(5000):
+        try:
+            messages = oscwire.decode(data)
+        except oscwire.OscDecodeError:
+            continue
+        assert not any("subscribe" in m.address for m in messages)

@@ -127,3 +127,18 @@ def test_train_with_too_few_images_is_one_clear_error(capsys, tmp_path):
     write_discs(tmp_path / "few", count=3)
     code, _, err = run(capsys, "train", "vae", "--data", str(tmp_path / "few"), "--out", "few")
     assert_one_clear_error(code, err, "3 readable images", "at least 16")
+
+
+def test_a_model_that_cannot_play_is_one_clear_error(capsys, shm_name, tmp_path):
+    from latentvj.models.checkpoint import save_model
+    from latentvj.models.gan import GANConfig, Generator
+
+    path = save_model(tmp_path / "five.safetensors",
+                      Generator(GANConfig(resolution=32, latent_dim=8, ngf=4, ndf=4, channels=5)).eval())
+    code, _, err = serve(capsys, shm_name, "--model", str(path))
+    assert_one_clear_error(code, err, "draws 5 channels")
+
+
+def test_the_preview_beyond_localhost_needs_an_allow_list_too(capsys, shm_name):
+    code, _, err = serve(capsys, shm_name, "--http-host", "0.0.0.0")
+    assert_one_clear_error(code, err, "--http-host 0.0.0.0", "--allow")

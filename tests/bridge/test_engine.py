@@ -372,3 +372,21 @@ def wait_for(condition, timeout=10.0):
     while not condition():
         assert time.monotonic() < deadline, "timed out"
         threading.Event().wait(0.01)
+
+
+def test_a_size_too_large_for_the_target_frame_rate_is_answered_with_a_warning(tiny_model):
+    now = [100.0]
+    engine = Engine(tiny_model, config=EngineConfig(device="cpu"), control=ControlState(), clock=lambda: now[0])
+    reports = []
+    engine.report = lambda address, reason, source, warning=False: reports.append((address, reason, source,
+                                                                                   warning))
+    engine.on_resize = lambda w, h, c: None
+    engine.control.set("output/size", (512, 512), source=("127.0.0.1", 5000))
+    for _ in range(40):  # frames that take 0.2 s each: 5 fps against the target 30
+        engine.step(now[0] - 100.0)
+        now[0] += 0.2
+        engine._check_pace(now[0])
+    (address, reason, source, warning), = reports
+    assert address == "/lvj/output/size" and source == ("127.0.0.1", 5000) and warning
+    assert "512x512 renders at 5.0 fps on cpu, below the target 30 fps" in reason
+    assert engine.status()["behind"]

@@ -517,6 +517,17 @@ def test_an_error_goes_back_to_the_client_that_sent_it_and_to_subscribers(osc_se
     other.close()
 
 
+def test_the_packet_that_hung_the_parser_is_answered_over_the_websocket_too(osc_server, state, ws_lib):
+    ws = connect(ws_lib, osc_server)
+    ws.send_binary(b"#bundle\0" + struct.pack(">Qi", 1, -4))
+    reply = next_osc(ws_lib, ws)
+    assert reply.address == "/lvj/error" and "malformed OSC packet of 20 bytes" in reply.params[0]
+    ws.send_binary(build_message("/lvj/walk/period", 3.0))
+    sync(ws_lib, ws)
+    assert state.get("walk/period") == 3.0, "the same connection goes on"
+    ws.close()
+
+
 def test_a_websocket_client_cannot_subscribe_itself_over_udp(osc_server, protocol, ws_lib):
     ws = connect(ws_lib, osc_server)
     ws.send_binary(build_message("/lvj/subscribe"))

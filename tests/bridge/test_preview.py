@@ -111,3 +111,40 @@ def test_a_new_viewer_never_gets_a_stale_frame():
         assert values == [10, 90]
     finally:
         encoder.stop()
+
+
+def test_viewers_that_go_away_mid_answer_leave_no_traceback(preview, capfd, caplog):
+    import socket
+    import struct
+
+    for path in ("/stream.mjpg", "/frame.jpg", "/status", "/"):
+        for _ in range(10):
+            sock = socket.create_connection(preview.address, timeout=10)
+            sock.sendall(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
+            sock.recv(16)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # reset, not close
+            sock.close()
+    with get(preview, "/status") as r:  # still serving
+        assert r.status == 200
+    assert "Traceback" not in capfd.readouterr().err
+    assert not [r for r in caplog.records if r.exc_info]
+
+
+def test_a_frame_the_encoder_cannot_take_is_skipped_and_the_preview_lives_on():
+    encoder = PreviewEncoder(max_fps=1000)
+    encoder.start()
+    try:
+        got = []
+        watcher = threading.Thread(target=lambda: got.append(encoder.next_jpeg(0, timeout=10)))
+        watcher.start()
+        while encoder._watchers == 0:  # the watcher is waiting: frames are taken from here on
+            threading.Event().wait(0.001)
+        encoder.write(np.zeros((8, 8, 2), np.uint8))  # two channels: no picture format has them
+        while encoder.errors == 0:
+            threading.Event().wait(0.001)
+        encoder.write(np.full((8, 8, 1), 200, np.uint8))  # grey: shown
+        watcher.join()
+        assert got[0] is not None and Image.open(io.BytesIO(got[0][0])).size == (8, 8)
+        assert encoder._thread.is_alive()
+    finally:
+        encoder.stop()
