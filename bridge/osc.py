@@ -20,6 +20,7 @@ import heapq
 import ipaddress
 import itertools
 import logging
+import math
 import select
 import socket
 import threading
@@ -423,22 +424,27 @@ class Inbox:
 
     Bounded: per sender by count and bytes (past that, the sender's oldest datagram goes: latest wins), and
     overall by senders and bytes (past that, new datagrams are dropped). A sender whose queue backs up
-    (more than ``coalesce_above`` waiting) also has its older messages to an address replaced by newer ones
-    to the same address before they are parsed (latest wins); bundles are always kept whole. No sockets.
+    (``coalesce_above`` waiting) is flooding: from then until it has sent nothing for ``calm`` seconds, a
+    message replaces any older one of that sender to the same address before either is parsed (latest wins),
+    so a flood to a few addresses costs a few messages a round; bundles are always kept whole. No sockets.
     """
 
     def __init__(self, *, per_sender: int = 512, bytes_per_sender: int = 1 << 20, senders: int = 256,
-                 bytes_total: int = 16 << 20, coalesce_above: int = 64):
+                 bytes_total: int = 16 << 20, coalesce_above: int = 64, calm: float = 0.25,
+                 clock: Callable[[], float] = time.monotonic):
         self.per_sender = per_sender
         self.bytes_per_sender = bytes_per_sender
         self.senders = senders
         self.bytes_total = bytes_total
         self.coalesce_above = coalesce_above
+        self.calm = calm
+        self.clock = clock
         self.coalesced = 0
         """Datagrams replaced by a later one to the same address from the same sender (latest wins)."""
         self.overflowed = 0
         """Datagrams dropped because their sender's queue, or the inbox, was full."""
         self._queues: dict[Address, collections.OrderedDict] = {}
+        self._flooding: dict[Address, float] = {}  # sender -> when its flood counts as over
         self._bytes: dict[Address, int] = {}
         self._turns: collections.deque[Address] = collections.deque()  # senders with datagrams, in turn
         self._total = 0
@@ -451,6 +457,8 @@ class Inbox:
         return bool(self._turns)
 
     def put(self, data: bytes, sender: Address) -> None:
+        now = self.clock()
+        flooding = self._flooding.get(sender, -math.inf) > now
         queue = self._queues.get(sender)
         if queue is None:
             if len(self._queues) >= self.senders or self._total + len(data) > self.bytes_total:
@@ -459,7 +467,14 @@ class Inbox:
             queue = self._queues[sender] = collections.OrderedDict()
             self._bytes[sender] = 0
             self._turns.append(sender)
-        if len(queue) >= self.coalesce_above and not data.startswith(b"#bundle"):
+        if not flooding and len(queue) >= self.coalesce_above:
+            if len(self._flooding) >= self.senders:
+                self._flooding = {s: t for s, t in self._flooding.items() if t > now}
+            flooding = True
+            self._coalesce(sender, queue)
+        if flooding:
+            self._flooding[sender] = now + self.calm
+        if flooding and not data.startswith(b"#bundle"):
             key: object = data.split(b"\0", 1)[0]
             older = queue.pop(key, None)
             if older is not None:
@@ -479,22 +494,38 @@ class Inbox:
         self._bytes[sender] += len(data)
         self._total += len(data)
 
+    def _coalesce(self, sender: Address, queue: collections.OrderedDict) -> None:
+        """Key a sender's waiting messages by address, keeping the newest of each (in its place)."""
+        items = list(queue.items())
+        queue.clear()
+        for key, data in items:
+            if not data.startswith(b"#bundle"):
+                key = data.split(b"\0", 1)[0]
+                older = queue.pop(key, None)
+                if older is not None:
+                    self.coalesced += 1
+                    self._forget(sender, older)
+            queue[key] = data
+
     def take(self) -> tuple[bytes, Address] | None:
         """The next datagram: the oldest of the sender whose turn it is."""
         while self._turns:
             sender = self._turns.popleft()
             queue = self._queues[sender]
             if not queue:
-                del self._queues[sender], self._bytes[sender]
+                self._drop(sender)
                 continue
             _, data = queue.popitem(last=False)
             self._forget(sender, data)
             if queue:
                 self._turns.append(sender)
             else:
-                del self._queues[sender], self._bytes[sender]
+                self._drop(sender)
             return data, sender
         return None
+
+    def _drop(self, sender: Address) -> None:
+        del self._queues[sender], self._bytes[sender]
 
     def _forget(self, sender: Address, data: bytes) -> None:
         self._bytes[sender] -= len(data)

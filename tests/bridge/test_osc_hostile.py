@@ -253,3 +253,29 @@ def test_the_20_byte_packet_that_hung_control_is_answered_and_control_answers_ri
         first, second = (OscMessage(client.recvfrom(65535)[0]) for _ in range(2))
         assert first.address == "/lvj/error" and "malformed OSC packet of 20 bytes" in first.params[0]
         assert second.address == "/lvj/status"
+
+
+def test_the_inbox_serves_senders_in_turn_and_bounds_each():
+    from latentvj.bridge.osc import Inbox
+
+    inbox = Inbox(per_sender=100, coalesce_above=10_000)
+    flood, other = ("127.0.0.1", 1), ("127.0.0.1", 2)
+    for n in range(500):
+        inbox.put(build_message(f"/lvj/flood/{n}"), flood)
+    inbox.put(build_message("/lvj/seed", 3), other)
+    assert inbox.overflowed == 400 and len(inbox) == 101, "the flood's oldest went, latest wins"
+    first, second = inbox.take(), inbox.take()
+    assert first[1] == flood and second == (build_message("/lvj/seed", 3), other), "the other sender is next"
+
+
+def test_a_flooding_sender_has_older_messages_to_an_address_replaced():
+    from latentvj.bridge.osc import Inbox
+
+    inbox = Inbox(coalesce_above=4)
+    sender = ("127.0.0.1", 1)
+    for n in range(100):
+        inbox.put(build_message("/lvj/walk/speed", n / 10), sender)
+    inbox.put(bundle(build_message("/lvj/seed", 1)), sender)
+    assert len(inbox) == 2 and inbox.coalesced == 99
+    (data, _), (kept, _) = inbox.take(), inbox.take()
+    assert OscMessage(data).params == [pytest.approx(9.9)] and kept.startswith(b"#bundle")

@@ -28,6 +28,7 @@ from pythonosc.parsing.osc_types import IMMEDIATELY
 from latentvj.bridge.control import ControlState
 from latentvj.bridge.osc import OscProtocol, OscServer, build_message
 from latentvj.bridge.oscquery import OscQueryServer
+from latentvj.bridge.params import OUTPUT_SIDES
 from latentvj.bridge.shm import ShmFrameWriter
 from latentvj.plugin import oscwire, shmring
 
@@ -442,7 +443,7 @@ def test_connect_builds_parameters_from_the_oscquery_tree(connected, oscquery, l
     assert par.Walkmode.menuNames == ["drift", "loop", "noise", "keyframes", "hold"]
     assert par.Walkfreeze.style == "Toggle" and par.Walkfreeze.eval() is False
     assert par.Walkrandomise.style == "Pulse" and par.Status.style == "Pulse"
-    assert (par.Outputsize1.eval(), par.Outputsize2.eval(), par.Outputsize1.max) == (640, 360, 4096)
+    assert (par.Outputsize1.eval(), par.Outputsize2.eval(), par.Outputsize1.max) == (640, 360, OUTPUT_SIDES[1])
     assert par.Modelname.style == "Str" and par.Modelname.readOnly
     assert par.Presetstore.style == "Int" and par.Presetstoresend.style == "Pulse"
     assert par.Modelload.style == "Str" and par.Modelloadsend.label == "Send Model Load"
