@@ -54,6 +54,8 @@ class FuzzReport:
     log_bytes: int = 0
     log_lines: int = 0
     rss_before_kb: int = 0
+    rss_early_kb: int = 0
+    """Resident memory a tenth of the way through: what the fuzz grows once (a second model prepared)."""
     rss_after_kb: int = 0
     threads_before: int = 0
     threads_after: int = 0
@@ -324,6 +326,8 @@ def run_fuzz(count: int, *, model: str, rate: float, seed: int = 0, out: TextIO)
                 except OSError:
                     pass  # EMSGSIZE and the like: not sent
                 report.sent += 1
+                if n == count // 10:
+                    report.rss_early_kb = _proc_status(served.proc.pid)[0]
                 if rate and n % 64 == 0:
                     ahead = n / rate - (time.monotonic() - start)
                     if ahead > 0:
@@ -369,10 +373,11 @@ def _print(r: FuzzReport, out: TextIO) -> None:
         ("errors answered or counted", f"{r.errors:,}"),
         ("escaped exceptions", f"{r.tracebacks} (tracebacks in the server's output)"),
         ("log written during the fuzz", f"{r.log_bytes:,} bytes, {r.log_lines:,} lines"),
-        ("resident memory", f"{r.rss_before_kb / 1024:.0f} MB before, {r.rss_after_kb / 1024:.0f} MB after"),
+        ("resident memory", f"{r.rss_before_kb / 1024:.0f} MB before, {r.rss_early_kb / 1024:.0f} MB a tenth of "
+                            f"the way, {r.rss_after_kb / 1024:.0f} MB after"),
         ("threads", f"{r.threads_before} before, {r.threads_after} after"),
         ("frames rendered during", f"{r.frames_during:,}"),
-        ("median fps", f"{r.fps_before:.1f} before, {r.fps_during:.1f} during (cost {100 * cost:.0f}%)"),
+        ("median fps", f"{r.fps_before:.1f} before, {r.fps_during:.1f} during (cost {max(0.0, 100 * cost):.0f}%)"),
         ("/lvj/status right after", f"answered in {r.status_reply_ms:.1f} ms ({r.status_tries} "
                                     f"{'try' if r.status_tries == 1 else 'tries'}); a change echoed: "
                                     f"{'yes' if r.echo_ok else 'NO'}"),
