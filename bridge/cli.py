@@ -99,6 +99,12 @@ def build_parser() -> argparse.ArgumentParser:
                                      "walking its latent space, streamed to hosts and controlled over OSC.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug detail (every OSC message)")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    verbose = argparse.ArgumentParser(add_help=False)  # -v works after the command too: `latentvj serve -v`
+    verbose.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
+                         help="log debug detail (every OSC message)")
+
+    def command(name: str, **options) -> argparse.ArgumentParser:
+        return commands.add_parser(name, parents=[verbose], **options)
 
     def device_options(p: argparse.ArgumentParser) -> None:
         p.add_argument("--model", default=DEFAULT_MODEL, metavar="NAME|PATH",
@@ -108,7 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--precision", default="auto", choices=PRECISIONS,
                        help="auto = fp16 on CUDA/MPS, fp32 on CPU")
 
-    serve = commands.add_parser("serve", help="run the generator: shared memory + preview + OSC")
+    serve = command("serve", help="run the generator: shared memory + preview + OSC")
     device_options(serve)
     serve.add_argument("--size", type=_size, metavar="WxH", help="output size (default: the model's resolution)")
     serve.add_argument("--fps", type=_fps, default=30.0, help="target frame rate (default: 30)")
@@ -149,9 +155,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--ndi", metavar="NAME",
                        help="also publish frames as the NDI source NAME (pip install 'latentvj[ndi]')")
 
-    commands.add_parser("models", help="list the bundled models and those in the model folder")
+    command("models", help="list the bundled models and those in the model folder")
 
-    encode = commands.add_parser("encode", help="turn images into latent points, stored as presets")
+    encode = command("encode", help="turn images into latent points, stored as presets")
     encode.add_argument("images", nargs="+", type=Path, metavar="IMAGE")
     encode.add_argument("--model", default=DEFAULT_MODEL, metavar="NAME|PATH", help="the model to encode for")
     encode.add_argument("--preset", type=int, required=True, metavar="N",
@@ -160,14 +166,14 @@ def build_parser() -> argparse.ArgumentParser:
     encode.add_argument("--presets", type=Path, default=None, metavar="FILE", help="presets file (default: "
                         "the one `serve` uses)")
 
-    evaluate = commands.add_parser("eval", help="how close a model's samples are to a folder of images, "
+    evaluate = command("eval", help="how close a model's samples are to a folder of images, "
                                    "and how smooth its walks are; against a random twin")
     evaluate.add_argument("model", metavar="MODEL", help="bundled name, name in the model folder, or path")
     evaluate.add_argument("--data", required=True, type=Path, metavar="DIR")
     evaluate.add_argument("--samples", type=int, default=1000, help="generated samples (default 1000)")
     evaluate.add_argument("--seed", type=int, default=0)
 
-    train = commands.add_parser("train", help="train a GAN or VAE on a folder of images")
+    train = command("train", help="train a GAN or VAE on a folder of images")
     train.add_argument("kind", choices=("gan", "vae"))
     train.add_argument("--data", required=True, type=Path, metavar="DIR",
                        help="folder of images (any format Pillow reads; searched recursively)")
@@ -190,7 +196,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--limit", type=int, default=None, help="use only the first N images (quick trials)")
     train.add_argument("--sample-every", type=int, default=500, help="write sample grids every N steps")
 
-    render = commands.add_parser("render", help="render a walk to a clip: .mp4, .mov (HAP), .gif or a folder "
+    render = command("render", help="render a walk to a clip: .mp4, .mov (HAP), .gif or a folder "
                                  "of PNG frames; loop, noise and keyframes walks loop seamlessly")
     render.add_argument("--out", required=True, type=Path, metavar="FILE|DIR/",
                         help="loop.mp4 (H.264), loop.mov (HAP), loop.gif, or frames/ for PNGs")
@@ -207,7 +213,7 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--size", type=_size, metavar="WxH", help="output size (default: the model's resolution)")
     render.add_argument("--overwrite", action="store_true", help="replace an existing file or frames")
 
-    bench = commands.add_parser("bench", help="forward pass vs end-to-end engine frame rate, in one run")
+    bench = command("bench", help="forward pass vs end-to-end engine frame rate, in one run")
     device_options(bench)
     bench.add_argument("--sizes", type=_sizes, default=None, metavar="64,128,256",
                        help="resolutions to measure (a randomly initialised copy of the model's architecture "

@@ -431,12 +431,9 @@ class Engine:
             return
         seconds = float(self.control.get("preset/time"))
         params = dict(preset.params)
-        for name, value in params.items():
-            if name in self._smoothers:
-                self._smoothers[name].set(value, t=t, ramp=seconds)
-            self._applied[name] = self.control.set(name, value)  # echoed; applied right here
-        # The walk: a preset made in hold returns to its exact point; one made while moving resumes its
-        # motion (seed, mode, period) around its seed. Either way over preset/time.
+        # The walk first: a preset made in hold returns to its exact point; one made while moving resumes
+        # its motion (seed, mode, period) around its seed. Either way over preset/time. Then the values,
+        # whose echoes controllers may answer with a status request: it must already show the preset.
         mode = params.get("walk/mode", self.walker.mode)
         self.walker.set_morph_time(seconds, t)
         self.walker.set_period(params.get("walk/period", self.walker.period), t)
@@ -446,8 +443,12 @@ class Engine:
         else:
             self.walker.set_mode(mode, t)
         self.walker.set_morph_time(params.get("morph/time", self.control.get("morph/time")), t)
-        self._tau = self.control.get("smoothing")
+        self._tau = params.get("smoothing", self._tau)
         self.control.set("preset/current", slot)
+        for name, value in params.items():
+            if name in self._smoothers:
+                self._smoothers[name].set(value, t=t, ramp=seconds)
+            self._applied[name] = self.control.set(name, value)  # echoed; applied right here
 
     def _frame_failed(self, exc: Exception, *, where: str = "render") -> None:
         self.frame_errors += 1
@@ -529,6 +530,7 @@ class Engine:
             "frame": self.frames,
             "mode": self.walker.mode,
             "seed": self.walker.seed,
+            "latent_dim": self.model.latent_dim,
             "speed": self.walker.speed,
             "frame_errors": self.frame_errors,
             "last_error": self.last_error,

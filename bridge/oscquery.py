@@ -214,7 +214,7 @@ def osc_message(param: Param, change: Change) -> bytes:
     elif param.type in ("ii", "f*") and change.index is None:
         args = [Arg("i", int(v)) if param.type == "ii" else Arg("f", float(v)) for v in value]
     elif param.type == "T":
-        args = [bool(value)]
+        args = [Arg("i", int(bool(value)))]  # 0/1, as over UDP: Pd's [oscparse] and others know no T/F
     elif param.type == "i":
         args = [Arg("i", int(value))]
     elif param.type == "s":

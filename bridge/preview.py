@@ -236,7 +236,7 @@ class PreviewServer:
                 self.send_header("Content-Type", f"multipart/x-mixed-replace; boundary={BOUNDARY}")
                 self.send_header("Cache-Control", "no-store")
                 self.end_headers()
-                seq = 0
+                seq = server.encoder.jpeg_seq  # from the next frame on: never a JPEG made earlier for another
                 try:
                     while not server._stopping.is_set():
                         frame = server.encoder.next_jpeg(seq)

@@ -327,6 +327,9 @@ class Server:
         """Serve until :meth:`stop`; closes everything on the way out."""
         with self._resources:
             self.engine.warm_up()
+            for target in self.config.reply:  # as /lvj/subscribe does: every current value at once
+                for message in self.protocol.dump():
+                    self.osc.send(message, target)
             self.osc.start()
             self.preview.start()
             self.oscquery.start()

@@ -142,3 +142,34 @@ def test_a_model_that_cannot_play_is_one_clear_error(capsys, shm_name, tmp_path)
 def test_the_preview_beyond_localhost_needs_an_allow_list_too(capsys, shm_name):
     code, _, err = serve(capsys, shm_name, "--http-host", "0.0.0.0")
     assert_one_clear_error(code, err, "--http-host 0.0.0.0", "--allow")
+
+
+def test_verbose_goes_before_or_after_the_command():
+    """Issue 9, bug 7: docs/touchdesigner.md gave `latentvj serve -v`, which argparse refused."""
+    from latentvj.bridge.cli import build_parser
+
+    for argv in (["-v", "serve"], ["serve", "-v"], ["serve", "--verbose"], ["models", "-v"]):
+        assert build_parser().parse_args(argv).verbose, argv
+    assert not build_parser().parse_args(["serve"]).verbose
+
+
+def test_the_package_metadata_is_what_setuptools_takes_without_warnings():
+    """Issue 9, bug 8: `pip install` printed ~150 setuptools warnings: the licence as a table, and folders of
+    package data missing from `packages`."""
+    import tomllib
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    project = tomllib.loads((root / "pyproject.toml").read_text())
+    assert isinstance(project["project"]["license"], str)
+    setuptools = project["tool"]["setuptools"]
+    packages = set(setuptools["packages"])
+    folders = {f"latentvj.{top}": root / top for top in ("models", "bridge", "plugin")}
+    for package, folder in folders.items():
+        for path in folder.rglob("*"):
+            if path.is_file() and path.suffix in (".safetensors", ".maxpat", ".pd", ".py") \
+                    and "__pycache__" not in path.parts:
+                owner = ".".join([package, *path.parent.relative_to(folder).parts])
+                assert owner in packages, f"{path.relative_to(root)} ships, but {owner} is not in packages"
+    for package, patterns in setuptools["package-data"].items():
+        assert package in packages and patterns

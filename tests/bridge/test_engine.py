@@ -390,3 +390,24 @@ def test_a_size_too_large_for_the_target_frame_rate_is_answered_with_a_warning(t
     assert address == "/lvj/output/size" and source == ("127.0.0.1", 5000) and warning
     assert "512x512 renders at 5.0 fps on cpu, below the target 30 fps" in reason
     assert engine.status()["behind"]
+
+
+def test_the_echo_of_a_recalled_seed_comes_after_the_walk_has_it(tiny_model, tmp_path):
+    """Issue 9, bug 5: a controller that asks for the status on the seed's echo after a recall was sometimes
+    told the previous seed: the values were echoed before the walk was changed."""
+    from latentvj.bridge.presets import PresetStore
+
+    control = ControlState()
+    engine = Engine(tiny_model, config=EngineConfig(device="cpu"), control=control,
+                    presets=PresetStore(tmp_path / "presets.json"))
+    control.set("seed", 5)
+    engine.step(0.0)
+    control.set("preset/store", 1)
+    engine.step(0.1)
+    control.set("seed", 1234)
+    engine.step(0.2)
+    seen = []
+    control.listen(lambda change: seen.append(engine.status()["seed"]) if change.name == "seed" else None)
+    control.set("preset/recall", 1)
+    engine.step(0.3)
+    assert seen == [5], "at the echo the status already shows the preset's seed"

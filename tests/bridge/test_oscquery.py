@@ -236,7 +236,7 @@ def test_listen_sends_each_type_as_its_osc_message(server, state, ws_lib):
     state.set("z", (0.5,) * LATENT)
     got = [next_osc(ws_lib, ws) for _ in range(7)]
     assert [(m.address, m.params) for m in got] == [
-        ("/lvj/walk/freeze", [True]), ("/lvj/output/size", [640, 360]), ("/lvj/z/3", [0.75]),
+        ("/lvj/walk/freeze", [1]), ("/lvj/output/size", [640, 360]), ("/lvj/z/3", [0.75]),
         ("/lvj/walk/randomise", []), ("/lvj/walk/mode", ["loop"]), ("/lvj/seed", [42]), ("/lvj/z", [0.5] * LATENT)]
     ws.close()
 

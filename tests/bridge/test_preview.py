@@ -148,3 +148,33 @@ def test_a_frame_the_encoder_cannot_take_is_skipped_and_the_preview_lives_on():
         assert encoder._thread.is_alive()
     finally:
         encoder.stop()
+
+
+def test_a_new_stream_viewer_never_gets_a_frame_encoded_before_it_came():
+    """Issue 9, bug 1: the stream started from sequence 0, so the last JPEG made for anyone went out first."""
+    encoder = PreviewEncoder(max_fps=1000)
+    server = PreviewServer(encoder, lambda: {}, port=0)
+    server.start()
+    value = [10]
+    stop = threading.Event()
+
+    def feed():
+        while not stop.wait(0.002):
+            encoder.write(np.full((8, 8, 3), value[0], np.uint8))
+
+    feeder = threading.Thread(target=feed)
+    feeder.start()
+    try:
+        with get(server, "/frame.jpg") as r:  # an old JPEG, made for someone else
+            assert np.asarray(Image.open(io.BytesIO(r.read()))).mean() == pytest.approx(10, abs=3)
+        value[0] = 200  # the picture changes (a seed change with morph time 0)
+        with get(server, "/stream.mjpg") as r:
+            while not (line := r.readline()).startswith(b"Content-Length:"):
+                pass
+            r.readline()  # the blank line before the part's body
+            first = Image.open(io.BytesIO(r.read(int(line.split(b":")[1]))))
+    finally:
+        stop.set()
+        feeder.join()
+        server.stop()
+    assert np.asarray(first).mean() > 150, "the stream began with the frame from before"

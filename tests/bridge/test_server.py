@@ -197,3 +197,39 @@ def test_every_listener_reachable_from_the_network_needs_allow(tmp_path, tiny_ga
         config = ServeConfig(model=tiny_gan_path, engine=EngineConfig(device="cpu"), shm=shm_name, **option)
         with pytest.raises(ServeError, match="--allow"):
             Server(config)
+
+
+def test_the_status_reply_gives_the_latent_size(served):
+    """Issue 9, bug 2: /lvj/status always said latent size 0."""
+    from pythonosc.osc_message import OscMessage
+
+    from latentvj.bridge.osc import STATUS_FIELDS
+
+    server, _, _ = served
+    fields = dict(zip([name for name, _ in STATUS_FIELDS], OscMessage(server.protocol.status_message()).params))
+    assert fields["latent_dim"] == 16 and fields["model"] == "tiny"
+
+
+def test_a_reply_subscriber_is_sent_every_current_value_at_start(tmp_path, tiny_gan_path, shm_name):
+    """Issue 9, bug 3: --reply HOST:PORT got 3 messages at start, /lvj/subscribe every value."""
+    import socket
+
+    from pythonosc.osc_message import OscMessage
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.settimeout(30)
+        config = ServeConfig(model=tiny_gan_path, engine=EngineConfig(device="cpu"), osc_port=0, http_port=0,
+                             oscquery_port=0, shm=shm_name, presets=None, reply=[listener.getsockname()])
+        server = Server(config)
+        runner = _threading.Thread(target=server.run)
+        runner.start()
+        try:
+            addresses = set()
+            while "/lvj/status" not in addresses:  # the dump ends with the status
+                addresses.add(OscMessage(listener.recvfrom(65535)[0]).address)
+        finally:
+            server.stop()
+            runner.join(30)
+    dumped = {OscMessage(data).address for data in server.protocol.dump()}
+    assert dumped <= addresses and {"/lvj/walk/speed", "/lvj/walk/mode", "/lvj/seed"} <= addresses
