@@ -65,6 +65,9 @@ class EngineConfig:
                 raise ValueError(f"output size must be {lo}..{hi} pixels per side, got {w}x{h}")
 
 
+PACE_WINDOW_S = 1.0
+"""The frame rate (status, the "behind" flag) is measured over this many seconds of frames."""
+
 OUTPUT_CHANNELS = (1, 3, 4)
 """Channels a model may draw. Grey is sent as RGB, so every output sees RGB8 or RGBA8 frames."""
 
@@ -483,7 +486,7 @@ class Engine:
             self._check_pace(now)
 
     def _check_pace(self, now: float) -> None:
-        if self.config.fps <= 0 or len(self._frame_times) < 10:
+        if self.config.fps <= 0 or len(self._frame_times) < 3:
             return
         slow = self.fps < 0.9 * self.config.fps
         if slow and self._behind_since is None:
@@ -493,9 +496,8 @@ class Engine:
         # Say so once the shortfall has lasted two seconds (a single hiccup is not news).
         self.behind = self._behind_since is not None and now - self._behind_since >= 2.0
         if self.behind and not self._warned_behind:
-            log.warning("output at %.1f fps, below the target %.1f fps: rendering as fast as it can (the model "
-                        "or the machine is too slow for this size; try a smaller --size or --fps)",
-                        self.fps, self.config.fps)
+            log.warning("output at %.1f fps, below the target %.1f fps: rendering as fast as it can (%s)",
+                        self.fps, self.config.fps, self._behind_advice())
             self._warned_behind = True
             address, source, when = self._reformatted
             if address == "/lvj/output/size" and now - when < 10.0:  # the change that asked too much
@@ -506,13 +508,32 @@ class Engine:
             log.info("back on the target %.1f fps", self.config.fps)
             self._warned_behind = False
 
+    def _behind_advice(self) -> str:
+        side = self.model.resolution
+        if self.width * self.height > side * side:
+            return (f"the model draws {side}x{side} and is scaled up to {self.width}x{self.height}: a smaller "
+                    "--size or a lower --fps holds the target")
+        return (f"the model at {self.width}x{self.height} is too slow for this target on "
+                f"{describe(self.device)}, or other work keeps the CPU busy: a lower --fps holds it, or free a "
+                "core for LatentVJ")
+
     @property
     def fps(self) -> float:
-        """Frames per second over the last ~90 frames."""
+        """Frames per second over the last PACE_WINDOW_S seconds (at least the last two frames), falling
+        at once when frames stop coming."""
         times = self._frame_times
-        if len(times) < 2 or times[-1] <= times[0]:
+        if len(times) < 2:
             return 0.0
-        return (len(times) - 1) / (times[-1] - times[0])
+        last = times[-1]
+        first = len(times) - 2  # the window: from the oldest frame within PACE_WINDOW_S of the last
+        while first > 0 and last - times[first - 1] <= PACE_WINDOW_S:
+            first -= 1
+        span = last - times[first]
+        if span <= 0:
+            return 0.0
+        rate = (len(times) - 1 - first) / span
+        silent = self.clock() - last
+        return min(rate, 1.0 / silent) if silent > span / (len(times) - 1 - first) else rate
 
     def status(self) -> dict:
         meta = self.model.metadata

@@ -176,6 +176,7 @@ class NdiSender:
         self.connections = 0
         self.source_name = ""
         self.size: tuple[int, int] | None = None  # (width, height) of the open output
+        self._open_shape: tuple[int, ...] | None = None  # (height, width, channels) the output is open for
         self._thread = threading.Thread(target=self._send_loop, name="ndi-sender", daemon=True)
 
     # Called by the render loop: one copy, no conversion, no NDI call.
@@ -185,6 +186,9 @@ class NdiSender:
         if pixels.ndim != 3 or pixels.dtype != np.uint8 or pixels.shape[2] not in (1, 3, 4):
             raise ValueError(f"NdiSender.write expects a uint8 (height, width, 1|3|4) array, "
                              f"got {pixels.dtype} {pixels.shape}")
+        if self.connections == 0 and self._open_shape == pixels.shape:
+            self.idle += 1  # the source is up and nobody receives it: no copy (the thread polls for receivers)
+            return
         with self._cond:
             if self._stopping:
                 return
@@ -295,10 +299,12 @@ class NdiSender:
         output = self._open_output(width, height, channels == 4)
         rgba = np.full((height, width, 4), 255, np.uint8)  # alpha stays 255 for RGB frames
         self.size, self.source_name = (width, height), output.source_name
+        self._open_shape = shape
         log.info("NDI source %r: %dx%d at %s fps", output.source_name, width, height, self.frame_rate)
         return output, rgba
 
     def _close(self, output: NdiOutput) -> None:
+        self._open_shape = None
         try:
             output.close()
         except Exception as exc:

@@ -44,7 +44,7 @@ MODEL_LIST_ADDRESS = f"{PREFIX}/model/list"
 STATUS_FIELDS = (
     ("model", "s"), ("device", "s"), ("width", "i"), ("height", "i"), ("target_fps", "f"),
     ("fps", "f"), ("frame", "i"), ("mode", "s"), ("seed", "i"), ("preset", "i"), ("latent_dim", "i"),
-    ("oscquery_port", "i"),
+    ("oscquery_port", "i"), ("kind", "s"),
 )
 MAX_SUBSCRIBERS = 32
 

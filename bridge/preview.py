@@ -31,11 +31,17 @@ MAX_CLIENTS = 32
 
 
 class PreviewEncoder:
-    """Holds the newest frame and encodes it to JPEG on demand, off the render thread."""
+    """Holds the newest frame and encodes it to JPEG on demand, off the render thread. The render loop's
+    frames are copied only while someone watches, and at most ``max_fps`` a second: the ones the encoder
+    would skip anyway are not copied at all."""
 
-    def __init__(self, *, max_fps: float = 30.0, quality: int = 85):
+    def __init__(self, *, max_fps: float = 30.0, quality: int = 85, clock: Callable[[], float] = time.monotonic):
         self.max_fps = max_fps
         self.quality = quality
+        self.clock = clock
+        self.copies = 0
+        """Frames copied from the render loop."""
+        self._next_copy = -float("inf")
         self._cond = threading.Condition()
         self._pixels: np.ndarray | None = None
         self._pixels_seq = 0
@@ -52,6 +58,11 @@ class PreviewEncoder:
     def write(self, pixels: np.ndarray, *, timestamp: float | None = None) -> None:
         if self._watchers == 0:
             return  # nobody is watching: no copy, no encode
+        now = self.clock()
+        if now < self._next_copy:
+            return  # the encoder would skip it: at most max_fps frames a second are encoded
+        self._next_copy = now + 1.0 / self.max_fps
+        self.copies += 1
         with self._cond:
             self._pixels = pixels.copy()
             self._pixels_seq += 1
@@ -68,7 +79,6 @@ class PreviewEncoder:
             self._thread.join(timeout=2.0)
 
     def _encode_loop(self) -> None:
-        last = 0.0
         while True:
             with self._cond:
                 self._cond.wait_for(lambda: self._stopping or (
@@ -77,10 +87,6 @@ class PreviewEncoder:
                     return
                 pixels, seq = self._pixels, self._pixels_seq
                 self._tried_seq = seq
-            pause = last + 1.0 / self.max_fps - time.monotonic()
-            if pause > 0:
-                time.sleep(pause)  # rate cap of the preview, on the preview's own thread
-            last = time.monotonic()
             try:
                 jpeg = _encode(pixels, self.quality)
             except Exception as exc:  # one frame it cannot encode must not end the preview
@@ -130,8 +136,10 @@ PAGE = """<!doctype html>
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <style>
  body { margin: 0; background: #111; color: #ddd; font: 14px/1.4 system-ui, sans-serif; }
- main { display: flex; flex-direction: column; align-items: center; gap: 12px; padding: 16px; }
- img { width: min(90vw, 62vh); aspect-ratio: var(--aspect, 1); background: #000; }
+ main { display: flex; flex-wrap: wrap; justify-content: center; align-items: flex-start; gap: 12px 24px;
+        padding: 16px; }
+ img { width: min(92vw, calc(100vh - 40px), calc(100vw - 360px)); min-width: min(92vw, 240px);
+       aspect-ratio: var(--aspect, 1); background: #000; }
  dl { display: grid; grid-template-columns: max-content auto; gap: 2px 12px; margin: 0; }
  dt { color: #888; } dd { margin: 0; font-variant-numeric: tabular-nums; }
  .warn { color: #f90; }

@@ -43,14 +43,17 @@ class Chromium:
         self.ws = websocket.create_connection(target["webSocketDebuggerUrl"], timeout=TIMEOUT, suppress_origin=True)
         self._ids = iter(range(1, 1 << 30))
 
-    def evaluate(self, expression: str):
-        """The value of a JavaScript expression in the page."""
+    def call(self, method: str, **params) -> dict:
+        """One DevTools command on the page; its result."""
         call = next(self._ids)
-        self.ws.send(json.dumps({"id": call, "method": "Runtime.evaluate",
-                                 "params": {"expression": expression, "returnByValue": True}}))
+        self.ws.send(json.dumps({"id": call, "method": method, "params": params}))
         while (reply := json.loads(self.ws.recv())).get("id") != call:
             pass  # an event
-        result = reply["result"]
+        return reply["result"]
+
+    def evaluate(self, expression: str):
+        """The value of a JavaScript expression in the page."""
+        result = self.call("Runtime.evaluate", expression=expression, returnByValue=True)
         if "exceptionDetails" in result:
             raise AssertionError(f"{expression}: {result['exceptionDetails']}")
         return result["result"].get("value")
@@ -65,6 +68,30 @@ def chromium_available():
     if not os.access(CHROMIUM, os.X_OK):
         pytest.skip(f"needs headless Chromium at {CHROMIUM}: apt-get install chromium (Debian package "
                     "`chromium`)")
+
+
+def test_the_preview_page_shows_the_stream_and_the_status_in_a_1200x900_window(chromium_available, shm_name,
+                                                                             tiny_gan_path, tmp_path):
+    """Issue 9, bug 11: the preview page's status list ran below the fold of a 1200x900 window."""
+    server = ServeProcess("--model", tiny_gan_path, "--shm", shm_name, *free_port_args())
+    browser = None
+    try:
+        server.ready()
+        browser = Chromium(server.preview, tmp_path / "profile")
+        browser.call("Emulation.setDeviceMetricsOverride", width=1200, height=900, deviceScaleFactor=1, mobile=False)
+        wait_until(lambda: "tiny" in browser.evaluate("(document.getElementById('status') || {}).textContent"
+                                                      " || ''"), "the status to be filled in")
+        inside = browser.evaluate(
+            "(() => { const r = [...document.querySelectorAll('#status dd, #stream')]"
+            ".map(e => e.getBoundingClientRect()); return [innerWidth, innerHeight,"
+            " Math.max(...r.map(b => b.bottom)), Math.max(...r.map(b => b.right))]; })()")
+        width, height, bottom, right = inside
+        assert (width, height) == (1200, 900)
+        assert bottom <= height and right <= width, f"status or stream outside the window: {inside}"
+    finally:
+        if browser is not None:
+            browser.close()
+        server.stop()
 
 
 def preview_status(preview: str) -> dict:
@@ -102,6 +129,22 @@ def test_faders_page_controls_the_server_and_follows_its_changes(chromium_availa
         SimpleUDPClient("127.0.0.1", osc_port).send_message("/lvj/walk/speed", -1.5)
         wait_until(lambda: browser.evaluate(f"+document.querySelector('{SPEED}').value") == -1.5,
                  "the fader to follow the change made over UDP")
+
+        # Issue 9, bug 11: the seed is a box, not a fader over 0..2^31; only the model's own truncation or
+        # temperature shows; a preset slot is sent by its button, not by every spinner step.
+        assert browser.evaluate("document.querySelector('[data-address=\"/lvj/seed\"]').type") == "number"
+        wait_until(lambda: browser.evaluate("document.querySelector('[data-address=\"/lvj/temperature\"]')"
+                                            ".closest('label').hidden") is True, "temperature hidden for a GAN")
+        assert browser.evaluate("document.querySelector('[data-address=\"/lvj/truncation\"]')"
+                                ".closest('label').hidden") is False
+        store = "document.querySelector('[data-address=\"/lvj/preset/store\"]')"
+        browser.evaluate(f"(() => {{ const box = {store}; for (const n of [2, 3, 4]) {{ box.value = n;"
+                         " box.dispatchEvent(new Event('input')); box.dispatchEvent(new Event('change')); } })()")
+        browser.evaluate(f"send('/lvj/status')")
+        wait_until(lambda: preview_status(preview)["frame"] > 0, "a frame")
+        assert preview_status(preview)["preset"] == 0, "spinner steps store nothing"
+        browser.evaluate("document.querySelector('[data-sends=\"/lvj/preset/store\"]').click()")
+        wait_until(lambda: preview_status(preview)["preset"] == 4, "the button stores slot 4")
 
         # A value the server refuses: its /lvj/error is shown on the page.
         browser.evaluate("send('/lvj/walk/speed', [['f', 99]])")

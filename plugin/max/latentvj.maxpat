@@ -606,7 +606,7 @@
 					"numinlets": 1,
 					"numoutlets": 0,
 					"patching_rect": [ 510.0, 213.0, 340.0, 34.0 ],
-					"text": "status: model device width height target_fps fps frame mode seed preset latent_dim oscquery_port",
+					"text": "status: model device width height target_fps fps frame mode seed preset latent_dim oscquery_port kind",
 					"linecount": 2
 				}
 			},

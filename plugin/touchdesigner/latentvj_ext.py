@@ -547,7 +547,7 @@ class LatentVJExt:
 
     def _on_status(self, args: list) -> None:
         fields = ("model", "device", "width", "height", "target_fps", "fps", "frame", "mode", "seed",
-                  "preset", "latent_dim", "oscquery_port")
+                  "preset", "latent_dim", "oscquery_port", "kind")
         self.status = dict(zip(fields, args))
         s = self.status
         try:

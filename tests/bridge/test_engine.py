@@ -1,5 +1,6 @@
 """The render loop with a tiny model on CPU: what reaches the sinks, how control is applied, failure."""
 
+import logging
 import threading
 
 import numpy as np
@@ -411,3 +412,28 @@ def test_the_echo_of_a_recalled_seed_comes_after_the_walk_has_it(tiny_model, tmp
     control.set("preset/recall", 1)
     engine.step(0.3)
     assert seen == [5], "at the echo the status already shows the preset's seed"
+
+
+def test_the_behind_flag_follows_the_real_rate_within_seconds_with_advice_that_fits(tiny_model, caplog):
+    """Issue 9, bug 10: the flag lagged the real rate, and advised a smaller --size to a model already at its
+    own size on a shared CPU."""
+    now = [100.0]
+    engine = Engine(tiny_model, config=EngineConfig(device="cpu", fps=60), control=ControlState(),
+                    clock=lambda: now[0])
+
+    def frames(count, period):
+        for _ in range(count):
+            engine.step(now[0] - 100.0)
+            now[0] += period
+            engine._check_pace(now[0])
+
+    frames(300, 1 / 60)  # five seconds on target
+    assert not engine.behind and engine.fps == pytest.approx(60, rel=0.05)
+    with caplog.at_level(logging.WARNING, logger="latentvj.engine"):
+        frames(12, 1 / 3.9)  # the machine gets busy: 3.9 fps for about three seconds
+    assert engine.fps == pytest.approx(3.9, rel=0.05)
+    assert engine.behind, "behind within three seconds of the drop"
+    (line,) = [r.getMessage() for r in caplog.records]
+    assert "--size" not in line and "other work keeps the CPU busy" in line
+    now[0] += 5.0  # and if frames stop coming at all, the rate says so at once
+    assert engine.fps < 0.25

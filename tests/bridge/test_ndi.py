@@ -323,3 +323,19 @@ def test_ndi_round_trip_through_discovery_and_a_receiver():
                 child.kill()
                 child.wait()
     assert not sender.status()["running"]
+
+
+def test_no_frame_is_copied_while_nobody_receives_the_source(monkeypatch):
+    """Issue 9, bug 9: NDI copied every frame when no receiver was connected."""
+    outputs = FakeOutputs(connections=0)
+    copies = []
+    real_copyto = np.copyto
+    monkeypatch.setattr(np, "copyto", lambda dst, src, *a, **k: (copies.append(dst.shape), real_copyto(dst, src,
+                                                                                                      *a, **k)))
+    with NdiSender("idle-copies", open_output=outputs) as sender:
+        sender.write(frame(1))  # the first frame opens the source (it appears on the network)
+        assert wait_until(lambda: outputs.opened and sender.status()["idle"] == 1)
+        copies.clear()
+        for n in range(100):
+            sender.write(frame(n))
+        assert copies == [] and sender.status()["idle"] == 101

@@ -89,7 +89,10 @@ def test_nothing_is_copied_or_encoded_while_nobody_watches():
 
 
 def test_a_new_viewer_never_gets_a_stale_frame():
-    encoder = PreviewEncoder(max_fps=1000)
+    import itertools
+
+    ticks = itertools.count()
+    encoder = PreviewEncoder(max_fps=1000, clock=lambda: float(next(ticks)))  # every write a second later
     encoder.start()
     try:
         results = []
@@ -131,7 +134,10 @@ def test_viewers_that_go_away_mid_answer_leave_no_traceback(preview, capfd, capl
 
 
 def test_a_frame_the_encoder_cannot_take_is_skipped_and_the_preview_lives_on():
-    encoder = PreviewEncoder(max_fps=1000)
+    import itertools
+
+    ticks = itertools.count()
+    encoder = PreviewEncoder(max_fps=1000, clock=lambda: float(next(ticks)))
     encoder.start()
     try:
         got = []
@@ -178,3 +184,18 @@ def test_a_new_stream_viewer_never_gets_a_frame_encoded_before_it_came():
         feeder.join()
         server.stop()
     assert np.asarray(first).mean() > 150, "the stream began with the frame from before"
+
+
+def test_frames_are_copied_at_most_max_fps_times_a_second_while_watched():
+    """Issue 9, bug 9: the preview copied every frame while it encodes at most 30 a second."""
+    now = [0.0]
+    encoder = PreviewEncoder(max_fps=30, clock=lambda: now[0])
+    encoder._watchers = 1  # as while a viewer waits in next_jpeg
+    pixels = np.zeros((8, 8, 3), np.uint8)
+    for _ in range(100):  # 100 frames within one frame period of the preview
+        encoder.write(pixels)
+        now[0] += 0.0003
+    assert encoder.copies == 1
+    now[0] += 1 / 30
+    encoder.write(pixels)
+    assert encoder.copies == 2
