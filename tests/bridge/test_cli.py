@@ -78,6 +78,22 @@ def test_bad_shm_name(capsys):
     assert_one_clear_error(code, err, "--shm", "31 characters")
 
 
+def test_models_shows_how_each_bundled_model_was_made(capsys):
+    """Issue 9, bug 6: `latentvj models` left out the card's command line, steps, time and device."""
+    code, out, _ = run(capsys, "models")
+    assert code == 0
+    assert "command: make bundled-models (latentvj train gan --data DATA" in out
+    assert "trained: 3,500 steps, 40 min, on cpu, seed 0" in out
+
+
+def test_a_corrected_card_keeps_the_presets_made_with_its_model():
+    from latentvj.models.checkpoint import model_fingerprint
+    from latentvj.models.registry import load
+
+    model = load("emoji-gan")
+    assert model_fingerprint(model) == model.metadata["id"] == "1fcb222ab9ac4aec"
+
+
 def test_models_lists_the_bundled_models_with_their_cards(capsys):
     code, out, _ = run(capsys, "models")
     assert code == 0
@@ -120,7 +136,8 @@ def test_train_writes_a_named_model_that_serve_and_models_find(capsys, tmp_path,
     code, out, _ = run(capsys, "models")
     assert "discs: gan, 32 px" in out and "licence: CC0" in out
     from latentvj.models.registry import load
-    assert load("discs", [_private_config_dir / "models"]).metadata["command"].startswith("latentvj train gan")
+    command = load("discs", [_private_config_dir / "models"]).metadata["command"]
+    assert command.startswith("latentvj train gan --data DATA --size 32 --out discs") and str(tmp_path) not in command
 
 
 def test_train_with_too_few_images_is_one_clear_error(capsys, tmp_path):

@@ -24,8 +24,11 @@ def test_each_is_small_and_carries_its_card(bundled):
     meta = bundled.metadata
     assert meta["random_init"] is False and meta["steps"] > 0 and meta["train_seconds"] > 0
     assert "Twemoji" in meta["data"] and "CC-BY 4.0" in meta["licence"]
-    assert meta["command"].startswith(f"latentvj train {bundled.kind} ")
+    assert meta["command"].startswith(f"make bundled-models (latentvj train {bundled.kind} --data DATA ")
     assert "--seed" in meta["command"] and meta["device"] and meta["architecture"]
+    # Issue 9, bug 6: no path of the machine that trained it (the venv, a temporary folder) in the card.
+    for text in map(str, meta.values()):
+        assert not any(marker in text for marker in ("/tmp", "/work", "/home", "site-packages", ".venv")), text
     assert bundled.resolution == 64 and bundled.latent_dim == 128
 
 
