@@ -32,7 +32,7 @@ clean:
 	rm -rf $(VENV) .pytest_cache
 
 docs: $(VENV)/.run-installed
-	$(PY) -m latentvj.bridge.params docs/osc.md
+	$(PY) -m latentvj.bridge.control.reference docs/osc.md
 
 # The bundled models, as they were made (CPU: about 40 min for the GAN, 10 min for the VAE). Each model's
 # card (`latentvj models`) holds the exact command line it came from.

@@ -28,10 +28,10 @@ from latentvj.models.vae import VAE
 
 from .device import describe, pick_device, pick_dtype
 from .engine import Engine, EngineConfig
-from .osc import OscProtocol, OscServer
-from .presets import default_config_dir
-from .preview import PreviewEncoder
-from .shm import ShmFrameWriter
+from .control.osc import OscProtocol, OscServer
+from .folders import default_config_dir
+from .outputs.preview import PreviewEncoder
+from .outputs.shm import ShmFrameWriter
 
 
 @dataclasses.dataclass
@@ -129,12 +129,12 @@ class _Outputs:
     """The optional network outputs of `serve`, attached as they are there: --jitter and --ndi."""
 
     def __init__(self, fps: float):
-        from .jitnet import JitNetSender
+        from .outputs.jitnet import JitNetSender
 
         self.receiver = _DrainingReceiver()
         self.sinks = [JitNetSender("127.0.0.1", self.receiver.port, reconnect_interval=0.05)]
         self.names = ["jitter"]
-        from .ndi import NdiSender, ndi_available
+        from .outputs.ndi import NdiSender, ndi_available
 
         if ndi_available() is None:
             self.sinks.append(NdiSender(f"latentvj-bench-{os.getpid()}", fps=fps))

@@ -26,7 +26,7 @@ def _size(text: str) -> tuple[int, int]:
     match = re.fullmatch(r"\s*(\d+)\s*[xX]\s*(\d+)\s*", text)
     if not match:
         raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT such as 512x512, got {text!r}")
-    from .params import OUTPUT_SIDES
+    from .control.params import OUTPUT_SIDES
 
     w, h = int(match[1]), int(match[2])
     lo, hi = OUTPUT_SIDES
@@ -94,7 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
     from latentvj.models.registry import DEFAULT_MODEL
 
     from .device import DEVICES, PRECISIONS
-    from .presets import default_config_dir, default_presets_path
+    from .folders import default_config_dir, default_presets_path
 
     parser = argparse.ArgumentParser(prog="latentvj", description="Realtime neural visuals: a resident GAN/VAE "
                                      "walking its latent space, streamed to hosts and controlled over OSC.")
@@ -263,7 +263,7 @@ def _user_errors() -> tuple[type[Exception], ...]:
 
     from .device import DeviceError
     from .server import ServeError
-    from .shm import SharedMemoryInUseError
+    from .outputs.shm import SharedMemoryInUseError
 
     return CheckpointError, DeviceError, ServeError, SharedMemoryInUseError
 
@@ -299,7 +299,7 @@ def _serve(args: argparse.Namespace) -> int:
 def _models(args: argparse.Namespace) -> int:
     from latentvj.models.registry import DEFAULT_MODEL, list_models
 
-    from .presets import default_config_dir
+    from .folders import default_config_dir
 
     folder = default_config_dir() / "models"
     for info in list_models([folder] if folder.is_dir() else []):
@@ -350,7 +350,7 @@ def card_command(args: argparse.Namespace, argv: Sequence[str]) -> str:
 
 def model_out_path(name: str) -> Path:
     """Where `train --out` writes: a bare name goes to the model folder, a path stays a path."""
-    from .presets import default_config_dir
+    from .folders import default_config_dir
 
     if name.endswith(".safetensors") or "/" in name or "\\" in name:
         return Path(name).expanduser()
@@ -455,7 +455,7 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _model_folders() -> list[Path]:
-    from .presets import default_config_dir
+    from .folders import default_config_dir
 
     return [default_config_dir() / "models"]
 
@@ -469,7 +469,8 @@ def _encode(args: argparse.Namespace) -> int:
     from latentvj.models.encode import encode_image, load_image_for
     from latentvj.models.registry import load
 
-    from .presets import Preset, PresetError, PresetStore, default_presets_path
+    from .control.presets import Preset, PresetError, PresetStore
+    from .folders import default_presets_path
 
     try:
         model = load(args.model, _model_folders())

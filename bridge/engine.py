@@ -26,10 +26,10 @@ from latentvj.models.checkpoint import CheckpointError, LoadedModel, model_finge
 from latentvj.models.directions import principal_directions
 from latentvj.models.walks import Walker, ease
 
-from .control import ControlState, Snapshot
+from .control.state import ControlState, Snapshot
 from .device import describe, pick_device, pick_dtype
-from .params import DIRECTIONS, OUTPUT_SIDES, PARAMS
-from .presets import PRESET_PARAMS, Preset, PresetError, PresetStore, PresetWriter
+from .control.params import DIRECTIONS, OUTPUT_SIDES, PARAMS
+from .control.presets import PRESET_PARAMS, Preset, PresetError, PresetStore, PresetWriter
 
 log = logging.getLogger("latentvj.engine")
 

@@ -37,7 +37,7 @@ from typing import TextIO
 
 from latentvj.plugin import oscwire
 
-from .params import PARAMS
+from .control.params import PARAMS
 
 POOL = 50_000
 """Distinct datagrams made up front; the fuzz sends them in a shuffled cycle, each with its own nonce."""

@@ -243,9 +243,9 @@ def render(config: RenderConfig, *, progress: Callable[[int, int], None] | None 
     """Render the clip; ``progress(done, total)`` is called after each frame."""
     from latentvj.models.registry import load
 
-    from .control import ControlState
+    from .control.state import ControlState
     from .engine import Engine, EngineConfig
-    from .presets import default_config_dir
+    from .folders import default_config_dir
 
     model = load(config.model, [default_config_dir() / "models"])
     control = ControlState()

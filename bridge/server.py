@@ -21,15 +21,16 @@ from latentvj.models.checkpoint import CheckpointError, model_fingerprint
 from latentvj.models.encode import encode_image, load_image_for
 from latentvj.models.registry import DEFAULT_MODEL, load, model_names, resolve_confined
 
-from .control import Change, ControlState
+from .control.state import Change, ControlState
 from .device import pick_device
 from .engine import Engine, EngineConfig
 from .jobs import LatestJob
-from .osc import AllowList, OscProtocol, OscServer, Subscribers, clip
-from .oscquery import OscQueryServer, websocket_osc
-from .presets import Preset, PresetError, PresetStore, default_config_dir, default_presets_path
-from .preview import PreviewEncoder, PreviewServer
-from .shm import ShmFrameWriter
+from .control.osc import AllowList, OscProtocol, OscServer, Subscribers, clip
+from .control.oscquery import OscQueryServer, websocket_osc
+from .control.presets import Preset, PresetError, PresetStore
+from .folders import default_config_dir, default_presets_path
+from .outputs.preview import PreviewEncoder, PreviewServer
+from .outputs.shm import ShmFrameWriter
 
 log = logging.getLogger("latentvj.server")
 
@@ -192,14 +193,14 @@ class Server:
         """The optional network outputs, each a frame sink with its own thread (started by run())."""
         outputs = {}
         if self.config.jitter:
-            from .jitnet import JitNetSender
+            from .outputs.jitnet import JitNetSender
 
             try:
                 outputs["jitter"] = JitNetSender(*self.config.jitter)
             except ValueError as exc:
                 raise ServeError(f"--jitter: {exc}") from None
         if self.config.ndi:
-            from .ndi import NdiSender, NdiUnavailable
+            from .outputs.ndi import NdiSender, NdiUnavailable
 
             try:
                 outputs["ndi"] = NdiSender(self.config.ndi, fps=self.config.engine.fps)

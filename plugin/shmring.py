@@ -2,7 +2,7 @@
 
 This file uses only the standard library and numpy, and imports nothing else from LatentVJ, so it can be
 copied unchanged next to a TouchDesigner project (or any script) and imported there. The writer lives in
-``latentvj.bridge.shm`` and takes its constants from here.
+``latentvj.bridge.outputs.shm`` and takes its constants from here.
 
 A stream is one shared-memory segment (``multiprocessing.shared_memory``) named e.g. ``latentvj``
 (``/latentvj`` on Linux and macOS). All numbers are little-endian. The segment is a 128-byte header

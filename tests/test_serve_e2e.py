@@ -20,7 +20,7 @@ from PIL import Image
 from processes import ServeProcess, free_port_args, latentvj_command, wait_until
 from pythonosc.osc_message import OscMessage
 
-from latentvj.bridge.osc import STATUS_FIELDS, build_message
+from latentvj.bridge.control.osc import STATUS_FIELDS, build_message
 from latentvj.plugin.shmring import ShmFrameReader, StreamNotFoundError
 
 pytestmark = pytest.mark.integration

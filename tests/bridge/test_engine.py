@@ -6,7 +6,7 @@ import threading
 import numpy as np
 import pytest
 
-from latentvj.bridge.control import ControlState
+from latentvj.bridge.control.state import ControlState
 from latentvj.bridge.engine import Engine, EngineConfig
 from latentvj.models.walks import seed_latent
 
@@ -309,7 +309,7 @@ def test_a_resize_whose_outputs_cannot_be_made_keeps_the_old_size(tiny_model):
 
 
 def test_presets_store_and_recall_across_a_new_store(tiny_model, tmp_path):
-    from latentvj.bridge.presets import PresetStore
+    from latentvj.bridge.control.presets import PresetStore
     path = tmp_path / "presets.json"
     control = ControlState()
     engine = Engine(tiny_model, config=EngineConfig(device="cpu"), control=control, presets=PresetStore(path))
@@ -335,7 +335,7 @@ def test_presets_store_and_recall_across_a_new_store(tiny_model, tmp_path):
 
 
 def test_recalling_an_empty_slot_or_another_models_preset_is_reported(tiny_model, tiny_vae_path, tmp_path):
-    from latentvj.bridge.presets import PresetStore
+    from latentvj.bridge.control.presets import PresetStore
     from latentvj.models.checkpoint import load_model
     store = PresetStore(tmp_path / "presets.json")
     control = ControlState()
@@ -396,7 +396,7 @@ def test_a_size_too_large_for_the_target_frame_rate_is_answered_with_a_warning(t
 def test_the_echo_of_a_recalled_seed_comes_after_the_walk_has_it(tiny_model, tmp_path):
     """Issue 9, bug 5: a controller that asks for the status on the seed's echo after a recall was sometimes
     told the previous seed: the values were echoed before the walk was changed."""
-    from latentvj.bridge.presets import PresetStore
+    from latentvj.bridge.control.presets import PresetStore
 
     control = ControlState()
     engine = Engine(tiny_model, config=EngineConfig(device="cpu"), control=control,

@@ -2,7 +2,7 @@
 
 The stand-in is written from the Max SDK's "Jitter Networking Specification" (chunk header, 288-byte
 matrix header, matrix data, a 'JMLP' latency reply per matrix) with the byte order that real Max uses
-(see bridge/jitnet.py's docstring); it does not import the sender's structs, so a layout mistake in
+(see bridge/outputs/jitnet.py's docstring); it does not import the sender's structs, so a layout mistake in
 either shows up here.
 """
 
@@ -17,7 +17,7 @@ import time
 import numpy as np
 import pytest
 
-from latentvj.bridge.jitnet import JitNetSender, LatencyReplies, matrix_header
+from latentvj.bridge.outputs.jitnet import JitNetSender, LatencyReplies, matrix_header
 
 DEADLINE = 5.0
 
@@ -359,7 +359,7 @@ def test_context_manager_starts_and_stops(cleanup):
 @pytest.mark.integration
 def test_a_receiver_that_floods_bytes_back_never_holds_up_write(cleanup, monkeypatch):
     """The sender thread reads the flood (here: stuck in reading it) without the lock write() needs."""
-    from latentvj.bridge import jitnet
+    from latentvj.bridge.outputs import jitnet
 
     reading, release = threading.Event(), threading.Event()
 

@@ -10,7 +10,7 @@ import uuid
 import numpy as np
 import pytest
 
-from latentvj.bridge.ndi import NdiSender, NdiUnavailable, discovery_problem, ndi_available
+from latentvj.bridge.outputs.ndi import NdiSender, NdiUnavailable, discovery_problem, ndi_available
 
 WAIT = 20.0  # seconds any condition below may take before the test gives up
 

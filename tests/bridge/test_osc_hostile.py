@@ -13,8 +13,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pythonosc.osc_message import OscMessage
 
-from latentvj.bridge.control import ControlState
-from latentvj.bridge.osc import (
+from latentvj.bridge.control.state import ControlState
+from latentvj.bridge.control.osc import (
     SCHEDULE_HORIZON_S,
     SCHEDULED_BYTES_PER_SENDER,
     OscProtocol,
@@ -22,7 +22,7 @@ from latentvj.bridge.osc import (
     Schedule,
     build_message,
 )
-from latentvj.bridge.problems import ANSWERED_PER_WINDOW, LOGGED_PER_WINDOW, ProblemLog
+from latentvj.bridge.control.problems import ANSWERED_PER_WINDOW, LOGGED_PER_WINDOW, ProblemLog
 from latentvj.plugin import oscwire
 
 SENDER = ("127.0.0.1", 54321)
@@ -256,7 +256,7 @@ def test_the_20_byte_packet_that_hung_control_is_answered_and_control_answers_ri
 
 
 def test_the_inbox_serves_senders_in_turn_and_bounds_each():
-    from latentvj.bridge.osc import Inbox
+    from latentvj.bridge.control.osc import Inbox
 
     inbox = Inbox(per_sender=100, coalesce_above=10_000)
     flood, other = ("127.0.0.1", 1), ("127.0.0.1", 2)
@@ -269,7 +269,7 @@ def test_the_inbox_serves_senders_in_turn_and_bounds_each():
 
 
 def test_a_flooding_sender_has_older_messages_to_an_address_replaced():
-    from latentvj.bridge.osc import Inbox
+    from latentvj.bridge.control.osc import Inbox
 
     inbox = Inbox(coalesce_above=4)
     sender = ("127.0.0.1", 1)

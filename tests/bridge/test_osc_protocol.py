@@ -6,8 +6,8 @@ from pythonosc.osc_bundle_builder import IMMEDIATELY, OscBundleBuilder
 from pythonosc.osc_message import OscMessage
 from pythonosc.osc_message_builder import OscMessageBuilder
 
-from latentvj.bridge.control import ControlState
-from latentvj.bridge.osc import STATUS_FIELDS, OscProtocol, build_message
+from latentvj.bridge.control.state import ControlState
+from latentvj.bridge.control.osc import STATUS_FIELDS, OscProtocol, build_message
 
 SENDER = ("127.0.0.1", 54321)
 STATUS = {"model": "tiny", "device": "cpu", "width": 32, "height": 32, "target_fps": 30.0, "fps": 29.5,

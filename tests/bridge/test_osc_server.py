@@ -11,8 +11,8 @@ from pythonosc.osc_bundle_builder import OscBundleBuilder
 from pythonosc.osc_message import OscMessage
 from pythonosc.osc_message_builder import OscMessageBuilder
 
-from latentvj.bridge.control import ControlState
-from latentvj.bridge.osc import AllowList, OscProtocol, OscServer, Subscribers, build_message
+from latentvj.bridge.control.state import ControlState
+from latentvj.bridge.control.osc import AllowList, OscProtocol, OscServer, Subscribers, build_message
 
 STATUS = {"model": "tiny", "device": "cpu", "width": 32, "height": 32, "frame": 1, "mode": "drift"}
 

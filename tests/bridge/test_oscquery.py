@@ -19,10 +19,10 @@ import uuid
 import pytest
 from pythonosc.osc_message import OscMessage
 
-from latentvj.bridge.control import ControlState
-from latentvj.bridge.osc import OscProtocol, build_message
-from latentvj.bridge.oscquery import OscQueryServer, accept_key, origin_allowed, websocket_osc
-from latentvj.bridge.params import PARAMS
+from latentvj.bridge.control.state import ControlState
+from latentvj.bridge.control.osc import OscProtocol, build_message
+from latentvj.bridge.control.oscquery import OscQueryServer, accept_key, origin_allowed, websocket_osc
+from latentvj.bridge.control.params import PARAMS
 
 pytestmark = pytest.mark.integration
 

@@ -4,7 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from latentvj.bridge.params import PARAMS, Param, ParamError, reference_markdown
+from latentvj.bridge.control.params import PARAMS, Param, ParamError
+from latentvj.bridge.control.reference import reference_markdown
 
 
 def test_numbers_accept_ints_and_floats_alike():

@@ -12,15 +12,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from latentvj.bridge import presets as presets_module
-from latentvj.bridge.presets import (
+from latentvj.bridge.control import presets as presets_module
+from latentvj.bridge.control.presets import (
     PRESET_PARAMS,
     Preset,
     PresetError,
     PresetStore,
     PresetWriter,
-    default_config_dir,
-    default_presets_path,
 )
 
 
@@ -358,45 +356,3 @@ def test_unknown_and_invalid_entries_are_dropped_with_a_warning_and_the_rest_loa
     store.store(make_preset(7))
     assert len([p for p in tmp_path.iterdir() if p.name.startswith("presets.json.backup-")]) == 1
     assert PresetStore(path).slots() == [1, 3, 6, 7]
-
-
-# ---- where the file lives ---------------------------------------------------------------------------
-
-@pytest.fixture
-def home(tmp_path, monkeypatch):
-    for name in ("LATENTVJ_CONFIG", "APPDATA", "XDG_CONFIG_HOME"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("USERPROFILE", str(tmp_path / "home"))
-    return tmp_path / "home"
-
-
-def test_latentvj_config_overrides_every_platform(home, monkeypatch, tmp_path):
-    monkeypatch.setenv("LATENTVJ_CONFIG", str(tmp_path / "mine"))
-    for platform in ("linux", "darwin", "win32"):
-        monkeypatch.setattr(sys, "platform", platform)
-        assert default_config_dir() == tmp_path / "mine"
-        assert default_presets_path() == tmp_path / "mine" / "presets.json"
-
-
-def test_windows_uses_appdata(home, monkeypatch):
-    monkeypatch.setattr(sys, "platform", "win32")
-    monkeypatch.setenv("APPDATA", str(home / "AppData" / "Roaming"))
-    assert default_config_dir() == home / "AppData" / "Roaming" / "LatentVJ"
-    monkeypatch.delenv("APPDATA")
-    assert default_config_dir() == Path.home() / "AppData" / "Roaming" / "LatentVJ"
-
-
-def test_macos_uses_application_support(home, monkeypatch):
-    monkeypatch.setattr(sys, "platform", "darwin")
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / "xdg"))  # not used on macOS
-    assert default_config_dir() == home / "Library" / "Application Support" / "LatentVJ"
-
-
-def test_linux_follows_xdg(home, monkeypatch):
-    monkeypatch.setattr(sys, "platform", "linux")
-    assert default_config_dir() == home / ".config" / "latentvj"
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / "xdg"))
-    assert default_presets_path() == home / "xdg" / "latentvj" / "presets.json"
-    monkeypatch.setenv("XDG_CONFIG_HOME", "relative/dir")  # invalid by the XDG spec: ignored
-    assert default_config_dir() == home / ".config" / "latentvj"

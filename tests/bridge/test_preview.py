@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from latentvj.bridge.preview import BOUNDARY, PreviewEncoder, PreviewServer
+from latentvj.bridge.outputs.preview import BOUNDARY, PreviewEncoder, PreviewServer
 
 
 @pytest.fixture

@@ -67,7 +67,7 @@ import threading as _threading  # noqa: E402
 
 import torch  # noqa: E402
 
-from latentvj.bridge.osc import build_message  # noqa: E402
+from latentvj.bridge.control.osc import build_message  # noqa: E402
 from latentvj.bridge.server import ServeError  # noqa: E402
 from latentvj.models.checkpoint import save_model  # noqa: E402
 from latentvj.models.gan import GANConfig, Generator  # noqa: E402
@@ -203,7 +203,7 @@ def test_the_status_reply_gives_the_latent_size(served):
     """Issue 9, bug 2: /lvj/status always said latent size 0."""
     from pythonosc.osc_message import OscMessage
 
-    from latentvj.bridge.osc import STATUS_FIELDS
+    from latentvj.bridge.control.osc import STATUS_FIELDS
 
     server, _, _ = served
     fields = dict(zip([name for name, _ in STATUS_FIELDS], OscMessage(server.protocol.status_message()).params))

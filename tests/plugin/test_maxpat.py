@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from latentvj.bridge.jitnet import DEFAULT_PORT
-from latentvj.bridge.osc import ERROR_ADDRESS, MODEL_LIST_ADDRESS, STATUS_ADDRESS
-from latentvj.bridge.params import PARAMS, WALK_MODES
+from latentvj.bridge.outputs.jitnet import DEFAULT_PORT
+from latentvj.bridge.control.osc import ERROR_ADDRESS, MODEL_LIST_ADDRESS, STATUS_ADDRESS
+from latentvj.bridge.control.params import PARAMS, WALK_MODES
 from latentvj.bridge.server import ServeConfig
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -71,7 +71,7 @@ def test_every_osc_address_exists_in_the_registry(boxes):
     sent = {word for text in texts(boxes, "message") for word in text.split() if word.startswith("/lvj/")}
     routed = {word for text in texts(boxes, "newobj") for word in text.split() if word.startswith("/lvj/")}
     unknown = sorted(address for address in sent if PARAMS.find(address) is None)
-    assert not unknown, f"sent, but not in bridge/params.py: {unknown}"
+    assert not unknown, f"sent, but not in bridge/control/params.py: {unknown}"
     replies = {STATUS_ADDRESS, ERROR_ADDRESS, MODEL_LIST_ADDRESS}  # what the server sends besides echoes
     unknown = sorted(a for a in routed if a not in replies and (PARAMS.find(a) is None or PARAMS.find(a)[0].trigger))
     assert not unknown, f"routed, but LatentVJ never sends it: {unknown}"

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from latentvj.bridge.shm import SharedMemoryInUseError, ShmFrameWriter
+from latentvj.bridge.outputs.shm import SharedMemoryInUseError, ShmFrameWriter
 from latentvj.plugin import shmring
 from latentvj.plugin.shmring import (
     HEADER,
@@ -65,7 +65,7 @@ def start_python(code: str, *args: str, stdin=None) -> subprocess.Popen:
 WRITER = """
     import sys, threading
     import numpy as np
-    from latentvj.bridge.shm import ShmFrameWriter
+    from latentvj.bridge.outputs.shm import ShmFrameWriter
     name, mode = sys.argv[1], sys.argv[5]
     width, height, slots = map(int, sys.argv[2:5])
     stop = threading.Event()

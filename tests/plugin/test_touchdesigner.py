@@ -25,11 +25,11 @@ from pythonosc.osc_message import OscMessage
 from pythonosc.osc_message_builder import OscMessageBuilder
 from pythonosc.parsing.osc_types import IMMEDIATELY
 
-from latentvj.bridge.control import ControlState
-from latentvj.bridge.osc import OscProtocol, OscServer, build_message
-from latentvj.bridge.oscquery import OscQueryServer
-from latentvj.bridge.params import OUTPUT_SIDES
-from latentvj.bridge.shm import ShmFrameWriter
+from latentvj.bridge.control.state import ControlState
+from latentvj.bridge.control.osc import OscProtocol, OscServer, build_message
+from latentvj.bridge.control.oscquery import OscQueryServer
+from latentvj.bridge.control.params import OUTPUT_SIDES
+from latentvj.bridge.outputs.shm import ShmFrameWriter
 from latentvj.plugin import oscwire, shmring
 
 PLUGIN = Path(shmring.__file__).parent

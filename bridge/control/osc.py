@@ -29,7 +29,7 @@ from typing import Any, Callable, Iterable, Sequence
 
 from latentvj.plugin.oscwire import Message, OscDecodeError, decode_packet, encode_message, timed_messages
 
-from .control import Change, ControlState
+from .state import Change, ControlState
 from .params import PREFIX, ParamError, address_to_name, is_release
 from .problems import ProblemLog, describe_source
 

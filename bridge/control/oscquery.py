@@ -47,8 +47,8 @@ from urllib.parse import unquote, urlsplit
 
 from latentvj.plugin.oscwire import Arg
 
-from .control import Change, ControlState
-from .httpguard import GuardedHandler, GuardedHTTPServer
+from .state import Change, ControlState
+from ..httpguard import GuardedHandler, GuardedHTTPServer
 from .osc import ERROR_ADDRESS, AllowList, OscProtocol, build_message, clip
 from .problems import ProblemLog
 from .params import PREFIX, Param

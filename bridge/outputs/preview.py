@@ -19,8 +19,8 @@ from typing import Callable
 import numpy as np
 from PIL import Image
 
-from .httpguard import GuardedHandler, GuardedHTTPServer
-from .osc import AllowList
+from ..httpguard import GuardedHandler, GuardedHTTPServer
+from ..control.osc import AllowList
 
 log = logging.getLogger("latentvj.preview")
 
@@ -138,9 +138,11 @@ PAGE = """<!doctype html>
  body { margin: 0; background: #111; color: #ddd; font: 14px/1.4 system-ui, sans-serif; }
  main { display: flex; flex-wrap: wrap; justify-content: center; align-items: flex-start; gap: 12px 24px;
         padding: 16px; }
- img { width: min(92vw, calc(100vh - 40px), calc(100vw - 360px)); min-width: min(92vw, 240px);
+ img { width: min(92vw, calc(100vh - 40px), calc(100vw - 420px)); min-width: min(92vw, 240px);
        aspect-ratio: var(--aspect, 1); background: #000; }
- dl { display: grid; grid-template-columns: max-content auto; gap: 2px 12px; margin: 0; }
+ dl { display: grid; grid-template-columns: max-content minmax(0, 1fr); gap: 2px 12px; margin: 0;
+      width: 340px; max-width: 92vw; }
+ dd { overflow-wrap: anywhere; }
  dt { color: #888; } dd { margin: 0; font-variant-numeric: tabular-nums; }
  .warn { color: #f90; }
 </style></head>
