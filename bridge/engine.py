@@ -18,17 +18,16 @@ from typing import Callable, Protocol, Sequence
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from datetime import datetime, timezone
 
-from latentvj.models.checkpoint import CheckpointError, LoadedModel, model_fingerprint
-from latentvj.models.directions import principal_directions
+from latentvj.models.checkpoint import LoadedModel
 from latentvj.models.walks import Walker, ease
 
 from .control.state import ControlState, Snapshot
-from .device import describe, pick_device, pick_dtype
+from .device import describe
 from .control.params import DIRECTIONS, OUTPUT_SIDES, PARAMS
+from .renderer import Prepared, Renderer
 from .control.presets import PRESET_PARAMS, Preset, PresetError, PresetStore, PresetWriter
 
 log = logging.getLogger("latentvj.engine")
@@ -67,38 +66,6 @@ class EngineConfig:
 
 PACE_WINDOW_S = 1.0
 """The frame rate (status, the "behind" flag) is measured over this many seconds of frames."""
-
-OUTPUT_CHANNELS = (1, 3, 4)
-"""Channels a model may draw. Grey is sent as RGB, so every output sees RGB8 or RGBA8 frames."""
-
-
-def output_channels(model: LoadedModel) -> int:
-    """Channels of the frames the engine sends for this model: 3 (RGB, grey models too) or 4 (RGBA)."""
-    return 4 if int(getattr(model.config, "channels", 3)) == 4 else 3
-
-
-def _to_channels(pixels: torch.Tensor, channels: int) -> torch.Tensor:
-    """uint8 (H, W, 1|3|4) pixels as (H, W, ``channels``): grey spread to RGB, alpha dropped or made opaque."""
-    if pixels.shape[2] == 1:
-        pixels = pixels.expand(-1, -1, 3)
-    if channels == 3:
-        return pixels[..., :3]
-    if pixels.shape[2] == 3:
-        alpha = torch.full((*pixels.shape[:2], 1), 255, dtype=torch.uint8, device=pixels.device)
-        return torch.cat([pixels, alpha], dim=2)
-    return pixels
-
-
-def knob_directions(model: LoadedModel) -> np.ndarray:
-    """(DIRECTIONS, latent_dim) float32: the model's principal latent directions for the direction knobs.
-    A latent smaller than the knob count gets as many directions as it has dimensions; the knobs beyond
-    do nothing (zero rows)."""
-    count = min(DIRECTIONS, model.latent_dim)
-    vectors = principal_directions(model, count=count).vectors
-    knobs = np.zeros((DIRECTIONS, model.latent_dim), np.float32)
-    knobs[:count] = vectors
-    return knobs
-
 
 class Smoother:
     """A continuous parameter that glides to its target: exponentially with the smoothing time constant
@@ -155,6 +122,7 @@ class Engine:
         sinks: Sequence[FrameSink] = (),
         presets: PresetStore | None = None,
         clock: Callable[[], float] = time.monotonic,
+        renderer: Renderer | None = None,
     ):
         self.config = config or EngineConfig()
         self.control = control or ControlState()
@@ -167,12 +135,11 @@ class Engine:
         self.on_resize: Callable[[int, int, int], None] | None = None
         """Called on the render thread with (width, height, channels) before the output size or channel count
         changes (the server makes a new ring); raising keeps the old format."""
-        self.device = pick_device(self.config.device)
-        self.dtype = pick_dtype(self.device, self.config.precision)
+        self.renderer = renderer or Renderer(self.config.device, self.config.precision)
+        """Owns the device: every forward pass of a playing model goes through it."""
         self.width, self.height = self.config.size or (model.resolution, model.resolution)
-        self._host: torch.Tensor | None = None  # pinned staging buffer for CUDA -> host copies
         self._rng = np.random.default_rng()
-        self._pending_model: tuple[LoadedModel, np.ndarray] | None = None
+        self._pending_model: Prepared | None = None
         self._pending_lock = threading.Lock()
         self._writer = PresetWriter(presets, failed=self._write_failed) if presets is not None else None
 
@@ -198,40 +165,33 @@ class Engine:
 
     # ---- models ----------------------------------------------------------------------------------
 
-    def prepare(self, model: LoadedModel) -> tuple[LoadedModel, np.ndarray]:
-        """Put a model on the engine's device and precision, compute its principal directions and check that
-        it draws. Safe to call from another thread (the render loop keeps playing the current model
-        meanwhile). A model that cannot be played raises CheckpointError saying why."""
-        channels = int(getattr(model.config, "channels", 3))
-        if channels not in OUTPUT_CHANNELS:
-            raise CheckpointError(f"model '{model.name}' draws {channels} channels; LatentVJ plays grey (1), "
-                                  "RGB (3) and RGBA (4) models")
-        try:
-            directions = knob_directions(model)
-        except ValueError as exc:  # e.g. weights so large that the network overflows
-            raise CheckpointError(f"model '{model.name}' cannot be played: {exc}") from None
-        model.network.to(device=self.device, dtype=self.dtype).eval()
-        with torch.inference_mode():
-            probe = model.render(torch.zeros(1, model.latent_dim, device=self.device, dtype=self.dtype))
-            if not bool(torch.isfinite(probe).all()):
-                raise CheckpointError(f"model '{model.name}' cannot be played: it draws NaN or infinite values "
-                                      f"at {describe(self.device)} {str(self.dtype).removeprefix('torch.')} "
-                                      "(weights too large for this precision?)")
-        return model, directions
+    @property
+    def device(self) -> torch.device:
+        return self.renderer.device
 
-    def swap_model(self, prepared: tuple[LoadedModel, np.ndarray]) -> None:
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.renderer.dtype
+
+    def prepare(self, model: LoadedModel) -> Prepared:
+        """The renderer's :meth:`Renderer.prepare`: safe from another thread while the current model plays;
+        CheckpointError for a model that cannot be played."""
+        return self.renderer.prepare(model)
+
+    def swap_model(self, prepared: Prepared) -> None:
         """Play a prepared model from the next frame on (any thread)."""
         with self._pending_lock:
             self._pending_model = prepared
 
-    def _install(self, prepared: tuple[LoadedModel, np.ndarray], snap: Snapshot, t: float) -> None:
-        model, directions = prepared
+    def _install(self, prepared: Prepared, snap: Snapshot, t: float) -> None:
+        model = prepared.model
+        self.prepared = prepared
         self.model = model
-        self.directions = directions
-        channels = output_channels(model)
+        self.directions = prepared.directions
+        channels = prepared.channels
         if not hasattr(self, "channels"):
             self.channels = channels
-        self.model_id = model_fingerprint(model)
+        self.model_id = prepared.id
         walker = getattr(self, "walker", None)
         if walker is None or walker.dim != model.latent_dim:
             # A new latent space: start a walk there with the current settings (the image changes anyway).
@@ -247,40 +207,10 @@ class Engine:
 
     # ---- one frame -------------------------------------------------------------------------------
 
-    @torch.inference_mode()
     def render(self, z: np.ndarray, *, fade: float = 1.0) -> np.ndarray:
-        """The image for one latent point: uint8 (height, width, channels), top row first."""
-        if z.shape != (self.model.latent_dim,):
-            raise ValueError(f"expected a latent of shape ({self.model.latent_dim},), got {z.shape}")
-        latent = torch.from_numpy(np.ascontiguousarray(z, dtype=np.float32))[None]
-        image = self.model.render(latent.to(self.device, self.dtype))[0]
-        image = self._fit(image)
-        # To uint8 once, on the device, in as few operations as possible (each costs a dispatch on CPU);
-        # the fade to black rides on the scale.
-        scale = 127.5 * min(1.0, max(0.0, fade))
-        pixels = image.float().add(1.0).mul_(scale).clamp_(0, 255).to(torch.uint8).permute(1, 2, 0)
-        if pixels.shape[2] != self.channels:
-            pixels = _to_channels(pixels, self.channels)
-        pixels = pixels.contiguous()
-        if self.device.type == "cuda":
-            if self._host is None or self._host.shape != pixels.shape:
-                self._host = torch.empty(pixels.shape, dtype=torch.uint8, pin_memory=True)
-            self._host.copy_(pixels, non_blocking=True)
-            torch.cuda.current_stream(self.device).synchronize()
-            return self._host.numpy()
-        return pixels.cpu().numpy()
-
-    def _fit(self, image: torch.Tensor) -> torch.Tensor:
-        """Scale the model's square image to cover the output size, then centre-crop."""
-        _, h, w = image.shape
-        if (w, h) == (self.width, self.height):
-            return image
-        scale = max(self.width / w, self.height / h)
-        size = (max(self.height, round(h * scale)), max(self.width, round(w * scale)))
-        image = F.interpolate(image[None], size=size, mode="bilinear", align_corners=False,
-                              antialias=scale < 1 and self.device.type != "mps")[0]
-        top, left = (size[0] - self.height) // 2, (size[1] - self.width) // 2
-        return image[:, top:top + self.height, left:left + self.width]
+        """The image for one latent point of the playing model: uint8 (height, width, channels)."""
+        return self.renderer.render([(self.prepared, z, 1.0)], width=self.width, height=self.height,
+                                    channels=self.channels, fade=fade)
 
     def latent(self, t: float) -> np.ndarray:
         """The latent point the model draws at walk time ``t``: the walk, moved along the direction knobs,

@@ -8,7 +8,6 @@ opened is closed on the way out, the shared-memory segment included.
 
 from __future__ import annotations
 
-import collections
 import contextlib
 import errno
 import logging
@@ -17,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from latentvj.models.checkpoint import CheckpointError, model_fingerprint
+from latentvj.models.checkpoint import CheckpointError, load_model
 from latentvj.models.encode import encode_image, load_image_for
 from latentvj.models.registry import DEFAULT_MODEL, load, model_names, resolve_confined
 
@@ -99,18 +98,6 @@ def _bind(what: str, host: str, port: int, option: str, make):
         raise ServeError(f"cannot listen for {what} on {host}:{port}: {exc.strerror or exc}") from None
 
 
-RESIDENT_MODELS = 2
-"""Models kept prepared (on the device, directions computed) for /lvj/model/load: the one playing and the
-one before, so going back and forth between two is instant and a controller asking for the same loads
-again and again costs nothing."""
-
-
-def _file_key(path: Path) -> tuple:
-    """Tells a model file apart from itself after it was rewritten."""
-    stat = Path(path).stat()
-    return str(Path(path).resolve()), stat.st_mtime_ns, stat.st_size
-
-
 def _is_loopback(host: str) -> bool:
     return host in ("127.0.0.1", "localhost", "::1") or host.startswith("127.")
 
@@ -164,9 +151,7 @@ class Server:
             self._resources.callback(self.oscquery.stop)
             model = load(config.model, config.model_dirs)
             self.engine = Engine(model, config=config.engine, control=self.control, presets=presets)
-            self._resident: collections.OrderedDict[tuple, tuple] = collections.OrderedDict()
-            """Prepared models by file (path, change time, size), oldest first; the model worker's alone."""
-            self._resident[_file_key(model.path)] = (self.engine.model, self.engine.directions)
+            self.engine.renderer.keep(self.engine.prepared)  # resident: switching back to it is instant
             self._resources.callback(self.engine.close)  # last: the presets are written after the loop ends
             self.engine.report = self.report
             self.engine.on_resize = self._resize
@@ -257,9 +242,12 @@ class Server:
             if engine.presets is None:
                 raise ValueError("presets are off (no presets file)")
             path = confined_file(name, self.config.image_dirs)
-            model = engine.model
+            playing = engine.prepared
+            # The encode (a latent optimisation with autograd for a GAN) runs on its own copy of the network,
+            # read from the model file, on the CPU: never on the network that plays, never on its device.
+            model = load_model(playing.model.path)
             latent = encode_image(model, load_image_for(model, path))
-            engine.presets.store(Preset(slot=slot, model=model.name, model_id=model_fingerprint(model),
+            engine.presets.store(Preset(slot=slot, model=model.name, model_id=playing.id,
                                         latent=tuple(float(v) for v in latent), params={"walk/mode": "hold"},
                                         stored=datetime.now(timezone.utc).isoformat(timespec="seconds")))
         except (OSError, ValueError) as exc:  # PresetError and a bad image are ValueErrors
@@ -274,18 +262,10 @@ class Server:
 
     def _load_model(self, name: str, source) -> None:
         """Load in the background while the current model plays on; swap at a frame boundary. The last
-        RESIDENT_MODELS models stay prepared, so switching back to one of them is instant."""
+        few models stay resident in the renderer, so switching back to one of them is instant."""
         try:
-            path = resolve_confined(name, self.config.model_dirs)
-            key = _file_key(path)
-            prepared = self._resident.pop(key, None)
-            fresh = prepared is None
-            if fresh:
-                prepared = self.engine.prepare(load(path))
-            self._resident[key] = prepared
-            while len(self._resident) > RESIDENT_MODELS:
-                self._resident.popitem(last=False)
-            model = prepared[0]
+            prepared, fresh = self.engine.renderer.load(resolve_confined(name, self.config.model_dirs))
+            model = prepared.model
         except CheckpointError as exc:
             self.report("/lvj/model/load", clip(str(exc), 600), source)
             return

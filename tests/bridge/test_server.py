@@ -233,3 +233,24 @@ def test_a_reply_subscriber_is_sent_every_current_value_at_start(tmp_path, tiny_
             runner.join(30)
     dumped = {OscMessage(data).address for data in server.protocol.dump()}
     assert dumped <= addresses and {"/lvj/walk/speed", "/lvj/walk/mode", "/lvj/seed"} <= addresses
+
+
+def test_encode_never_runs_on_the_network_that_plays(served, tmp_path, monkeypatch):
+    """Issue 9: /lvj/encode ran a latent optimisation with autograd on the playing network, from another
+    thread; the render loop then waited for it."""
+    import latentvj.bridge.server as server_module
+
+    server, _, reports = served
+    pixels = np.zeros((32, 32, 3), np.uint8)
+    pixels[8:24, 8:24] = (250, 200, 0)
+    Image.fromarray(pixels).save(tmp_path / "square.png")
+    playing = server.engine.model.network
+    used = []
+    real = server_module.encode_image
+    monkeypatch.setattr(server_module, "encode_image",
+                        lambda model, image, **k: (used.append(model.network), real(model, image, steps=5))[1])
+    server.encodes.submit(("square.png", 5, SENDER))
+    assert server.encodes.wait_idle(60) and reports == []
+    assert used and used[0] is not playing
+    assert next(used[0].parameters()).device.type == "cpu"
+    assert server.engine.presets.get(5).model_id == server.engine.model_id

@@ -1,0 +1,205 @@
+"""The renderer: the one owner of the device.
+
+It prepares models for play (moves them to the device and precision, finds their direction knobs, checks
+that they draw), keeps the last few resident so that switching back is instant, and renders a frame from one
+or more (model, latent, weight) layers: each model's forward pass, scaled to cover the output size and
+centre-cropped, the layers blended on the device, then turned into uint8 RGB or RGBA once, copied to the
+host through a pinned buffer on CUDA. Nothing else runs a playing network: the render loop calls
+``render``; the model loader calls ``load``/``prepare`` on networks that do not play yet.
+
+Patterned on NVIDIA's StyleGAN3 visualizer (``viz/renderer.py``): the renderer owns the device and caches
+networks and buffers; the rest of the program describes what it wants drawn.
+"""
+
+from __future__ import annotations
+
+import collections
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from latentvj.models.checkpoint import CheckpointError, LoadedModel, load_model, model_fingerprint
+from latentvj.models.directions import principal_directions
+
+from .control.params import DIRECTIONS
+from .device import describe, pick_device, pick_dtype
+
+OUTPUT_CHANNELS = (1, 3, 4)
+"""Channels a model may draw. Grey is sent as RGB, so every output sees RGB8 or RGBA8 frames."""
+
+RESIDENT_MODELS = 2
+"""Models kept prepared by :meth:`Renderer.load`: the one playing and the one before, so going back and
+forth between two is instant and a controller asking for the same loads again and again costs nothing."""
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A model ready to play: on the renderer's device and precision, checked, its knobs found."""
+
+    model: LoadedModel
+    directions: np.ndarray
+    """(DIRECTIONS, latent_dim) float32: the direction knobs' latent directions (zero rows beyond the
+    latent size)."""
+    id: str
+    """The model's fingerprint (presets remember it)."""
+    channels: int
+    """Channels of the frames it gives: 3 (RGB; grey models too) or 4 (RGBA)."""
+
+
+def output_channels(model: LoadedModel) -> int:
+    """Channels of the frames the engine sends for this model: 3 (RGB, grey models too) or 4 (RGBA)."""
+    return 4 if int(getattr(model.config, "channels", 3)) == 4 else 3
+
+
+def knob_directions(model: LoadedModel) -> np.ndarray:
+    """(DIRECTIONS, latent_dim) float32: the model's principal latent directions for the direction knobs.
+    A latent smaller than the knob count gets as many directions as it has dimensions; the knobs beyond
+    do nothing (zero rows)."""
+    count = min(DIRECTIONS, model.latent_dim)
+    vectors = principal_directions(model, count=count).vectors
+    knobs = np.zeros((DIRECTIONS, model.latent_dim), np.float32)
+    knobs[:count] = vectors
+    return knobs
+
+
+def _file_key(path: Path) -> tuple:
+    """Tells a model file apart from itself after it was rewritten."""
+    stat = Path(path).stat()
+    return str(Path(path).resolve()), stat.st_mtime_ns, stat.st_size
+
+
+class Renderer:
+    def __init__(self, device: str = "auto", precision: str = "auto", *, resident: int = RESIDENT_MODELS):
+        """
+        Args:
+            device: auto (cuda > mps > cpu), cuda, cuda:N, mps or cpu; one that is absent raises DeviceError.
+            precision: auto (fp16 on CUDA/MPS, fp32 on CPU), fp32, fp16 or bf16.
+            resident: models :meth:`load` keeps prepared.
+        """
+        self.device = pick_device(device)
+        self.dtype = pick_dtype(self.device, precision)
+        self.resident = resident
+        self._cache: collections.OrderedDict[tuple, Prepared] = collections.OrderedDict()
+        self._cache_lock = threading.Lock()
+        self._host: torch.Tensor | None = None  # pinned staging buffer for CUDA -> host copies
+
+    def describe(self) -> str:
+        return describe(self.device)
+
+    @property
+    def precision(self) -> str:
+        return str(self.dtype).removeprefix("torch.")
+
+    # ---- models ----------------------------------------------------------------------------------
+
+    def prepare(self, model: LoadedModel) -> Prepared:
+        """Put a model on the device and precision, find its direction knobs and check that it draws. Runs on
+        a network that does not play yet (the loader's thread). A model that cannot be played raises
+        CheckpointError saying why."""
+        channels = int(getattr(model.config, "channels", 3))
+        if channels not in OUTPUT_CHANNELS:
+            raise CheckpointError(f"model '{model.name}' draws {channels} channels; LatentVJ plays grey (1), "
+                                  "RGB (3) and RGBA (4) models")
+        try:
+            directions = knob_directions(model)
+        except ValueError as exc:  # e.g. weights so large that the network overflows
+            raise CheckpointError(f"model '{model.name}' cannot be played: {exc}") from None
+        model.network.to(device=self.device, dtype=self.dtype).eval()
+        with torch.inference_mode():
+            probe = model.render(torch.zeros(1, model.latent_dim, device=self.device, dtype=self.dtype))
+            if not bool(torch.isfinite(probe).all()):
+                raise CheckpointError(f"model '{model.name}' cannot be played: it draws NaN or infinite values "
+                                      f"at {describe(self.device)} {self.precision} (weights too large for this "
+                                      "precision?)")
+        return Prepared(model, directions, model_fingerprint(model), output_channels(model))
+
+    def load(self, path: Path) -> tuple[Prepared, bool]:
+        """The model in a file, prepared: from the resident ones when it is there (then ``False``: nothing
+        was loaded), else loaded and prepared (``True``), the oldest resident one let go."""
+        key = _file_key(path)
+        with self._cache_lock:
+            prepared = self._cache.pop(key, None)
+            if prepared is not None:
+                self._cache[key] = prepared
+                return prepared, False
+        prepared = self.prepare(load_model(path))
+        self.keep(prepared)
+        return prepared, True
+
+    def keep(self, prepared: Prepared) -> None:
+        """Keep a prepared model resident (the newest; the oldest beyond ``resident`` is let go)."""
+        if prepared.model.path is None:
+            return
+        key = _file_key(prepared.model.path)
+        with self._cache_lock:
+            self._cache.pop(key, None)
+            self._cache[key] = prepared
+            while len(self._cache) > self.resident:
+                self._cache.popitem(last=False)
+
+    # ---- frames ----------------------------------------------------------------------------------
+
+    @torch.inference_mode()
+    def render(self, layers: Sequence[tuple[Prepared, np.ndarray, float]], *, width: int, height: int,
+               channels: int, fade: float = 1.0) -> np.ndarray:
+        """One frame from (model, latent, weight) layers: uint8 (height, width, channels), top row first.
+        Each layer's image is scaled to cover width x height and centre-cropped; the layers are blended with
+        their weights (which should sum to 1) before the one conversion to uint8; ``fade`` scales the result
+        towards black."""
+        if not layers:
+            raise ValueError("nothing to render: no layers")
+        blend: torch.Tensor | None = None
+        for prepared, z, weight in layers:
+            latent_dim = prepared.model.latent_dim
+            if z.shape != (latent_dim,):
+                raise ValueError(f"expected a latent of shape ({latent_dim},), got {z.shape}")
+            latent = torch.from_numpy(np.ascontiguousarray(z, dtype=np.float32))[None]
+            image = self._fit(prepared.model.render(latent.to(self.device, self.dtype))[0], width, height)
+            image = self._channels(image, channels)
+            if len(layers) == 1:
+                blend = image
+            else:
+                term = image.float().mul(weight)
+                blend = term if blend is None else blend.add_(term)
+        # To uint8 once, on the device, in as few operations as possible (each costs a dispatch on CPU);
+        # the fade to black rides on the scale.
+        scale = 127.5 * min(1.0, max(0.0, fade))
+        pixels = blend.float().add(1.0).mul_(scale).clamp_(0, 255).to(torch.uint8).permute(1, 2, 0).contiguous()
+        if self.device.type == "cuda":
+            if self._host is None or self._host.shape != pixels.shape:
+                self._host = torch.empty(pixels.shape, dtype=torch.uint8, pin_memory=True)
+            self._host.copy_(pixels, non_blocking=True)
+            torch.cuda.current_stream(self.device).synchronize()
+            return self._host.numpy()
+        return pixels.cpu().numpy()
+
+    @staticmethod
+    def _channels(image: torch.Tensor, channels: int) -> torch.Tensor:
+        """A (C, H, W) image in [-1, 1] as ``channels`` channels, so layers of grey, RGB and RGBA models
+        blend (grey spread, alpha opaque: 1)."""
+        if image.shape[0] == channels:
+            return image
+        if image.shape[0] == 1:
+            image = image.expand(3, -1, -1)
+        if channels == 3:
+            return image[:3]
+        if image.shape[0] == 3:
+            return torch.cat([image, torch.ones_like(image[:1])], dim=0)
+        return image
+
+    def _fit(self, image: torch.Tensor, width: int, height: int) -> torch.Tensor:
+        """Scale the model's square image to cover the output size, then centre-crop."""
+        _, h, w = image.shape
+        if (w, h) == (width, height):
+            return image
+        scale = max(width / w, height / h)
+        size = (max(height, round(h * scale)), max(width, round(w * scale)))
+        image = F.interpolate(image[None], size=size, mode="bilinear", align_corners=False,
+                              antialias=scale < 1 and self.device.type != "mps")[0]
+        top, left = (size[0] - height) // 2, (size[1] - width) // 2
+        return image[:, top:top + height, left:left + width]

@@ -1,0 +1,82 @@
+"""The renderer: the one owner of the device; models prepared, kept resident, blended in one frame."""
+
+import numpy as np
+import pytest
+import torch
+
+from latentvj.bridge.renderer import Renderer
+from latentvj.models.checkpoint import load_model, save_model
+from latentvj.models.gan import GANConfig, Generator
+
+
+@pytest.fixture
+def renderer():
+    return Renderer("cpu")
+
+
+def z(seed, dim=16):
+    return np.random.default_rng(seed).standard_normal(dim).astype(np.float32)
+
+
+def test_one_layer_is_the_model_image_as_uint8(renderer, tiny_gan_path):
+    prepared = renderer.prepare(load_model(tiny_gan_path))
+    frame = renderer.render([(prepared, z(1), 1.0)], width=32, height=32, channels=3)
+    with torch.no_grad():
+        image = prepared.model.render(torch.from_numpy(z(1))[None])[0]
+    expected = ((image + 1) * 127.5).clamp(0, 255).to(torch.uint8).permute(1, 2, 0).numpy()
+    assert frame.dtype == np.uint8 and frame.shape == (32, 32, 3)
+    assert np.abs(frame.astype(int) - expected.astype(int)).max() <= 1
+
+
+def test_two_layers_blend_on_the_device_before_the_one_conversion(renderer, tiny_gan_path, tiny_vae_path):
+    gan, vae = renderer.prepare(load_model(tiny_gan_path)), renderer.prepare(load_model(tiny_vae_path))
+    a = renderer.render([(gan, z(1), 1.0)], width=40, height=24, channels=3).astype(float)
+    b = renderer.render([(vae, z(2), 1.0)], width=40, height=24, channels=3).astype(float)
+    for weight in (0.0, 0.25, 0.5, 1.0):
+        mixed = renderer.render([(gan, z(1), 1 - weight), (vae, z(2), weight)], width=40, height=24, channels=3)
+        assert np.abs(mixed - ((1 - weight) * a + weight * b)).max() <= 1.5, weight
+
+
+def test_grey_and_rgba_layers_blend_into_the_outputs_channels(renderer, tmp_path, tiny_gan_path):
+    torch.manual_seed(0)
+    grey = save_model(tmp_path / "grey.safetensors",
+                      Generator(GANConfig(resolution=32, latent_dim=16, ngf=4, ndf=4, channels=1)).eval())
+    rgb = renderer.prepare(load_model(tiny_gan_path))
+    mono = renderer.prepare(load_model(grey))
+    assert mono.channels == 3, "grey is sent as RGB"
+    frame = renderer.render([(rgb, z(1), 0.5), (mono, z(1), 0.5)], width=32, height=32, channels=4)
+    assert frame.shape == (32, 32, 4) and (frame[..., 3] == 255).all()
+    alone = renderer.render([(mono, z(1), 1.0)], width=32, height=32, channels=3)
+    assert (alone[..., 0] == alone[..., 1]).all() and (alone[..., 1] == alone[..., 2]).all()
+
+
+def test_loaded_models_stay_resident_and_the_oldest_goes(renderer, tmp_path):
+    paths = []
+    for n in range(3):
+        torch.manual_seed(n)
+        paths.append(save_model(tmp_path / f"m{n}.safetensors",
+                                Generator(GANConfig(resolution=32, latent_dim=16, ngf=4, ndf=4)).eval()))
+    first, fresh = renderer.load(paths[0])
+    again, fresh_again = renderer.load(paths[0])
+    assert fresh and not fresh_again and again is first, "switching back is instant: the same prepared model"
+    renderer.load(paths[1])
+    renderer.load(paths[2])  # two are kept: m0 goes
+    assert renderer.load(paths[0])[1], "loaded again"
+    assert not renderer.load(paths[2])[1]
+
+
+def test_a_rewritten_file_is_loaded_again(renderer, tmp_path):
+    torch.manual_seed(0)
+    path = save_model(tmp_path / "m.safetensors", Generator(GANConfig(resolution=32, latent_dim=16, ngf=4, ndf=4)))
+    first, _ = renderer.load(path)
+    torch.manual_seed(1)
+    save_model(path, Generator(GANConfig(resolution=32, latent_dim=16, ngf=4, ndf=4)).eval(),
+               metadata={"description": "retrained"})
+    second, fresh = renderer.load(path)
+    assert fresh and second.id != first.id
+
+
+def test_a_latent_of_the_wrong_size_is_refused_saying_so(renderer, tiny_gan_path):
+    prepared = renderer.prepare(load_model(tiny_gan_path))
+    with pytest.raises(ValueError, match=r"expected a latent of shape \(16,\), got \(8,\)"):
+        renderer.render([(prepared, z(1, 8), 1.0)], width=32, height=32, channels=3)
