@@ -22,13 +22,14 @@ import torch
 from datetime import datetime, timezone
 
 from latentvj.models.checkpoint import LoadedModel
-from latentvj.models.walks import Walker, ease
+
 
 from .control.state import ControlState, Snapshot
 from .device import describe
 from .control.params import DIRECTIONS, OUTPUT_SIDES, PARAMS
+from .deck import Deck, Smoother
 from .renderer import Prepared, Renderer
-from .control.presets import PRESET_PARAMS, Preset, PresetError, PresetStore, PresetWriter
+from .control.presets import PresetError, PresetStore, PresetWriter
 
 log = logging.getLogger("latentvj.engine")
 
@@ -67,49 +68,6 @@ class EngineConfig:
 PACE_WINDOW_S = 1.0
 """The frame rate (status, the "behind" flag) is measured over this many seconds of frames."""
 
-class Smoother:
-    """A continuous parameter that glides to its target: exponentially with the smoothing time constant
-    (frame-rate independent: the step depends on elapsed time, not on frames), or along an eased ramp of
-    a fixed length (preset recalls)."""
-
-    def __init__(self, value: float):
-        self.value = self.target = float(value)
-        self._ramp: tuple[float, float, float] | None = None  # (from, start time, seconds)
-
-    def set(self, target: float, *, t: float, ramp: float | None = None) -> None:
-        target = float(target)
-        if ramp is not None and ramp > 0:
-            self._ramp = (self.value, t, ramp)
-        elif ramp is not None:  # a ramp of 0 s: a cut
-            self.value, self._ramp = target, None
-        elif target != self.target:
-            self._ramp = None  # a new value from a controller takes over from a recall's ramp
-        self.target = target
-
-    def step(self, t: float, dt: float, tau: float) -> float:
-        if self._ramp is not None:
-            start, t0, seconds = self._ramp
-            u = min(1.0, max(0.0, (t - t0) / seconds))
-            self.value = start + (self.target - start) * ease(u)
-            if u >= 1.0:
-                self._ramp = None
-        elif tau <= 0 or dt >= 20 * tau:
-            self.value = self.target
-        else:
-            self.value += (self.target - self.value) * (1.0 - math.exp(-dt / tau))
-            if abs(self.target - self.value) < 1e-6:
-                self.value = self.target
-        return self.value
-
-
-# Walker setters, in the order a snapshot's changes are applied (morph time first: a seed sent in the same
-# frame morphs with the new time).
-_WALK_SETTERS = (
-    ("morph/time", "set_morph_time"),
-    ("walk/period", "set_period"),
-    ("walk/mode", "set_mode"),
-)
-_SMOOTHED = tuple(p.name for p in PARAMS if p.smooth and p.name != "z/N")
 
 
 class Engine:
@@ -146,10 +104,12 @@ class Engine:
         snap = self.control.snapshot()
         self._t_start = self.clock()  # walk time 0; walk time only moves forward, across runs too
         self._t_prev = 0.0
-        self._smoothers = {name: Smoother(snap[name]) for name in _SMOOTHED}
+        self._fade = Smoother(snap["output/fade"])
         self._tau = snap["smoothing"]
         self._applied = dict(snap.serials)
-        self._install(self.prepare(model), snap, 0.0)
+        self.deck = Deck(self.prepare(model), self.control, t=0.0, rng=self._rng)
+        """The deck that plays: its model, its walk, its knobs."""
+        self._install(self.deck.prepared, snap, 0.0)
         self._applied["output/size"] = self.control.set("output/size", (self.width, self.height))
         self._applied["output/fps"] = self.control.set(
             "output/fps", float(self.config.fps) if self.config.fps > 0 else 240.0)
@@ -185,20 +145,10 @@ class Engine:
 
     def _install(self, prepared: Prepared, snap: Snapshot, t: float) -> None:
         model = prepared.model
-        self.prepared = prepared
-        self.model = model
-        self.directions = prepared.directions
+        self.deck.install(prepared, snap, t)
         channels = prepared.channels
         if not hasattr(self, "channels"):
             self.channels = channels
-        self.model_id = prepared.id
-        walker = getattr(self, "walker", None)
-        if walker is None or walker.dim != model.latent_dim:
-            # A new latent space: start a walk there with the current settings (the image changes anyway).
-            self.walker = Walker(
-                model.latent_dim, seed=snap["seed"], mode=snap["walk/mode"], speed=self._speed(),
-                period=snap["walk/period"], morph_time=snap["morph/time"], t0=t,
-            )
         self.control.latent_dim = model.latent_dim
         self.control.model_kind = model.kind
         self.control.set("model/name", model.name)
@@ -209,19 +159,33 @@ class Engine:
 
     def render(self, z: np.ndarray, *, fade: float = 1.0) -> np.ndarray:
         """The image for one latent point of the playing model: uint8 (height, width, channels)."""
-        return self.renderer.render([(self.prepared, z, 1.0)], width=self.width, height=self.height,
+        return self.renderer.render([(self.deck.prepared, z, 1.0)], width=self.width, height=self.height,
                                     channels=self.channels, fade=fade)
 
+    # The playing deck's parts, as the engine's own (one deck for now).
+    @property
+    def prepared(self) -> Prepared:
+        return self.deck.prepared
+
+    @property
+    def model(self) -> LoadedModel:
+        return self.deck.model
+
+    @property
+    def model_id(self) -> str:
+        return self.deck.prepared.id
+
+    @property
+    def directions(self) -> np.ndarray:
+        return self.deck.prepared.directions
+
+    @property
+    def walker(self):
+        return self.deck.walker
+
     def latent(self, t: float) -> np.ndarray:
-        """The latent point the model draws at walk time ``t``: the walk, moved along the direction knobs,
-        scaled by truncation (GAN) or temperature (VAE)."""
-        z = self.walker.at(t)
-        knobs = np.array([self._smoothers[f"direction/{k}"].value for k in range(1, DIRECTIONS + 1)],
-                         dtype=np.float32)
-        if knobs.any():
-            z = z + knobs @ self.directions
-        scale = self._smoothers["truncation" if self.model.kind == "gan" else "temperature"].value
-        return z if scale == 1.0 else z * np.float32(scale)
+        """The latent point the playing deck draws at walk time ``t``."""
+        return self.deck.latent(t)
 
     def step(self, t: float | None = None) -> np.ndarray | None:
         """Render and publish the frame for walk time ``t`` (seconds since start; now by default).
@@ -236,12 +200,8 @@ class Engine:
             if pending is not None:
                 self._install(pending, snap, t)
             self._apply(snap, t)
-            for smoother in self._smoothers.values():
-                smoother.step(t, dt, self._tau)
-            speed = self._speed()
-            if speed != self.walker.speed:
-                self.walker.set_speed(speed, t)
-            pixels = self.render(self.latent(t), fade=self._smoothers["output/fade"].value)
+            self.deck.advance(snap, t, dt, tau=self._tau)
+            pixels = self.render(self.latent(t), fade=self._fade.step(t, dt, self._tau))
         except Exception as exc:  # one bad frame must not end the performance
             self._frame_failed(exc)
             return None
@@ -255,9 +215,6 @@ class Engine:
         self._frame_times.append(self.clock())
         return pixels
 
-    def _speed(self) -> float:
-        return 0.0 if self.control.get("walk/freeze") else self._smoothers["walk/speed"].value
-
     def _changed(self, snap: Snapshot, name: str) -> bool:
         if snap.serials[name] == self._applied.get(name):
             return False
@@ -265,30 +222,12 @@ class Engine:
         return True
 
     def _apply(self, snap: Snapshot, t: float) -> None:
-        """Apply what changed in the snapshot since the last frame."""
+        """Apply what changed in the snapshot since the last frame: the deck's parameters by the deck, the
+        output's and the presets' here."""
         self._tau = snap["smoothing"]
-        for name, setter in _WALK_SETTERS:
-            if self._changed(snap, name) and snap[name] != getattr(self.walker, setter[4:]):
-                getattr(self.walker, setter)(snap[name], t)
-        if self._changed(snap, "seed"):
-            self.walker.set_seed(snap["seed"], t)  # a trigger: the same seed again morphs back in hold
-        if self._changed(snap, "walk/randomise"):
-            seed = int(self._rng.integers(0, 2**31 - 1))
-            self.walker.set_seed(seed, t)
-            self._applied["seed"] = self.control.set("seed", seed)  # echoed: controllers show the new seed
-        for name in _SMOOTHED:
-            if self._changed(snap, name):
-                self._smoothers[name].set(snap[name], t=t)
-        if self._changed(snap, "z") and snap["z"] is not None:
-            self._hold_at(np.asarray(snap["z"], dtype=np.float32), t, seconds=None)
-        if self._changed(snap, "z/N"):
-            items = self.control.take_items("z/N")
-            if items:
-                point = self.walker.at(t)
-                for index, value in items.items():
-                    if index < point.shape[0]:
-                        point[index] = value
-                self._hold_at(point, t, seconds=3 * self._tau)
+        self.deck.apply(snap, t, tau=self._tau)
+        if self._changed(snap, "output/fade"):
+            self._fade.set(snap["output/fade"], t=t)
         if self._changed(snap, "output/fps"):
             self.config.fps = snap["output/fps"]
         if self._changed(snap, "output/size") and snap["output/size"] is not None:
@@ -297,11 +236,6 @@ class Engine:
             self._store_preset(snap["preset/store"], snap, t, snap.sources["preset/store"])
         if self._changed(snap, "preset/recall"):
             self._recall_preset(snap["preset/recall"], t, snap.sources["preset/recall"])
-
-    def _hold_at(self, point: np.ndarray, t: float, *, seconds: float | None) -> None:
-        self.walker.set_point(point, t, seconds=seconds)
-        if self.control.get("walk/mode") != "hold":
-            self._applied["walk/mode"] = self.control.set("walk/mode", "hold")  # echoed; already holding
 
     def _reformat(self, width: int, height: int, channels: int, *, source, address: str) -> bool:
         """Change the output size or channels: the outputs are made anew first (``on_resize``), and only
@@ -332,10 +266,7 @@ class Engine:
         if self.presets is None:
             self.report("/lvj/preset/store", "presets are off (no presets file)", source)
             return
-        params = {name: snap[name] for name in PRESET_PARAMS if snap[name] is not None}
-        preset = Preset(slot=slot, model=self.model.name, model_id=self.model_id,
-                        latent=tuple(float(v) for v in self.walker.at(t)), params=params,
-                        stored=datetime.now(timezone.utc).isoformat(timespec="seconds"))
+        preset = self.deck.preset(slot, snap, t, stored=datetime.now(timezone.utc).isoformat(timespec="seconds"))
         try:
             self.presets.put(preset)  # recallable at once; the file is written by the preset writer
         except PresetError as exc:
@@ -358,30 +289,16 @@ class Engine:
             return
         try:
             preset = self.presets.get(slot)
-            self.presets.check_model(preset, self.model.name, self.model_id, latent_dim=self.model.latent_dim)
+            self.deck.check(preset, self.presets)
         except PresetError as exc:
             self.report("/lvj/preset/recall", str(exc), source)
             return
         seconds = float(self.control.get("preset/time"))
-        params = dict(preset.params)
-        # The walk first: a preset made in hold returns to its exact point; one made while moving resumes
-        # its motion (seed, mode, period) around its seed. Either way over preset/time. Then the values,
-        # whose echoes controllers may answer with a status request: it must already show the preset.
-        mode = params.get("walk/mode", self.walker.mode)
-        self.walker.set_morph_time(seconds, t)
-        self.walker.set_period(params.get("walk/period", self.walker.period), t)
-        self.walker.set_seed(params.get("seed", self.walker.seed), t)
-        if mode == "hold":
-            self.walker.set_point(np.asarray(preset.latent, dtype=np.float32), t, seconds=seconds)
-        else:
-            self.walker.set_mode(mode, t)
-        self.walker.set_morph_time(params.get("morph/time", self.control.get("morph/time")), t)
-        self._tau = params.get("smoothing", self._tau)
         self.control.set("preset/current", slot)
-        for name, value in params.items():
-            if name in self._smoothers:
-                self._smoothers[name].set(value, t=t, ramp=seconds)
-            self._applied[name] = self.control.set(name, value)  # echoed; applied right here
+        self.deck.recall(preset, t, seconds=seconds)
+        if "output/fade" in preset.params:
+            self._fade.set(preset.params["output/fade"], t=t, ramp=seconds)
+        self._tau = preset.params.get("smoothing", self._tau)
 
     def _frame_failed(self, exc: Exception, *, where: str = "render") -> None:
         self.frame_errors += 1
@@ -479,10 +396,8 @@ class Engine:
             "fps": round(self.fps, 2),
             "behind": self.behind,
             "frame": self.frames,
-            "mode": self.walker.mode,
-            "seed": self.walker.seed,
+            **self.deck.status(),
             "latent_dim": self.model.latent_dim,
-            "speed": self.walker.speed,
             "frame_errors": self.frame_errors,
             "last_error": self.last_error,
         }

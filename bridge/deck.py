@@ -1,0 +1,226 @@
+"""A deck: one model and the performer's hands on its latent space.
+
+Each frame the engine gives a deck the control snapshot and the walk time; the deck applies what changed
+(walk mode, speed, period, seed, a latent point, direction knobs, truncation or temperature) and answers
+with the latent point its model draws: the walk, moved along the direction knobs, scaled by truncation (a
+GAN) or temperature (a VAE). It also makes and recalls presets of itself. No I/O, no threads, no device:
+time comes in as an argument, so a deck is tested with a fake clock.
+
+A deck reads its parameters from the state under the names ``names`` gives it, so that several decks can
+live side by side in one registry; values it decides itself (a random seed, the switch to hold when a latent
+point comes, a recalled preset) it writes back to the state, which echoes them to the controllers.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Callable
+
+import numpy as np
+
+from latentvj.models.walks import Walker, ease
+
+from .control.params import DIRECTIONS, PARAMS
+from .control.presets import PRESET_PARAMS, Preset, PresetStore
+from .control.state import ControlState, Snapshot
+from .renderer import Prepared
+
+
+class Smoother:
+    """A continuous parameter that glides to its target: exponentially with the smoothing time constant
+    (frame-rate independent: the step depends on elapsed time, not on frames), or along an eased ramp of
+    a fixed length (preset recalls)."""
+
+    def __init__(self, value: float):
+        self.value = self.target = float(value)
+        self._ramp: tuple[float, float, float] | None = None  # (from, start time, seconds)
+
+    def set(self, target: float, *, t: float, ramp: float | None = None) -> None:
+        target = float(target)
+        if ramp is not None and ramp > 0:
+            self._ramp = (self.value, t, ramp)
+        elif ramp is not None:  # a ramp of 0 s: a cut
+            self.value, self._ramp = target, None
+        elif target != self.target:
+            self._ramp = None  # a new value from a controller takes over from a recall's ramp
+        self.target = target
+
+    def step(self, t: float, dt: float, tau: float) -> float:
+        if self._ramp is not None:
+            start, t0, seconds = self._ramp
+            u = min(1.0, max(0.0, (t - t0) / seconds))
+            self.value = start + (self.target - start) * ease(u)
+            if u >= 1.0:
+                self._ramp = None
+        elif tau <= 0 or dt >= 20 * tau:
+            self.value = self.target
+        else:
+            self.value += (self.target - self.value) * (1.0 - math.exp(-dt / tau))
+            if abs(self.target - self.value) < 1e-6:
+                self.value = self.target
+        return self.value
+
+
+# Walker setters, in the order a snapshot's changes are applied (morph time first: a seed sent in the same
+# frame morphs with the new time).
+_WALK_SETTERS = (
+    ("morph/time", "set_morph_time"),
+    ("walk/period", "set_period"),
+    ("walk/mode", "set_mode"),
+)
+SMOOTHED = tuple(p.name for p in PARAMS if p.smooth and p.name not in ("z/N", "output/fade"))
+"""A deck's continuous parameters, which glide over the smoothing time."""
+
+
+def same_names(name: str) -> str:
+    """The names of the one deck: its parameters under their own names."""
+    return name
+
+
+class Deck:
+    def __init__(self, prepared: Prepared, control: ControlState, *, t: float = 0.0,
+                 names: Callable[[str], str] = same_names, rng: np.random.Generator | None = None):
+        """
+        Args:
+            prepared: the model it starts with (from the renderer).
+            control: the state it reads its parameters from (one snapshot a frame) and writes the values it
+                decides to.
+            t: the walk time it starts at.
+            names: a deck parameter's name (``walk/speed``) -> its name in the state.
+            rng: where random seeds come from (``/lvj/walk/randomise``).
+        """
+        self.control = control
+        self.names = names
+        self._rng = rng or np.random.default_rng()
+        snap = control.snapshot()
+        self._applied = {name: snap.serials[names(name)] for name in _own_names()}
+        self.smoothers = {name: Smoother(snap[names(name)]) for name in SMOOTHED}
+        self.walker: Walker | None = None
+        self.install(prepared, snap, t)
+
+    def _get(self, snap: Snapshot, name: str) -> Any:
+        return snap[self.names(name)]
+
+    def _publish(self, name: str, value: Any) -> None:
+        """Write a value the deck decided to the state (it is echoed) and take it as applied."""
+        self._applied[name] = self.control.set(self.names(name), value)
+
+    # ---- the model -------------------------------------------------------------------------------
+
+    def install(self, prepared: Prepared, snap: Snapshot, t: float) -> None:
+        """Play ``prepared`` from now on; a latent space of another size starts a new walk there with the
+        current settings (the image changes anyway)."""
+        self.prepared = prepared
+        if self.walker is None or self.walker.dim != prepared.model.latent_dim:
+            self.walker = Walker(
+                prepared.model.latent_dim, seed=self._get(snap, "seed"), mode=self._get(snap, "walk/mode"),
+                speed=self.speed(snap), period=self._get(snap, "walk/period"),
+                morph_time=self._get(snap, "morph/time"), t0=t,
+            )
+
+    @property
+    def model(self):
+        return self.prepared.model
+
+    # ---- one frame -------------------------------------------------------------------------------
+
+    def _changed(self, snap: Snapshot, name: str) -> bool:
+        serial = snap.serials[self.names(name)]
+        if serial == self._applied.get(name):
+            return False
+        self._applied[name] = serial
+        return True
+
+    def apply(self, snap: Snapshot, t: float, *, tau: float) -> None:
+        """Apply what changed in the snapshot since the last frame (``tau``: the smoothing time)."""
+        walker = self.walker
+        for name, setter in _WALK_SETTERS:
+            if self._changed(snap, name) and self._get(snap, name) != getattr(walker, setter[4:]):
+                getattr(walker, setter)(self._get(snap, name), t)
+        if self._changed(snap, "seed"):
+            walker.set_seed(self._get(snap, "seed"), t)  # a trigger: the same seed again morphs back in hold
+        if self._changed(snap, "walk/randomise"):
+            seed = int(self._rng.integers(0, 2**31 - 1))
+            walker.set_seed(seed, t)
+            self._publish("seed", seed)  # echoed: controllers show the new seed
+        for name in SMOOTHED:
+            if self._changed(snap, name):
+                self.smoothers[name].set(self._get(snap, name), t=t)
+        if self._changed(snap, "z") and self._get(snap, "z") is not None:
+            self._hold_at(np.asarray(self._get(snap, "z"), dtype=np.float32), t, seconds=None)
+        if self._changed(snap, "z/N"):
+            items = self.control.take_items(self.names("z/N"))
+            if items:
+                point = walker.at(t)
+                for index, value in items.items():
+                    if index < point.shape[0]:
+                        point[index] = value
+                self._hold_at(point, t, seconds=3 * tau)
+
+    def advance(self, snap: Snapshot, t: float, dt: float, *, tau: float) -> None:
+        """Move the smoothers on to time ``t`` (``dt`` after the last frame) and set the walk's speed."""
+        for smoother in self.smoothers.values():
+            smoother.step(t, dt, tau)
+        speed = self.speed(snap)
+        if speed != self.walker.speed:
+            self.walker.set_speed(speed, t)
+
+    def speed(self, snap: Snapshot) -> float:
+        """The walk's speed: the smoothed speed knob, or 0 while frozen."""
+        return 0.0 if self._get(snap, "walk/freeze") else self.smoothers["walk/speed"].value
+
+    def latent(self, t: float) -> np.ndarray:
+        """The latent point the model draws at walk time ``t``: the walk, moved along the direction knobs,
+        scaled by truncation (GAN) or temperature (VAE)."""
+        z = self.walker.at(t)
+        knobs = np.array([self.smoothers[f"direction/{k}"].value for k in range(1, DIRECTIONS + 1)],
+                         dtype=np.float32)
+        if knobs.any():
+            z = z + knobs @ self.prepared.directions
+        scale = self.smoothers["truncation" if self.model.kind == "gan" else "temperature"].value
+        return z if scale == 1.0 else z * np.float32(scale)
+
+    def _hold_at(self, point: np.ndarray, t: float, *, seconds: float | None) -> None:
+        self.walker.set_point(point, t, seconds=seconds)
+        if self.control.get(self.names("walk/mode")) != "hold":
+            self._publish("walk/mode", "hold")  # echoed; already holding
+
+    # ---- presets ---------------------------------------------------------------------------------
+
+    def preset(self, slot: int, snap: Snapshot, t: float, *, stored: str) -> Preset:
+        """This deck as a preset: its latent point now and every parameter of its look."""
+        params = {name: self._get(snap, name) for name in PRESET_PARAMS if self._get(snap, name) is not None}
+        return Preset(slot=slot, model=self.model.name, model_id=self.prepared.id,
+                      latent=tuple(float(v) for v in self.walker.at(t)), params=params, stored=stored)
+
+    def check(self, preset: Preset, presets: PresetStore) -> None:
+        """PresetError when the preset was made with another model than this deck's."""
+        presets.check_model(preset, self.model.name, self.prepared.id, latent_dim=self.model.latent_dim)
+
+    def recall(self, preset: Preset, t: float, *, seconds: float) -> None:
+        """Go to a preset over ``seconds``: a preset made in hold returns to its exact point; one made while
+        moving resumes its motion (seed, mode, period) around its seed. The walk first, then the values,
+        whose echoes controllers may answer with a status request: it must already show the preset."""
+        params = dict(preset.params)
+        walker = self.walker
+        mode = params.get("walk/mode", walker.mode)
+        walker.set_morph_time(seconds, t)
+        walker.set_period(params.get("walk/period", walker.period), t)
+        walker.set_seed(params.get("seed", walker.seed), t)
+        if mode == "hold":
+            walker.set_point(np.asarray(preset.latent, dtype=np.float32), t, seconds=seconds)
+        else:
+            walker.set_mode(mode, t)
+        walker.set_morph_time(params.get("morph/time", self.control.get(self.names("morph/time"))), t)
+        for name, value in params.items():
+            if name in self.smoothers:
+                self.smoothers[name].set(value, t=t, ramp=seconds)
+            self._publish(name, value)
+
+    def status(self) -> dict:
+        return {"mode": self.walker.mode, "seed": self.walker.seed, "speed": self.walker.speed}
+
+
+def _own_names() -> list[str]:
+    """The deck parameters whose serials a deck follows."""
+    return [name for name, _ in _WALK_SETTERS] + ["seed", "walk/randomise", "z", "z/N", *SMOOTHED]
