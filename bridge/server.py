@@ -20,7 +20,7 @@ from latentvj.models.checkpoint import CheckpointError, load_model
 from latentvj.models.encode import encode_image, load_image_for
 from latentvj.models.registry import DEFAULT_MODEL, load, model_names, resolve_confined
 
-from .control.state import Change, ControlState
+from .control.state import ControlState
 from .device import pick_device
 from .engine import Engine, EngineConfig
 from .jobs import LatestJob
@@ -130,9 +130,21 @@ class Server:
             except PresetError as exc:
                 raise ServeError(str(exc)) from None
         try:
+            # Slow requests: one owned worker each, the newest request first (a burst is answered, never
+            # multiplied); they are commands of the one command path.
+            self.loads = LatestJob("model-load", lambda request: self._load_model(*request),
+                                   superseded=lambda old, new: self._superseded("/lvj/model/load", old, new))
+            self.encodes = LatestJob("encode", lambda request: self._encode(*request),
+                                     superseded=lambda old, new: self._superseded("/lvj/encode", old, new))
+            for job in (self.loads, self.encodes):
+                job.start()
+                self._resources.callback(job.stop)
             self.subscribers = Subscribers(config.reply)
-            self.protocol = OscProtocol(self.control, status=self.status, subscribers=self.subscribers,
-                                        models=lambda: model_names(config.model_dirs))
+            self.protocol = OscProtocol(
+                self.control, status=self.status, subscribers=self.subscribers,
+                models=lambda: model_names(config.model_dirs),
+                commands={"model/load": lambda name, sender: self.loads.submit((name, sender)),
+                          "encode": lambda value, sender: self.encodes.submit((*value, sender))})
             self.osc = _bind("OSC", config.osc_host, config.osc_port, "--osc-port",
                              lambda: OscServer(self.protocol, host=config.osc_host, port=config.osc_port,
                                                allow=allow))
@@ -160,16 +172,6 @@ class Server:
             self._resources.callback(lambda: self.shm.close())
             self.outputs = self._open_outputs()
             self.engine.sinks = [self.shm, self.encoder, *self.outputs.values()]
-            # Slow requests: one owned worker each, the newest request first (a burst is answered, never
-            # multiplied).
-            self.loads = LatestJob("model-load", lambda request: self._load_model(*request),
-                                   superseded=lambda old, new: self._superseded("/lvj/model/load", old, new))
-            self.encodes = LatestJob("encode", lambda request: self._encode(*request),
-                                     superseded=lambda old, new: self._superseded("/lvj/encode", old, new))
-            for job in (self.loads, self.encodes):
-                job.start()
-                self._resources.callback(job.stop)
-            self.control.listen(self._on_change)
         except BaseException:
             self._resources.close()
             raise
@@ -224,12 +226,6 @@ class Server:
         is summarised, not flooded). ``warning``: applied, but not as asked (/lvj/warning)."""
         for message, target in self.protocol.error_replies(source, address, reason, warning=warning):
             self.osc.send(message, target)
-
-    def _on_change(self, change: Change) -> None:
-        if change.name == "model/load":
-            self.loads.submit((change.value, change.source))
-        elif change.name == "encode":
-            self.encodes.submit((*change.value, change.source))
 
     def _superseded(self, address: str, old: tuple, new: tuple) -> None:
         self.report(address, f"{clip(str(old[0]))}: not done: a later request ({clip(str(new[0]))}) came "

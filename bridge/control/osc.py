@@ -1,9 +1,10 @@
 """OSC control: the protocol works on datagram bytes, the UDP server is a thin adapter around it.
 
-Every message is validated against the parameter registry. A message that cannot be applied (malformed
-packet, unknown address, wrong type, out of range, NaN) is answered with ``/lvj/error s`` ("ADDRESS:
-reason") to its sender and to subscribers, and logged; nothing a controller sends can stop rendering or
-the handling of later messages.
+Datagrams are decoded (bounded, by plugin/oscwire.py) and each message handed to the one command path
+(commands.py), which validates it against the parameter registry and applies it. A message that cannot be
+applied (malformed packet, unknown address, wrong type, out of range, NaN) is answered with ``/lvj/error s``
+("ADDRESS: reason") to its sender and to subscribers, and logged; nothing a controller sends can stop
+rendering or the handling of later messages.
 
 Two-way: every accepted change, whoever made it (a controller, a preset recall, the engine), is echoed as
 the same address with the new value to the subscribers and to the controller that asked. Echoes are
@@ -27,26 +28,26 @@ import threading
 import time
 from typing import Any, Callable, Iterable, Sequence
 
-from latentvj.plugin.oscwire import Message, OscDecodeError, decode_packet, encode_message, timed_messages
+from latentvj.plugin.oscwire import Message, OscDecodeError, decode_packet, timed_messages
 
-from .state import Change, ControlState
-from .params import PREFIX, ParamError, address_to_name, is_release
+from .commands import (  # noqa: F401 - the replies' addresses and helpers, as the OSC layer's own
+    ERROR_ADDRESS,
+    MAX_SHOWN,
+    MODEL_LIST_ADDRESS,
+    STATUS_ADDRESS,
+    STATUS_FIELDS,
+    WARNING_ADDRESS,
+    Command,
+    Commands,
+    Subscribers,
+    build_message,
+    clip,
+    osc_args,
+)
 from .problems import ProblemLog, describe_source
+from .state import Change, ControlState
 
 log = logging.getLogger("latentvj.osc")
-
-ERROR_ADDRESS = f"{PREFIX}/error"
-WARNING_ADDRESS = f"{PREFIX}/warning"
-STATUS_ADDRESS = f"{PREFIX}/status"
-MODEL_LIST_ADDRESS = f"{PREFIX}/model/list"
-
-# Order of the arguments of the /lvj/status reply; documented in docs/osc.md. New fields go at the end.
-STATUS_FIELDS = (
-    ("model", "s"), ("device", "s"), ("width", "i"), ("height", "i"), ("target_fps", "f"),
-    ("fps", "f"), ("frame", "i"), ("mode", "s"), ("seed", "i"), ("preset", "i"), ("latent_dim", "i"),
-    ("oscquery_port", "i"), ("kind", "s"),
-)
-MAX_SUBSCRIBERS = 32
 
 # Bundles timetagged in the future wait in a schedule. It is bounded by messages and by memory, overall and
 # per sender, so that one sender's flood of future bundles never refuses another sender's.
@@ -57,64 +58,8 @@ SCHEDULED_BYTES_PER_SENDER = 2 << 20
 """Memory one sender's scheduled messages may hold (as estimated by :func:`_footprint`)."""
 SCHEDULED_TOTAL = 10_000
 SCHEDULED_BYTES_TOTAL = 32 << 20
-MAX_SHOWN = 120
-"""Longest address (or argument) quoted back in an error reply or a log line."""
-
 Address = tuple[str, int]
 Reply = tuple[bytes, Address]
-
-
-def build_message(address: str, *args: Any) -> bytes:
-    return encode_message(address, *args)
-
-
-def clip(text: str, limit: int = MAX_SHOWN) -> str:
-    """``text`` cut to ``limit`` characters (hostile input can be 64 KB long), marked when it was cut."""
-    return text if len(text) <= limit else f"{text[:limit]}... ({len(text):,} characters)"
-
-
-def _osc_args(value: Any) -> list:
-    """A parameter value as OSC arguments."""
-    if value is None:
-        return []
-    if isinstance(value, bool):
-        return [int(value)]  # 0/1: OSC's T/F tags are unknown to Pd's [oscparse] and some other hosts
-    if isinstance(value, (tuple, list)):
-        return [float(v) if isinstance(v, float) else v for v in value]
-    return [value]
-
-
-class Subscribers:
-    """Where echoes, errors and periodic status go besides the sender. Thread-safe, bounded."""
-
-    def __init__(self, initial: Iterable[Address] = ()):
-        self._lock = threading.Lock()
-        self._addresses: list[Address] = []
-        for address in initial:
-            self.add(address)
-
-    def add(self, address: Address) -> None:
-        with self._lock:
-            if address in self._addresses:
-                return
-            if len(self._addresses) >= MAX_SUBSCRIBERS:
-                dropped = self._addresses.pop(0)
-                log.warning("more than %d subscribers: dropping the oldest, %s:%d", MAX_SUBSCRIBERS, *dropped)
-            self._addresses.append(address)
-
-    def remove(self, address: Address) -> bool:
-        with self._lock:
-            if address in self._addresses:
-                self._addresses.remove(address)
-                return True
-            return False
-
-    def __iter__(self):
-        with self._lock:
-            return iter(list(self._addresses))
-
-    def __len__(self) -> int:
-        return len(self._addresses)
 
 
 class Schedule:
@@ -217,18 +162,32 @@ class OscProtocol:
         clock: Callable[[], float] = time.time,
         problems: ProblemLog | None = None,
         schedule: Schedule | None = None,
+        commands: dict[str, Command] | None = None,
     ):
+        """
+        Args:
+            state, status, models, subscribers, problems: for the command path (see :class:`Commands`).
+            clock: Unix time (bundle timetags are wall-clock times).
+            schedule: where future-timetagged messages wait.
+            commands: commands besides the built-in ones, by parameter name (the server's model loads and
+                encodes).
+        """
+        self.commands = Commands(state, status=status, models=models, subscribers=subscribers,
+                                 problems=problems, table=commands)
         self.state = state
-        self.status = status
-        self.models = models
-        self.subscribers = subscribers if subscribers is not None else Subscribers()
+        self.subscribers = self.commands.subscribers
+        self.problems = self.commands.problems
         self.clock = clock
-        """Unix time (bundle timetags are wall-clock times)."""
-        self.problems = problems if problems is not None else ProblemLog(log)
-        """Rate-limits the logging and answering of errors per sender."""
         self.schedule = schedule if schedule is not None else Schedule()
-        self.errors = 0
+        self.handle_message = self.commands.call
+        self.status_message = self.commands.status_message
+        self.dump = self.commands.dump
+        self.error_replies = self.commands.error_replies
+
+    @property
+    def errors(self) -> int:
         """Messages answered with /lvj/error since start (answered or, under a flood, only counted)."""
+        return self.commands.errors
 
     # ---- receiving ---------------------------------------------------------------------------------
 
@@ -239,7 +198,7 @@ class OscProtocol:
         try:
             timed = timed_messages(decode_packet(data), now)
         except OscDecodeError as exc:
-            return self._error(sender, "(packet)", f"malformed OSC packet of {len(data)} bytes: {exc}")
+            return self.commands.refuse(sender, "(packet)", f"malformed OSC packet of {len(data)} bytes: {exc}")
         replies: list[Reply] = []
         for when, message in timed:
             if when > now + 0.001:
@@ -250,9 +209,9 @@ class OscProtocol:
 
     def _schedule(self, when: float, now: float, message: Message, sender: Address) -> list[Reply]:
         if self.state.registry.find(message.address) is None:  # answered now, not in a minute
-            return self._unknown(sender, message.address)
+            return self.commands.unknown(sender, message.address)
         refused = self.schedule.add(when, now, message, sender)
-        return [] if refused is None else self._error(sender, message.address, refused)
+        return [] if refused is None else self.commands.refuse(sender, message.address, refused)
 
     def next_due(self) -> float | None:
         """Clock time of the next scheduled message, if any."""
@@ -280,125 +239,6 @@ class OscProtocol:
                         f"not answered; the latest: {clip(summary.latest, 2 * MAX_SHOWN)}")
                 replies.append((build_message(ERROR_ADDRESS, text), summary.source))
         return replies
-
-    def handle_message(self, address: str, args: Sequence[Any], sender: Address) -> list[Reply]:
-        found = self.state.registry.find(address)
-        if found is None:
-            return self._unknown(sender, address)
-        param, index = found
-        shown = param.address if index is None else param.address.replace("/N", f"/{index}")
-        if param.access == "r":
-            return self._error(sender, shown, "read-only: LatentVJ sets it and echoes it; send /lvj/subscribe to follow it")
-        name = param.name
-        if name in ("subscribe", "unsubscribe"):
-            return self._subscription(name, args, sender)
-        if param.trigger and is_release(args):
-            return []  # the release of a momentary button
-        try:
-            value = param.coerce(args, size=self.state.latent_dim or None)
-            if index is not None and not 0 <= index < self.state.latent_dim:
-                raise ParamError(f"this model's latent has {self.state.latent_dim} dimensions (0..{self.state.latent_dim - 1})")
-            kind_error = _wrong_model_kind(name, self.state.model_kind)
-            if kind_error:
-                raise ParamError(kind_error)
-        except ParamError as exc:
-            return self._error(sender, shown, str(exc))
-        if name == "status":
-            return [(self.status_message(), sender)]
-        if name == "model/list":
-            return [(build_message(MODEL_LIST_ADDRESS, *self.models()), sender)]
-        if index is None:
-            self.state.set(name, value, source=sender)
-        else:
-            self.state.set_item(name, index, value, source=sender)
-        return []
-
-    def status_message(self) -> bytes:
-        status = self.status()
-        return build_message(STATUS_ADDRESS, *(_cast(status.get(field), tag) for field, tag in STATUS_FIELDS))
-
-    def _subscription(self, name: str, args: Sequence[Any], sender: Address) -> list[Reply]:
-        host, port = sender
-        try:
-            if len(args) > 2:
-                raise ParamError(f"expected at most 2 arguments (port, host), got {len(args)}")
-            if args:
-                port = args[0]
-                if isinstance(port, float) and port.is_integer():
-                    port = int(port)
-                if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
-                    raise ParamError(f"expected a port 1..65535, got {port!r}")
-            if len(args) == 2:
-                if not isinstance(args[1], str) or not args[1].strip():
-                    raise ParamError(f"expected a host name or address, got {args[1]!r}")
-                host = args[1].strip()
-        except ParamError as exc:
-            return self._error(sender, f"{PREFIX}/{name}", str(exc))
-        target = (host, port)
-        if name == "unsubscribe":
-            self.subscribers.remove(target)
-            return []
-        self.subscribers.add(target)
-        log.info("subscribed %s:%d", *target)
-        # A new subscriber gets every current value at once, so its faders show the truth from the start.
-        return [(data, target) for data in self.dump()]
-
-    def dump(self) -> list[bytes]:
-        """Every readable parameter's current value, as the messages an echo would send, then the status."""
-        messages = []
-        for param in self.state.registry:
-            if param.access == "w" or param.name in ("z/N",):
-                continue
-            value = self.state.get(param.name)
-            if value is None or (param.name == "z" and not value):
-                continue
-            messages.append(build_message(param.address, *_osc_args(value)))
-        messages.append(self.status_message())
-        return messages
-
-    def _unknown(self, sender: Address, address: str) -> list[Reply]:
-        return self._error(sender, address, f"unknown address (see docs/osc.md for the {PREFIX}/... namespace)")
-
-    def _error(self, sender: Address, address: str, reason: str) -> list[Reply]:
-        self.errors += 1
-        return self.error_replies(sender, address, reason)
-
-    def error_replies(self, sender: Address | None, address: str, reason: str, *,
-                      warning: bool = False) -> list[Reply]:
-        """The replies for one problem with ``address``: an /lvj/error (or /lvj/warning: done, but not as
-        asked) to the sender (None: LatentVJ itself) and the subscribers, and a log line; unless this sender
-        has had its share of answers in this window (then it is counted, and summarised later). Every
-        error of every controller goes through here: UDP, the WebSocket, the engine, the loaders."""
-        text = f"{clip(address)}: {clip(reason, 4 * MAX_SHOWN)}"
-        where = "" if sender is None else f"OSC from {describe_source(sender)}: "
-        verdict = self.problems.report(sender, f"{where}{text}")
-        if not verdict.answer:
-            return []
-        message = build_message(WARNING_ADDRESS if warning else ERROR_ADDRESS, text)
-        return [(message, target) for target in _with(sender, self.subscribers)]
-
-
-def _with(sender: Address | None, subscribers: Iterable[Address]) -> list[Address]:
-    targets = list(subscribers)
-    if sender is not None and sender not in targets:
-        targets.append(sender)
-    return targets
-
-
-def _wrong_model_kind(name: str, kind: str | None) -> str | None:
-    if name == "truncation" and kind == "vae":
-        return "truncation applies to GAN models; this model is a VAE: use /lvj/temperature"
-    if name == "temperature" and kind == "gan":
-        return "temperature applies to VAE models; this model is a GAN: use /lvj/truncation"
-    return None
-
-
-def _cast(value: Any, tag: str) -> Any:
-    if tag == "i":
-        return int(value or 0)
-    if tag == "f":
-        return float(value or 0.0)
-    return "" if value is None else str(value)
 
 
 class AllowList:
@@ -626,7 +466,7 @@ class OscServer:
             return
         subscribers = list(self.protocol.subscribers)
         for address, (change, sources) in pending.items():
-            message = build_message(address, *_osc_args(change.value))
+            message = build_message(address, *osc_args(change.value))
             for target in set(subscribers) | sources:
                 self.send(message, target)
 

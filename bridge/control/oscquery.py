@@ -467,6 +467,8 @@ class OscQueryServer:
         sandboxed frames of any page (``--allow-file-pages``)."""
         self.max_websockets = max_websockets
         self._clients: set[_WebSocketClient] = set()
+        self._websockets = 0
+        """WebSocket slots taken (handshakes under way and clients connected), at most max_websockets."""
         self._connections: dict[socket.socket, threading.Thread] = {}
         """Requests being served (WebSockets included), so that stop() can end and join them."""
         self._lock = threading.Lock()
@@ -724,12 +726,21 @@ class OscQueryServer:
                 if not valid or "upgrade" not in self.headers.get("Connection", "").lower():
                     self._send(HTTPStatus.BAD_REQUEST, b"bad WebSocket handshake\n", "text/plain")
                     return
-                with server._lock:
-                    full = len(server._clients) >= server.max_websockets
+                with server._lock:  # the slot is taken before the handshake is answered: no race past the cap
+                    full = server._websockets >= server.max_websockets
+                    if not full:
+                        server._websockets += 1
                 if full:
                     self._send(HTTPStatus.SERVICE_UNAVAILABLE, f"at most {server.max_websockets} WebSocket "
                                "clients at once; try again later\n".encode(), "text/plain")
                     return
+                try:
+                    self._accept_websocket(key)
+                finally:
+                    with server._lock:
+                        server._websockets -= 1
+
+            def _accept_websocket(self, key: str) -> None:
                 self.protocol_version = "HTTP/1.1"  # RFC 6455 answers an HTTP/1.1 request in kind
                 self.send_response(HTTPStatus.SWITCHING_PROTOCOLS)
                 self.send_header("Upgrade", "websocket")

@@ -33,7 +33,9 @@ def test_encode_over_osc_stores_a_preset(server):
             done.set()
 
     server.control.listen(heard)
-    server.control.set("encode", ("square.png", 7))  # as /lvj/encode square.png 7 does
+    from latentvj.bridge.control.osc import build_message
+
+    assert server.protocol.handle(build_message("/lvj/encode", "square.png", 7), ("127.0.0.1", 4000)) == []
     assert done.wait(60), "no preset stored"
     assert stored == [7]
     preset = server.engine.presets.get(7)
