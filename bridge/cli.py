@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import re
 import shlex
 import signal
@@ -289,11 +290,29 @@ def _serve(args: argparse.Namespace) -> int:
     except _user_errors() as exc:
         raise _CliError(str(exc)) from None
     # Signal handlers only set a flag; the render loop finishes its frame and everything is closed in order.
+    handler = stop_handler(server.stop)
     for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: server.stop())
+        signal.signal(sig, handler)
     print(server.describe(), flush=True)
     server.run()
     return 0
+
+
+def stop_handler(stop, *, exit=os._exit):
+    """A signal handler for `serve`: the first Ctrl-C (or SIGTERM) asks for a clean stop (the frame ends,
+    everything closes in order, the presets are written); a second one, while that is under way, exits at
+    once (the shared memory is then left behind, and the next server replaces it)."""
+    calls = [0]
+
+    def handle(*_) -> None:
+        calls[0] += 1
+        if calls[0] == 1:
+            stop()
+            return
+        sys.stderr.write("latentvj serve: stopping now (a second Ctrl-C); the shared memory is left behind\n")
+        exit(130)
+
+    return handle
 
 
 def _models(args: argparse.Namespace) -> int:

@@ -27,6 +27,7 @@ from latentvj.models.checkpoint import LoadedModel
 from .control.state import ControlState, Snapshot
 from .device import describe
 from .control.params import DIRECTIONS, OUTPUT_SIDES, PARAMS
+from .clock import FreeClock
 from .deck import Deck, Smoother
 from .renderer import Prepared, Renderer
 from .control.presets import PresetError, PresetStore, PresetWriter
@@ -81,6 +82,7 @@ class Engine:
         presets: PresetStore | None = None,
         clock: Callable[[], float] = time.monotonic,
         renderer: Renderer | None = None,
+        music: FreeClock | None = None,
     ):
         self.config = config or EngineConfig()
         self.control = control or ControlState()
@@ -102,7 +104,8 @@ class Engine:
         self._writer = PresetWriter(presets, failed=self._write_failed) if presets is not None else None
 
         snap = self.control.snapshot()
-        self._t_start = self.clock()  # walk time 0; walk time only moves forward, across runs too
+        self.music = music or FreeClock(self.clock)
+        """The walks' time, asked once a frame (pacing, when to render, goes by ``clock``)."""
         self._t_prev = 0.0
         self._fade = Smoother(snap["output/fade"])
         self._tau = snap["smoothing"]
@@ -191,7 +194,7 @@ class Engine:
         """Render and publish the frame for walk time ``t`` (seconds since start; now by default).
         Returns the frame, or None when it failed (the failure is logged and counted)."""
         if t is None:
-            t = self.clock() - self._t_start
+            t = self.music.time()
         dt, self._t_prev = max(0.0, t - self._t_prev), t
         try:
             snap = self.control.snapshot()
@@ -312,7 +315,7 @@ class Engine:
 
     def warm_up(self) -> None:
         """One untimed render, so first-call costs (kernel selection, allocations) do not hit the clock."""
-        self.render(self.walker.at(max(0.0, self.clock() - self._t_start)))
+        self.render(self.walker.at(self.music.time()))
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
 

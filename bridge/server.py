@@ -24,6 +24,7 @@ from .control.state import ControlState
 from .device import pick_device
 from .engine import Engine, EngineConfig
 from .jobs import LatestJob
+from .outputs import NETWORK_OUTPUTS, OutputError
 from .control.osc import AllowList, OscProtocol, OscServer, Subscribers, clip
 from .control.oscquery import OscQueryServer, websocket_osc
 from .control.presets import Preset, PresetError, PresetStore
@@ -177,24 +178,17 @@ class Server:
             raise
 
     def _open_outputs(self) -> dict:
-        """The optional network outputs, each a frame sink with its own thread (started by run())."""
+        """The network outputs asked for (rows of NETWORK_OUTPUTS), each a frame sink with its own thread
+        (started by run())."""
         outputs = {}
-        if self.config.jitter:
-            from .outputs.jitnet import JitNetSender
-
-            try:
-                outputs["jitter"] = JitNetSender(*self.config.jitter)
-            except ValueError as exc:
-                raise ServeError(f"--jitter: {exc}") from None
-        if self.config.ndi:
-            from .outputs.ndi import NdiSender, NdiUnavailable
-
-            try:
-                outputs["ndi"] = NdiSender(self.config.ndi, fps=self.config.engine.fps)
-            except (NdiUnavailable, ValueError) as exc:
-                raise ServeError(f"--ndi: {exc}") from None
-        for output in outputs.values():
-            self._resources.callback(output.stop)
+        for kind in NETWORK_OUTPUTS:
+            asked = getattr(self.config, kind.name)
+            if asked:
+                try:
+                    outputs[kind.name] = kind.open(asked, self.config.engine.fps)
+                except OutputError as exc:
+                    raise ServeError(f"{kind.option}: {exc}") from None
+                self._resources.callback(outputs[kind.name].stop)
         return outputs
 
     def status(self) -> dict:
@@ -293,10 +287,8 @@ class Server:
             f" addresses in docs/osc.md)",
             f"  OSCQuery: {self.oscquery.url}",
             f"  presets:  {presets}",
-            *([f"  Jitter:   jit.net.send to {self.outputs['jitter'].target} (jit.net.recv @port "
-               f"{self.config.jitter[1]} in Max)"] if "jitter" in self.outputs else []),
-            *([f"  NDI:      source '{self.config.ndi}' on this machine's network"] if "ndi" in self.outputs
-              else []),
+            *[f"  {kind.label + ':':<9} {kind.banner(self.outputs[kind.name], getattr(self.config, kind.name))}"
+              for kind in NETWORK_OUTPUTS if kind.name in self.outputs],
             "Ctrl-C to stop.",
         ])
 

@@ -190,3 +190,14 @@ def test_the_package_metadata_is_what_setuptools_takes_without_warnings():
                 assert owner in packages, f"{path.relative_to(root)} ships, but {owner} is not in packages"
     for package, patterns in setuptools["package-data"].items():
         assert package in packages and patterns
+
+
+def test_a_second_ctrl_c_forces_the_exit():
+    from latentvj.bridge.cli import stop_handler
+
+    events = []
+    handler = stop_handler(lambda: events.append("stop"), exit=lambda code: events.append(("exit", code)))
+    handler(2, None)
+    assert events == ["stop"], "the first asks for a clean stop"
+    handler(2, None)
+    assert events == ["stop", ("exit", 130)], "the second exits at once"
