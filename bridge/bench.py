@@ -54,6 +54,9 @@ class BenchResult:
     outputs_sent: int = 0
     """Frames the Jitter output actually sent in those rounds (latest wins: a faster engine than the socket
     drops the frames in between)."""
+    blend_ms: float = 0.0
+    """Engine ms per frame with the crossfader half-way (``--blend``): both decks drawn and blended, two
+    forward passes a frame."""
 
     @property
     def ratio(self) -> float:
@@ -181,7 +184,7 @@ class _Flood:
 
 
 def bench_one(model: LoadedModel, *, device: str, precision: str, frames: int, rounds: int,
-              flood: float = 0.0, outputs: bool = False) -> BenchResult:
+              flood: float = 0.0, outputs: bool = False, blend: bool = False) -> BenchResult:
     dev = pick_device(device)
     dtype = pick_dtype(dev, precision)
 
@@ -193,7 +196,7 @@ def bench_one(model: LoadedModel, *, device: str, precision: str, frames: int, r
 
     engine = Engine(model, config=EngineConfig(device=device, precision=precision, fps=0))
     ring = ShmFrameWriter(f"lvjbench{os.getpid()}", engine.width, engine.height, channels=engine.channels)
-    forward, end_to_end, flooded, sending, with_outputs = [], [], [], [], []
+    forward, end_to_end, flooded, sending, with_outputs, blended = [], [], [], [], [], []
     received = 0.0
     network = _Outputs(30.0) if outputs else None
     try:
@@ -214,6 +217,16 @@ def bench_one(model: LoadedModel, *, device: str, precision: str, frames: int, r
                 engine.sinks = [ring, PreviewEncoder(), watch]
                 engine.run(stop)
                 end_to_end.extend(b - a for a, b in zip(watch.times, watch.times[1:]))
+                if blend:  # both decks (the same architecture, other seeds) half-way: two forward passes
+                    engine.control.set("smoothing", 0.0)
+                    engine.control.set("deck/b/seed", 1)
+                    engine.control.set("crossfade", 0.5)
+                    stop = threading.Event()
+                    watch = _Stopwatch(frames, stop)
+                    engine.sinks = [ring, PreviewEncoder(), watch]
+                    engine.run(stop)
+                    blended.extend(b - a for a, b in zip(watch.times, watch.times[1:]))
+                    engine.control.set("crossfade", 0.0)
                 if network:
                     stop = threading.Event()
                     watch = _Stopwatch(frames, stop)
@@ -243,6 +256,8 @@ def bench_one(model: LoadedModel, *, device: str, precision: str, frames: int, r
         result.outputs_sent = network.sinks[0].status()["sent_frames"]
         result.outputs = (f"{', '.join(network.names)}; jitter sent {result.outputs_sent} of "
                           f"{len(with_outputs) + rounds} frames")
+    if blended:
+        result.blend_ms = 1e3 * statistics.median(blended)
     if flooded:
         result.sending_ms = 1e3 * statistics.median(sending)
         result.flooded_ms = 1e3 * statistics.median(flooded)
@@ -251,7 +266,7 @@ def bench_one(model: LoadedModel, *, device: str, precision: str, frames: int, r
 
 
 def run_bench(model_name: str, *, device: str = "auto", precision: str = "auto", sizes: list[int] | None = None,
-              frames: int = 120, rounds: int = 5, flood: float = 0.0, outputs: bool = False,
+              frames: int = 120, rounds: int = 5, flood: float = 0.0, outputs: bool = False, blend: bool = False,
               out: TextIO) -> list[BenchResult]:
     model = load(model_name, [default_config_dir() / "models"])
     dev = pick_device(device)
@@ -266,11 +281,13 @@ def run_bench(model_name: str, *, device: str = "auto", precision: str = "auto",
         header += f" {'sender ms':>10} {'flooded ms':>11} {'flood ratio':>11} {'msgs/s':>8}"
     if outputs:
         header += f" {'outputs ms':>11} {'outputs ratio':>13}"
+    if blend:
+        header += f" {'blend ms':>9} {'blend/one':>9}"
     out.write(header + "\n")
     results = []
     for resolution in sizes or [model.resolution]:
         result = bench_one(at_resolution(model, resolution), device=device, precision=precision,
-                           frames=frames, rounds=rounds, flood=flood, outputs=outputs)
+                           frames=frames, rounds=rounds, flood=flood, outputs=outputs, blend=blend)
         results.append(result)
         line = (f"{resolution:>6} {result.forward_ms:>11.2f} {1e3 / result.forward_ms:>12.1f} "
                 f"{result.engine_ms:>10.2f} {1e3 / result.engine_ms:>11.1f} {result.ratio:>6.3f}")
@@ -279,6 +296,8 @@ def run_bench(model_name: str, *, device: str = "auto", precision: str = "auto",
                      f" {result.sending_ms / result.flooded_ms:>11.3f} {result.flood_received:>8.0f}")
         if outputs:
             line += f" {result.outputs_ms:>11.2f} {result.engine_ms / result.outputs_ms:>13.3f}"
+        if blend:
+            line += f" {result.blend_ms:>9.2f} {result.blend_ms / result.engine_ms:>9.2f}"
         out.write(line + "\n")
         out.flush()
     if outputs and results:

@@ -231,6 +231,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--outputs", action="store_true",
                        help="also measure with the network outputs attached (--jitter streaming to a local "
                             "receiver; --ndi when cyndilib is installed)")
+    bench.add_argument("--blend", action="store_true",
+                       help="also measure the engine with the crossfader half-way: both decks drawn and blended "
+                            "(two forward passes a frame); blend/one is its ms over one deck's")
     bench.add_argument("--fuzz", type=int, default=0, metavar="N",
                        help="instead: run `latentvj serve` as a child process and send it N hostile OSC "
                             "datagrams; report escaped exceptions, log bytes, memory, threads, frame rate and "
@@ -582,7 +585,8 @@ def _bench(args: argparse.Namespace) -> int:
         raise _CliError("--frames must be at least 10 and --rounds at least 1")
     try:
         run_bench(args.model, device=args.device, precision=args.precision, sizes=args.sizes,
-                  frames=args.frames, rounds=args.rounds, flood=args.flood, outputs=args.outputs, out=sys.stdout)
+                  frames=args.frames, rounds=args.rounds, flood=args.flood, outputs=args.outputs, blend=args.blend,
+                  out=sys.stdout)
     except _user_errors() as exc:
         raise _CliError(str(exc)) from None
     return 0

@@ -68,7 +68,7 @@ _WALK_SETTERS = (
     ("walk/period", "set_period"),
     ("walk/mode", "set_mode"),
 )
-SMOOTHED = tuple(p.name for p in PARAMS if p.smooth and p.name not in ("z/N", "output/fade"))
+SMOOTHED = tuple(p.name for p in PARAMS if p.smooth and p.deck == "*" and p.name != "z/N")
 """A deck's continuous parameters, which glide over the smoothing time."""
 
 
@@ -125,8 +125,10 @@ class Deck:
     # ---- one frame -------------------------------------------------------------------------------
 
     def _changed(self, snap: Snapshot, name: str) -> bool:
+        """Whether ``name`` was set since the deck last applied it (serials only grow: a value the deck
+        published itself after this snapshot was taken counts as applied)."""
         serial = snap.serials[self.names(name)]
-        if serial == self._applied.get(name):
+        if serial <= self._applied.get(name, -1):
             return False
         self._applied[name] = serial
         return True

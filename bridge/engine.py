@@ -26,13 +26,19 @@ from latentvj.models.checkpoint import LoadedModel
 
 from .control.state import ControlState, Snapshot
 from .device import describe
-from .control.params import DIRECTIONS, OUTPUT_SIDES, PARAMS
+from .control.params import DECKS, DIRECTIONS, OUTPUT_SIDES, PARAMS, deck_name
 from .clock import FreeClock
 from .deck import Deck, Smoother
 from .renderer import Prepared, Renderer
 from .control.presets import PresetError, PresetStore, PresetWriter
 
 log = logging.getLogger("latentvj.engine")
+
+
+def _names_of(deck: str) -> Callable[[str], str]:
+    """Where deck ``deck`` finds its parameters in the state: its own for a deck's parameter, the shared
+    one for the others (smoothing)."""
+    return lambda name: deck_name(deck, name) if PARAMS[name].deck == "*" else name
 
 
 def _log_report(address: str, reason: str, source, *, warning: bool = False) -> None:
@@ -99,7 +105,7 @@ class Engine:
         """Owns the device: every forward pass of a playing model goes through it."""
         self.width, self.height = self.config.size or (model.resolution, model.resolution)
         self._rng = np.random.default_rng()
-        self._pending_model: Prepared | None = None
+        self._pending_models: dict[str, tuple[Prepared, bool]] = {}  # deck -> (model, cross to it)
         self._pending_lock = threading.Lock()
         self._writer = PresetWriter(presets, failed=self._write_failed) if presets is not None else None
 
@@ -108,11 +114,16 @@ class Engine:
         """The walks' time, asked once a frame (pacing, when to render, goes by ``clock``)."""
         self._t_prev = 0.0
         self._fade = Smoother(snap["output/fade"])
+        self._cross = Smoother(snap["crossfade"])
         self._tau = snap["smoothing"]
         self._applied = dict(snap.serials)
-        self.deck = Deck(self.prepare(model), self.control, t=0.0, rng=self._rng)
-        """The deck that plays: its model, its walk, its knobs."""
-        self._install(self.deck.prepared, snap, 0.0)
+        prepared = self.prepare(model)
+        self.decks = {deck: Deck(prepared, self.control, t=0.0, names=_names_of(deck), rng=self._rng)
+                      for deck in DECKS}
+        """Decks A and B, each with its model, its walk, its knobs; both start with the same model."""
+        self.channels = prepared.channels
+        for deck in DECKS:
+            self._install(deck, prepared, snap, 0.0)
         self._applied["output/size"] = self.control.set("output/size", (self.width, self.height))
         self._applied["output/fps"] = self.control.set(
             "output/fps", float(self.config.fps) if self.config.fps > 0 else 240.0)
@@ -141,31 +152,43 @@ class Engine:
         CheckpointError for a model that cannot be played."""
         return self.renderer.prepare(model)
 
-    def swap_model(self, prepared: Prepared) -> None:
-        """Play a prepared model from the next frame on (any thread)."""
+    def swap_model(self, prepared: Prepared, *, deck: str | None = None, cross: bool = False) -> None:
+        """Play a prepared model on a deck (the selected one by default) from the next frame on; with
+        ``cross``, then cross the crossfader to that deck over ``crossfade/time``. Any thread."""
         with self._pending_lock:
-            self._pending_model = prepared
+            self._pending_models[deck or self.control.selected] = (prepared, cross)
 
-    def _install(self, prepared: Prepared, snap: Snapshot, t: float) -> None:
+    def _install(self, deck: str, prepared: Prepared, snap: Snapshot, t: float) -> None:
         model = prepared.model
-        self.deck.install(prepared, snap, t)
-        channels = prepared.channels
-        if not hasattr(self, "channels"):
-            self.channels = channels
-        self.control.latent_dim = model.latent_dim
-        self.control.model_kind = model.kind
-        self.control.set("model/name", model.name)
+        self.decks[deck].install(prepared, snap, t)
+        self.control.latent_dims[deck] = model.latent_dim
+        self.control.model_kinds[deck] = model.kind
+        self.control.set(deck_name(deck, "model/name"), model.name)
+        channels = max(d.prepared.channels for d in self.decks.values())
         if channels != self.channels:  # RGB <-> RGBA: the outputs are made anew, as for a resize
             self._reformat(self.width, self.height, channels, source=None, address="/lvj/model/load")
+
+    @property
+    def deck(self) -> Deck:
+        """The selected deck (the one the addresses without a deck address)."""
+        return self.decks[self.control.selected]
 
     # ---- one frame -------------------------------------------------------------------------------
 
     def render(self, z: np.ndarray, *, fade: float = 1.0) -> np.ndarray:
-        """The image for one latent point of the playing model: uint8 (height, width, channels)."""
+        """The image for one latent point of the selected deck's model: uint8 (height, width, channels)."""
         return self.renderer.render([(self.deck.prepared, z, 1.0)], width=self.width, height=self.height,
                                     channels=self.channels, fade=fade)
 
-    # The playing deck's parts, as the engine's own (one deck for now).
+    def layers(self, t: float) -> list[tuple[Prepared, np.ndarray, float]]:
+        """What the crossfader shows at walk time ``t``: one deck at either end (only it is drawn), both
+        blended in between."""
+        b = min(1.0, max(0.0, self._cross.value))
+        weights = {"a": 1.0 - b, "b": b}
+        return [(deck.prepared, deck.latent(t), weights[name]) for name, deck in self.decks.items()
+                if weights[name] > 0.0]
+
+    # The selected deck's parts, as the engine's own (what a patch made before there were decks sees).
     @property
     def prepared(self) -> Prepared:
         return self.deck.prepared
@@ -187,7 +210,7 @@ class Engine:
         return self.deck.walker
 
     def latent(self, t: float) -> np.ndarray:
-        """The latent point the playing deck draws at walk time ``t``."""
+        """The latent point the selected deck draws at walk time ``t``."""
         return self.deck.latent(t)
 
     def step(self, t: float | None = None) -> np.ndarray | None:
@@ -199,12 +222,17 @@ class Engine:
         try:
             snap = self.control.snapshot()
             with self._pending_lock:
-                pending, self._pending_model = self._pending_model, None
-            if pending is not None:
-                self._install(pending, snap, t)
+                pending, self._pending_models = self._pending_models, {}
+            for deck, (prepared, cross) in pending.items():
+                self._install(deck, prepared, snap, t)
+                if cross:
+                    self._cross_to(1.0 if deck == "b" else 0.0, t, snap["crossfade/time"])
             self._apply(snap, t)
-            self.deck.advance(snap, t, dt, tau=self._tau)
-            pixels = self.render(self.latent(t), fade=self._fade.step(t, dt, self._tau))
+            for deck in self.decks.values():
+                deck.advance(snap, t, dt, tau=self._tau)
+            self._cross.step(t, dt, self._tau)
+            pixels = self.renderer.render(self.layers(t), width=self.width, height=self.height,
+                                          channels=self.channels, fade=self._fade.step(t, dt, self._tau))
         except Exception as exc:  # one bad frame must not end the performance
             self._frame_failed(exc)
             return None
@@ -219,26 +247,41 @@ class Engine:
         return pixels
 
     def _changed(self, snap: Snapshot, name: str) -> bool:
-        if snap.serials[name] == self._applied.get(name):
+        """Whether ``name`` was set since the engine last applied it (serials only grow: a value the engine
+        published itself after this snapshot was taken counts as applied)."""
+        serial = snap.serials[name]
+        if serial <= self._applied.get(name, -1):
             return False
-        self._applied[name] = snap.serials[name]
+        self._applied[name] = serial
         return True
 
     def _apply(self, snap: Snapshot, t: float) -> None:
         """Apply what changed in the snapshot since the last frame: the deck's parameters by the deck, the
         output's and the presets' here."""
         self._tau = snap["smoothing"]
-        self.deck.apply(snap, t, tau=self._tau)
+        for deck in self.decks.values():
+            deck.apply(snap, t, tau=self._tau)
         if self._changed(snap, "output/fade"):
             self._fade.set(snap["output/fade"], t=t)
+        if self._changed(snap, "crossfade"):
+            self._cross.set(snap["crossfade"], t=t)
+        if self._changed(snap, "crossfade/go"):
+            self._cross_to(0.0 if self._cross.target >= 0.5 else 1.0, t, snap["crossfade/time"])
         if self._changed(snap, "output/fps"):
             self.config.fps = snap["output/fps"]
         if self._changed(snap, "output/size") and snap["output/size"] is not None:
             self._resize(*snap["output/size"], snap.sources["output/size"])
-        if self._changed(snap, "preset/store"):
-            self._store_preset(snap["preset/store"], snap, t, snap.sources["preset/store"])
-        if self._changed(snap, "preset/recall"):
-            self._recall_preset(snap["preset/recall"], t, snap.sources["preset/recall"])
+        for deck in DECKS:
+            store, recall = deck_name(deck, "preset/store"), deck_name(deck, "preset/recall")
+            if self._changed(snap, store):
+                self._store_preset(deck, snap[store], snap, t, snap.sources[store])
+            if self._changed(snap, recall):
+                self._recall_preset(deck, snap[recall], t, snap.sources[recall])
+
+    def _cross_to(self, target: float, t: float, seconds: float) -> None:
+        """Glide the crossfader to ``target`` over ``seconds`` (echoed)."""
+        self._cross.set(target, t=t, ramp=seconds)
+        self._applied["crossfade"] = self.control.set("crossfade", target)
 
     def _reformat(self, width: int, height: int, channels: int, *, source, address: str) -> bool:
         """Change the output size or channels: the outputs are made anew first (``on_resize``), and only
@@ -265,17 +308,18 @@ class Engine:
 
     # ---- presets ---------------------------------------------------------------------------------
 
-    def _store_preset(self, slot: int, snap: Snapshot, t: float, source) -> None:
+    def _store_preset(self, deck: str, slot: int, snap: Snapshot, t: float, source) -> None:
         if self.presets is None:
             self.report("/lvj/preset/store", "presets are off (no presets file)", source)
             return
-        preset = self.deck.preset(slot, snap, t, stored=datetime.now(timezone.utc).isoformat(timespec="seconds"))
+        preset = self.decks[deck].preset(slot, snap, t,
+                                         stored=datetime.now(timezone.utc).isoformat(timespec="seconds"))
         try:
             self.presets.put(preset)  # recallable at once; the file is written by the preset writer
         except PresetError as exc:
             self.report("/lvj/preset/store", str(exc), source)
             return
-        self.control.set("preset/current", slot)
+        self.control.set(deck_name(deck, "preset/current"), slot)
         self._writer.request(source)
 
     def _write_failed(self, exc: Exception, source) -> None:
@@ -286,19 +330,19 @@ class Engine:
         if self._writer is not None:
             self._writer.close(timeout)
 
-    def _recall_preset(self, slot: int, t: float, source) -> None:
+    def _recall_preset(self, deck: str, slot: int, t: float, source) -> None:
         if self.presets is None:
             self.report("/lvj/preset/recall", "presets are off (no presets file)", source)
             return
         try:
             preset = self.presets.get(slot)
-            self.deck.check(preset, self.presets)
+            self.decks[deck].check(preset, self.presets)
         except PresetError as exc:
             self.report("/lvj/preset/recall", str(exc), source)
             return
         seconds = float(self.control.get("preset/time"))
-        self.control.set("preset/current", slot)
-        self.deck.recall(preset, t, seconds=seconds)
+        self.control.set(deck_name(deck, "preset/current"), slot)
+        self.decks[deck].recall(preset, t, seconds=seconds)
         if "output/fade" in preset.params:
             self._fade.set(preset.params["output/fade"], t=t, ramp=seconds)
         self._tau = preset.params.get("smoothing", self._tau)
@@ -401,6 +445,10 @@ class Engine:
             "frame": self.frames,
             **self.deck.status(),
             "latent_dim": self.model.latent_dim,
+            "deck": self.control.selected,
+            "crossfade": round(self._cross.value, 4),
+            "decks": {name: {"model": deck.model.name, "kind": deck.model.kind, "latent_dim": deck.model.latent_dim,
+                             **deck.status()} for name, deck in self.decks.items()},
             "frame_errors": self.frame_errors,
             "last_error": self.last_error,
         }

@@ -20,6 +20,7 @@ from latentvj.models.checkpoint import CheckpointError, load_model
 from latentvj.models.encode import encode_image, load_image_for
 from latentvj.models.registry import DEFAULT_MODEL, load, model_names, resolve_confined
 
+from .control.params import DECKS, deck_name
 from .control.state import ControlState
 from .device import pick_device
 from .engine import Engine, EngineConfig
@@ -133,19 +134,24 @@ class Server:
         try:
             # Slow requests: one owned worker each, the newest request first (a burst is answered, never
             # multiplied); they are commands of the one command path.
-            self.loads = LatestJob("model-load", lambda request: self._load_model(*request),
-                                   superseded=lambda old, new: self._superseded("/lvj/model/load", old, new))
+            # A model loader per deck (a load onto A never supersedes one onto B).
+            self.loads = {deck: LatestJob(f"model-load-{deck}", lambda request: self._load_model(*request),
+                                          superseded=lambda old, new: self._superseded("/lvj/model/load", old, new))
+                          for deck in DECKS}
             self.encodes = LatestJob("encode", lambda request: self._encode(*request),
                                      superseded=lambda old, new: self._superseded("/lvj/encode", old, new))
-            for job in (self.loads, self.encodes):
+            for job in (*self.loads.values(), self.encodes):
                 job.start()
                 self._resources.callback(job.stop)
             self.subscribers = Subscribers(config.reply)
             self.protocol = OscProtocol(
                 self.control, status=self.status, subscribers=self.subscribers,
                 models=lambda: model_names(config.model_dirs),
-                commands={"model/load": lambda name, sender: self.loads.submit((name, sender)),
-                          "encode": lambda value, sender: self.encodes.submit((*value, sender))})
+                commands={
+                    "model/load": lambda name, sender, deck: self.loads[deck].submit((name, deck, False, sender)),
+                    "model/blend": self._blend,
+                    "encode": lambda value, sender, deck: self.encodes.submit((*value, deck, sender)),
+                })
             self.osc = _bind("OSC", config.osc_host, config.osc_port, "--osc-port",
                              lambda: OscServer(self.protocol, host=config.osc_host, port=config.osc_port,
                                                allow=allow))
@@ -221,18 +227,23 @@ class Server:
         for message, target in self.protocol.error_replies(source, address, reason, warning=warning):
             self.osc.send(message, target)
 
+    def _blend(self, name: str, sender) -> None:
+        """/lvj/model/blend: load onto the deck the crossfader is away from, then cross to it."""
+        hidden = "b" if self.engine.status()["crossfade"] < 0.5 else "a"
+        self.loads[hidden].submit((name, hidden, True, sender))
+
     def _superseded(self, address: str, old: tuple, new: tuple) -> None:
         self.report(address, f"{clip(str(old[0]))}: not done: a later request ({clip(str(new[0]))}) came "
                     "before it began", old[-1])
 
-    def _encode(self, name: str, slot: int, source) -> None:
-        """Encode an image from the image folders into a preset, on the encode worker."""
+    def _encode(self, name: str, slot: int, deck: str, source) -> None:
+        """Encode an image from the image folders into a preset for a deck's model, on the encode worker."""
         engine = self.engine
         try:
             if engine.presets is None:
                 raise ValueError("presets are off (no presets file)")
             path = confined_file(name, self.config.image_dirs)
-            playing = engine.prepared
+            playing = engine.decks[deck].prepared
             # The encode (a latent optimisation with autograd for a GAN) runs on its own copy of the network,
             # read from the model file, on the CPU: never on the network that plays, never on its device.
             model = load_model(playing.model.path)
@@ -248,9 +259,9 @@ class Server:
             self.report("/lvj/encode", f"{clip(name)}: {type(exc).__name__}: {exc}", source)
             return
         log.info("encoded %s into preset %d", path, slot)
-        self.control.set("preset/current", slot)
+        self.control.set(deck_name(deck, "preset/current"), slot)
 
-    def _load_model(self, name: str, source) -> None:
+    def _load_model(self, name: str, deck: str, cross: bool, source) -> None:
         """Load in the background while the current model plays on; swap at a frame boundary. The last
         few models stay resident in the renderer, so switching back to one of them is instant."""
         try:
@@ -263,8 +274,9 @@ class Server:
             log.exception("loading model %r failed", name)
             self.report("/lvj/model/load", f"{type(exc).__name__}: {exc}", source)
             return
-        (log.info if fresh else log.debug)("model %r loaded; playing it from the next frame", model.name)
-        self.engine.swap_model(prepared)
+        (log.info if fresh else log.debug)("model %r loaded; deck %s plays it from the next frame%s",
+                                           model.name, deck.upper(), " (crossing to it)" if cross else "")
+        self.engine.swap_model(prepared, deck=deck, cross=cross)
 
     def _resize(self, width: int, height: int, channels: int) -> None:
         """On the render thread: a new ring at the new size or channel count, made before the old one goes

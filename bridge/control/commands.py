@@ -19,7 +19,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from latentvj.plugin.oscwire import encode_message
 
-from .params import PREFIX, ParamError, is_release
+from .params import PREFIX, ParamError, is_release, split_deck
 from .problems import ProblemLog, describe_source
 from .state import ControlState
 
@@ -43,8 +43,9 @@ MAX_SHOWN = 120
 
 Address = tuple[str, int]
 Reply = tuple[bytes, Address]
-Command = Callable[[Any, Address], "list[Reply] | None"]
-"""A command: (the checked value, the sender) -> replies (or None: nothing to say)."""
+Command = Callable[..., "list[Reply] | None"]
+"""A command: (the checked value, the sender) -> replies (or None: nothing to say). A deck's command (a
+model load, an encode) is also given ``deck=`` the deck it was sent to."""
 _RAW = ("subscribe", "unsubscribe")
 """Commands that read their own arguments (a port and a host) instead of the registry's coerced value."""
 
@@ -150,18 +151,21 @@ class Commands:
             return self.table[name](list(args), sender) or []
         if param.trigger and is_release(args):
             return []  # the release of a momentary button
+        deck = self.state.deck_of(name)
+        base = split_deck(name)[1]
+        latent_dim = self.state.latent_dims[deck] if deck else self.state.latent_dim
         try:
-            value = param.coerce(args, size=self.state.latent_dim or None)
-            if index is not None and not 0 <= index < self.state.latent_dim:
-                raise ParamError(f"this model's latent has {self.state.latent_dim} dimensions (0..{self.state.latent_dim - 1})")
-            kind_error = _wrong_model_kind(name, self.state.model_kind)
+            value = param.coerce(args, size=latent_dim or None)
+            if index is not None and not 0 <= index < latent_dim:
+                raise ParamError(f"this model's latent has {latent_dim} dimensions (0..{latent_dim - 1})")
+            kind_error = _wrong_model_kind(base, self.state.model_kinds[deck] if deck else None)
             if kind_error:
                 raise ParamError(kind_error)
         except ParamError as exc:
             return self.refuse(sender, shown, str(exc))
-        command = self.table.get(name)
+        command = self.table.get(base)
         if command is not None:
-            return command(value, sender) or []
+            return (command(value, sender, deck=deck) if deck else command(value, sender)) or []
         if index is None:
             self.state.set(name, value, source=sender)
         else:

@@ -103,13 +103,14 @@ def namespace(state: ControlState, *, name: str = "LatentVJ") -> dict[str, Any]:
 
     Each path segment is a node; a parameter is a node with TYPE/ACCESS/RANGE/...; a node may be both a
     parameter and have CONTENTS (``/lvj/status`` and ``/lvj/status/rate``; ``/lvj/z`` and its dimensions).
-    ``z/N`` becomes one leaf per latent dimension (``/lvj/z/0`` ...), as many as ``state.latent_dim``."""
+    ``z/N`` becomes one leaf per latent dimension (``/lvj/z/0`` ...), as many as the deck's latent size
+    (``/lvj/deck/b/z/...``: deck B's; ``/lvj/z/...``: the selected deck's)."""
     root = {"FULL_PATH": "/", "DESCRIPTION": name, "ACCESS": 0, "CONTENTS": {}}
     for param in state.registry:
         head, _, tail = param.name.rpartition("/")
         if tail == "N":  # indexed: one leaf per latent dimension (z/N is the only indexed parameter)
             parent = _container(root, f"{PREFIX}/{head}")
-            for index in range(state.latent_dim):
+            for index in range(_latent_dim(param, state)):
                 parent["CONTENTS"][str(index)] = _leaf(param, state, f"{PREFIX}/{head}/{index}", single=True)
             continue
         node = _container(root, param.address)
@@ -142,8 +143,14 @@ def _container(root: dict, path: str) -> dict:
     return node
 
 
+def _latent_dim(param: Param, state: ControlState) -> int:
+    """The latent size that a deck parameter's values have (its deck's, or the selected deck's)."""
+    deck = state.deck_of(param.name)
+    return state.latent_dims[deck] if deck else state.latent_dim
+
+
 def _leaf(param: Param, state: ControlState, path: str, *, single: bool = False) -> dict[str, Any]:
-    tags = _type_tags(param, state.latent_dim)
+    tags = _type_tags(param, _latent_dim(param, state))
     node: dict[str, Any] = {"FULL_PATH": path, "DESCRIPTION": param.description}
     if tags:
         node["TYPE"] = tags
@@ -473,7 +480,7 @@ class OscQueryServer:
         """Requests being served (WebSockets included), so that stop() can end and join them."""
         self._lock = threading.Lock()
         self._running = False
-        self._served_dim = state.latent_dim
+        self._served_dims = dict(state.latent_dims)
         self.problems = ProblemLog(log)
         """Refused commands, logged without flooding the log."""
         self._zeroconf = None
@@ -536,12 +543,17 @@ class OscQueryServer:
     def _on_change(self, change: Change) -> None:
         with self._lock:
             clients = list(self._clients) if self._running else []
-        if change.name == "model/name" and self.state.latent_dim != self._served_dim:
-            # The engine sets latent_dim before it announces the new model: /lvj/z has new children.
-            self._served_dim = self.state.latent_dim
-            notice = encode_frame(OP_TEXT, json.dumps({"COMMAND": "PATH_CHANGED", "DATA": f"{PREFIX}/z"}).encode())
-            for client in clients:
-                client.enqueue(notice)
+        if change.name.endswith("model/name") and self.state.latent_dims != self._served_dims:
+            # The engine sets the latent size before it announces the new model: /lvj/z has new children.
+            changed = [deck for deck, size in self.state.latent_dims.items() if self._served_dims.get(deck) != size]
+            self._served_dims = dict(self.state.latent_dims)
+            paths = [f"{PREFIX}/deck/{deck}/z" for deck in changed]
+            if self.state.selected in changed:
+                paths.insert(0, f"{PREFIX}/z")
+            for path in paths:
+                notice = encode_frame(OP_TEXT, json.dumps({"COMMAND": "PATH_CHANGED", "DATA": path}).encode())
+                for client in clients:
+                    client.enqueue(notice)
         if not clients:
             return
         address = change.address

@@ -9,7 +9,7 @@ default, unit and description, and turns incoming OSC arguments into a validated
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Iterable, Iterator, Sequence
 
 PREFIX = "/lvj"
@@ -41,6 +41,10 @@ class Param:
     access: str = "rw"
     """``rw`` a value you can set and read back; ``w`` a trigger or command (nothing to read back);
     ``r`` a value only LatentVJ sets (you can read it and be told when it changes)."""
+    deck: str | None = None
+    """For a deck's own parameter: ``"*"`` on the address without a deck (``/lvj/walk/speed``: the selected
+    deck's, see ``/lvj/deck``), or the deck (``"a"``) on a deck-qualified copy (``/lvj/deck/a/walk/speed``).
+    None for the parameters of the whole output (fade, size, crossfade...)."""
 
     def __post_init__(self) -> None:
         if self.type not in ("f", "i", "s", "T", "ii", "I", "f*", "si"):
@@ -208,46 +212,74 @@ an /lvj/warning saying the frame rate it gets."""
 DIRECTIONS = 8
 """Direction knobs: the model's principal latent directions, computed when a model loads."""
 
-PARAMS = Registry([
+DECKS = ("a", "b")
+"""The decks: each plays its own model with its own walk, knobs and presets; the crossfader blends them."""
+
+
+def deck_name(deck: str, name: str) -> str:
+    """A deck parameter's name on one deck: ``deck_name("b", "walk/speed")`` is ``deck/b/walk/speed``."""
+    return f"deck/{deck}/{name}"
+
+
+def split_deck(name: str) -> tuple[str | None, str]:
+    """``deck/b/walk/speed`` -> ("b", "walk/speed"); any other name -> (None, name)."""
+    parts = name.split("/", 2)
+    if len(parts) == 3 and parts[0] == "deck" and parts[1] in DECKS:
+        return parts[1], parts[2]
+    return None, name
+
+
+def _with_decks(params: list[Param]) -> list[Param]:
+    """The registry's parameters, then a copy of every deck parameter for each deck (``deck/a/...``)."""
+    copies = []
+    for deck in DECKS:
+        for param in params:
+            if param.deck == "*":
+                copies.append(replace(param, name=deck_name(deck, param.name), deck=deck,
+                                      description=f"Deck {deck.upper()}'s {param.name} (see {PREFIX}/{param.name})."))
+    return params + copies
+
+
+PARAMS = Registry(_with_decks([
     # ---- the walk ------------------------------------------------------------------------------
     Param("walk/mode", "s", "drift", choices=WALK_MODES,
           description="How the latent point moves: drift (smooth random walk), loop (perfect loop of "
                       "walk/period seconds), noise (gradient-noise loop), keyframes (eased slerp through "
-                      "seeds), hold (stand still). Switching blends, never jumps."),
+                      "seeds), hold (stand still). Switching blends, never jumps.", deck="*"),
     Param("walk/speed", "f", 1.0, range=(-10.0, 10.0), unit="x", smooth=True,
           description="Walk speed multiplier; 0 pauses the motion, negative runs it backwards. "
-                      "Changing it never jumps the image."),
+                      "Changing it never jumps the image.", deck="*"),
     Param("walk/period", "f", 8.0, range=(0.5, 600.0), unit="s",
-          description="Length of one loop (loop, noise and keyframes modes) at speed 1."),
+          description="Length of one loop (loop, noise and keyframes modes) at speed 1.", deck="*"),
     Param("walk/freeze", "T", False,
           description="1 freezes the image where it is at once (the walk keeps its mode and speed); "
-                      "0 lets it move on from there."),
+                      "0 lets it move on from there.", deck="*"),
     Param("walk/randomise", "I", None, access="w",
           description="Morph to a fresh random seed over morph/time (a jump when morph/time is 0); the new "
-                      "seed is echoed on /lvj/seed."),
+                      "seed is echoed on /lvj/seed.", deck="*"),
     Param("morph/time", "f", 2.0, range=(0.0, 60.0), unit="s",
           description="Transition time of a morph to a new seed or latent vector; mode and period changes "
-                      "blend over this or 1 s, whichever is shorter. 0 cuts."),
+                      "blend over this or 1 s, whichever is shorter. 0 cuts.", deck="*"),
     Param("seed", "i", 0, range=(0, 2**31 - 1),
           description="Morph to this seed's latent point over morph/time; drift, loop and noise then move "
-                      "around it, hold stays on it (sending it again in hold brings the image back to it)."),
+                      "around it, hold stays on it (sending it again in hold brings the image back to it).", deck="*"),
     # ---- the latent point ----------------------------------------------------------------------
     Param("z", "f*", None, range=(-10.0, 10.0),
           description="The whole latent vector, one float per dimension (latent size in /lvj/status and "
-                      "OSCQuery): morphs there over morph/time and holds it (walk/mode becomes hold)."),
+                      "OSCQuery): morphs there over morph/time and holds it (walk/mode becomes hold).", deck="*"),
     Param("z/N", "f", None, range=(-10.0, 10.0), smooth=True,
           description="One dimension N (0-based) of the latent point: holds the current point with that "
-                      "dimension changed (walk/mode becomes hold)."),
-    *[Param(f"direction/{k}", "f", 0.0, range=(-3.0, 3.0), unit="sd", smooth=True,
+                      "dimension changed (walk/mode becomes hold).", deck="*"),
+    *[Param(f"direction/{k}", "f", 0.0, range=(-3.0, 3.0), unit="sd", smooth=True, deck="*",
             description=f"Move along the model's principal latent direction {k} (of {DIRECTIONS}, strongest "
                         "first; GANSpace-style PCA computed when the model loads), in standard deviations.")
       for k in range(1, DIRECTIONS + 1)],
     Param("truncation", "f", 1.0, range=(0.0, 2.0), smooth=True,
           description="GAN models: scales the latent point towards the average (below 1: more typical, "
-                      "less varied images; above 1: wilder)."),
+                      "less varied images; above 1: wilder).", deck="*"),
     Param("temperature", "f", 1.0, range=(0.0, 2.0), smooth=True,
           description="VAE models: sampling temperature, the spread of the latent point around the prior's "
-                      "centre (below 1: blander and more typical, above 1: stranger)."),
+                      "centre (below 1: blander and more typical, above 1: stranger).", deck="*"),
     # ---- the output ----------------------------------------------------------------------------
     Param("output/fade", "f", 1.0, range=(0.0, 1.0), smooth=True,
           description="Brightness: 1 shows the image, 0 is black. With smoothing 0 it cuts to black."),
@@ -264,24 +296,24 @@ PARAMS = Registry([
     # ---- models and presets --------------------------------------------------------------------
     Param("model/load", "s", None, access="w",
           description="Load a model: a bundled name or a .safetensors file in a model folder (--models). "
-                      "Loads in the background and swaps at a frame boundary; errors are replied."),
+                      "Loads in the background and swaps at a frame boundary; errors are replied.", deck="*"),
     Param("model/list", "I", None, access="w",
           description="Replies /lvj/model/list with the names of the models you can load."),
     Param("model/name", "s", "", access="r",
-          description="The model being played (set by LatentVJ; echoed when a new model is in place)."),
+          description="The model being played (set by LatentVJ; echoed when a new model is in place).", deck="*"),
     Param("preset/store", "i", None, range=(1, 999), access="w",
           description="Store the latent point and every parameter in preset slot N (kept in the presets "
-                      "file, reloaded at start)."),
+                      "file, reloaded at start).", deck="*"),
     Param("preset/recall", "i", None, range=(1, 999), access="w",
-          description="Recall preset slot N over preset/time; refused for a preset made with another model."),
+          description="Recall preset slot N over preset/time; refused for a preset made with another model.", deck="*"),
     Param("encode", "si", None, range=(1, 999), access="w",
           description="Encode an image file from the image folders (--images) into preset slot N, for the "
                       "model being played: its encoder (VAE) or a short latent optimisation (GAN; a few "
-                      "seconds, rendering goes on). /lvj/preset/current is echoed when it is stored."),
+                      "seconds, rendering goes on). /lvj/preset/current is echoed when it is stored.", deck="*"),
     Param("preset/time", "f", 2.0, range=(0.0, 60.0), unit="s",
           description="Transition time of a preset recall; 0 cuts."),
     Param("preset/current", "i", 0, range=(0, 999), access="r",
-          description="The slot last stored or recalled (0: none yet)."),
+          description="The slot last stored or recalled (0: none yet).", deck="*"),
     # ---- the conversation ----------------------------------------------------------------------
     Param("status", "I", None, access="w",
           description="Replies /lvj/status to the sender (fields below)."),
@@ -294,4 +326,21 @@ PARAMS = Registry([
                       "on that host."),
     Param("unsubscribe", "I", None, access="w",
           description="Undo /lvj/subscribe (same arguments)."),
-])
+    # ---- the decks -----------------------------------------------------------------------------
+    Param("deck", "s", "a", choices=DECKS,
+          description="The deck that the addresses without a deck address (/lvj/walk/speed, /lvj/seed, "
+                      "/lvj/model/load...): a or b. Every deck parameter is also on /lvj/deck/a/... and "
+                      "/lvj/deck/b/.... Changing it echoes the newly selected deck's values on the addresses "
+                      "without a deck, so faders follow."),
+    Param("crossfade", "f", 0.0, range=(0.0, 1.0), smooth=True,
+          description="The crossfader: 0 shows deck A, 1 deck B; in between both are drawn and blended (two "
+                      "forward passes a frame). At 0 or 1 only the visible deck is drawn."),
+    Param("crossfade/time", "f", 2.0, range=(0.0, 60.0), unit="s",
+          description="How long /lvj/crossfade/go and /lvj/model/blend take to cross; 0 cuts."),
+    Param("crossfade/go", "I", None, access="w",
+          description="Glide the crossfader to the other deck over crossfade/time."),
+    Param("model/blend", "s", None, access="w",
+          description="Load a model onto the hidden deck (the one the crossfader is away from) and, once it "
+                      "is ready, cross to it over crossfade/time: a model change that is a blend, never a "
+                      "cut. The model before stays resident until the fade ends."),
+]))

@@ -7,7 +7,7 @@ from __future__ import annotations
 from .osc import (ERROR_ADDRESS, MODEL_LIST_ADDRESS, SCHEDULE_HORIZON_S, SCHEDULED_BYTES_PER_SENDER,
                   SCHEDULED_BYTES_TOTAL, SCHEDULED_PER_SENDER, SCHEDULED_TOTAL, STATUS_ADDRESS, STATUS_FIELDS,
                   WARNING_ADDRESS)
-from .params import PARAMS, PREFIX, Registry, number_text
+from .params import DECKS, PARAMS, PREFIX, Registry, number_text
 from .problems import ANSWERED_PER_WINDOW, LOGGED_PER_WINDOW, WINDOW_S
 
 
@@ -33,6 +33,8 @@ def reference_markdown(registry: Registry = PARAMS) -> str:
         "|---|---|---|---|---|---|---|",
     ]
     for p in registry:
+        if p.deck not in (None, "*"):
+            continue  # the deck-qualified copies: described once, below the table
         if p.choices:
             span = "\\|".join(p.choices)
         elif p.range:
@@ -47,6 +49,24 @@ def reference_markdown(registry: Registry = PARAMS) -> str:
     lines += [
         "",
         "`N` in `/lvj/z/N` is a dimension, 0-based (`/lvj/z/0`, `/lvj/z/1`, ...).",
+        "",
+        "## Decks",
+        "",
+        f"Two decks, {' and '.join(d.upper() for d in DECKS)}, each play a model of their own with a walk, knobs "
+        "and presets of their own;",
+        "`/lvj/crossfade` blends them (0: A only, 1: B only). These are a deck's own parameters:",
+        "",
+        ", ".join(f"`{p.name}`" for p in registry if p.deck == "*") + ".",
+        "",
+        f"Each is on `{PREFIX}/deck/a/NAME` and `{PREFIX}/deck/b/NAME` (`{PREFIX}/deck/b/walk/speed`), with the "
+        "same type, range and",
+        f"default as above, and on `{PREFIX}/NAME` for the deck `{PREFIX}/deck` selects (A at start), so patches "
+        "made before there",
+        "were decks play deck A. Every change is echoed on the deck's address and, while that deck is selected,",
+        f"on the address without a deck too; selecting a deck echoes its values there. A deck's `z` and `z/N` take "
+        "its model's",
+        "latent size. Presets are a deck's look (stored from either deck, recalled on either, if the model is the",
+        "same).",
         "",
         "## Replies, echoes and subscriptions",
         "",

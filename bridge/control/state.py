@@ -13,7 +13,7 @@ import threading
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
-from .params import PARAMS, Registry
+from .params import DECKS, PARAMS, Registry, deck_name, split_deck
 
 log = logging.getLogger("latentvj.control")
 
@@ -59,45 +59,103 @@ class ControlState:
         self._serials: dict[str, int] = {p.name: 0 for p in registry}
         self._sources: dict[str, Address | None] = {p.name: None for p in registry}
         self._listeners: list[Listener] = []
-        self.latent_dim = 0
-        """Latent size of the model being played (the length /lvj/z takes); set by the engine."""
-        self.model_kind: str | None = None
-        """"gan" or "vae": which of truncation/temperature applies; set by the engine."""
+        self.selected = registry["deck"].default if "deck" in self._serials else DECKS[0]
+        """The deck that the names without a deck (``walk/speed``) stand for; ``/lvj/deck`` changes it."""
+        self.latent_dims = {deck: 0 for deck in DECKS}
+        """Latent size of each deck's model (the length its /lvj/z takes); set by the engine."""
+        self.model_kinds: dict[str, str | None] = {deck: None for deck in DECKS}
+        """"gan" or "vae" for each deck: which of truncation/temperature applies; set by the engine."""
+
+    # One model for both decks, as before there were decks (and for tests that need no second deck).
+    @property
+    def latent_dim(self) -> int:
+        return self.latent_dims[self.selected]
+
+    @latent_dim.setter
+    def latent_dim(self, size: int) -> None:
+        self.latent_dims = {deck: size for deck in DECKS}
+
+    @property
+    def model_kind(self) -> str | None:
+        return self.model_kinds[self.selected]
+
+    @model_kind.setter
+    def model_kind(self, kind: str | None) -> None:
+        self.model_kinds = {deck: kind for deck in DECKS}
+
+    def deck_of(self, name: str) -> str | None:
+        """The deck a parameter belongs to: its own for ``deck/b/...``, the selected one for a deck
+        parameter without a deck, None for the output's parameters."""
+        deck = self.registry[name].deck
+        return self.selected if deck == "*" else deck
 
     def set(self, name: str, value: Any, *, source: Address | None = None) -> int:
         """Record an already validated value (see :meth:`Param.coerce`); the newest write wins.
         Triggers (``I`` parameters and commands) are recorded the same way: the serial says "again".
-        Returns the parameter's new serial."""
+
+        A deck parameter without a deck (``walk/speed``) is the selected deck's (``deck/a/walk/speed``),
+        and the selected deck's values are also kept (and told) under the names without a deck, so both
+        addresses echo. Selecting another deck (``deck``) tells every value of that deck under those names.
+        Returns the new serial of the parameter the value went to (the deck's own name for a deck's)."""
         if name not in self._serials:
             raise KeyError(f"unknown parameter {name!r}")
+        changes = []
         with self._lock:
-            self._values[name] = value
-            self._serials[name] += 1
-            self._sources[name] = source
-            serial = self._serials[name]
-        self._tell(Change(name, value, source=source))
+            param = self.registry[name]
+            if param.deck == "*":
+                name = deck_name(self.selected, name)
+                param = self.registry[name]
+            serial = self._store(name, value, source, changes)
+            deck, base = split_deck(name)
+            if deck is not None and deck == self.selected:
+                self._store(base, value, source, changes)
+            if name == "deck" and value != self.selected:
+                self.selected = value
+                for other in self.registry:
+                    if other.deck == value and other.access != "w" and not other.name.endswith("/N"):
+                        self._store(split_deck(other.name)[1], self._values.get(other.name), None, changes)
+        for change in changes:
+            self._tell(change)
         return serial
+
+    def _store(self, name: str, value: Any, source: Address | None, changes: list) -> int:
+        self._values[name] = value
+        self._serials[name] += 1
+        self._sources[name] = source
+        changes.append(Change(name, value, source=source))
+        return self._serials[name]
 
     def set_item(self, name: str, index: int, value: Any, *, source: Address | None = None) -> None:
         """Set one element of an indexed parameter (``z/N``): the snapshot holds {index: newest value}
-        for the indices set since the engine last took them (see :meth:`take_items`)."""
+        for the indices set since the engine last took them (see :meth:`take_items`). Without a deck: the
+        selected deck's."""
         with self._lock:
+            if self.registry[name].deck == "*":
+                name = deck_name(self.selected, name)
             items = self._values.get(name)
             items = dict(items) if isinstance(items, dict) else {}
             items[index] = value
             self._values[name] = items
             self._serials[name] += 1
             self._sources[name] = source
-        self._tell(Change(name, value, index=index, source=source))
+            deck, base = split_deck(name)
+            told = [Change(name, value, index=index, source=source)]
+            if deck is not None and deck == self.selected:
+                told.append(Change(base, value, index=index, source=source))
+        for change in told:
+            self._tell(change)
 
     def take_items(self, name: str) -> dict[int, Any]:
         """Hand over (and forget) the indexed values set since the last call."""
         with self._lock:
+            if self.registry[name].deck == "*":
+                name = deck_name(self.selected, name)
             items = self._values.get(name)
             self._values[name] = None
         return items if isinstance(items, dict) else {}
 
     def get(self, name: str) -> Any:
+        """The current value (a deck parameter without a deck: the selected deck's)."""
         return self._values.get(name)
 
     def snapshot(self) -> Snapshot:

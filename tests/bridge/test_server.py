@@ -45,8 +45,8 @@ def test_encode_over_osc_stores_a_preset(server):
 def test_encode_errors_are_reported_to_the_sender(server):
     reports = []
     server.report = lambda address, reason, source: reports.append((address, reason, source))
-    server._encode("../secret.png", 2, ("127.0.0.1", 4000))
-    server._encode("missing.png", 2, ("127.0.0.1", 4000))
+    server._encode("../secret.png", 2, "a", ("127.0.0.1", 4000))
+    server._encode("missing.png", 2, "a", ("127.0.0.1", 4000))
     assert all(address == "/lvj/encode" and source == ("127.0.0.1", 4000) for address, _, source in reports)
     assert "'..'" in reports[0][1] and "no such file" in reports[1][1]
 
@@ -109,11 +109,11 @@ def test_a_bundle_of_a_hundred_model_loads_runs_one_at_a_time_and_answers_every_
         gan_file(models, f"m{n}")
     names = [f"m{n % 3}" for n in range(100)]
     assert server.protocol.handle(bundle(*(build_message("/lvj/model/load", n) for n in names)), SENDER) == []
-    loaders = [t for t in _threading.enumerate() if t.name == "model-load"]
+    loaders = [t for t in _threading.enumerate() if t.name == "model-load-a"]
     assert len(loaders) == 1, "one owned worker, however many loads were asked for"
-    assert server.loads.wait_idle(60)
+    assert server.loads["a"].wait_idle(60)
     superseded = [r for r in reports if "a later request" in r[1]]
-    assert server.loads.done + len(superseded) == 100, "each request ran or was answered"
+    assert server.loads["a"].done + len(superseded) == 100, "each request ran or was answered"
     assert all(source == SENDER for _, _, source in superseded)
     server.engine.step(0.0)
     assert server.engine.model.name == "m0", "the newest request won (the hundredth: m0)"
@@ -123,8 +123,8 @@ def test_a_bundle_of_a_hundred_model_loads_runs_one_at_a_time_and_answers_every_
 def test_a_grey_or_rgba_model_loaded_while_rgb_plays_keeps_every_output_working(served, channels):
     server, models, reports = served
     gan_file(models, "other", channels=channels)
-    server.loads.submit(("other", SENDER))
-    assert server.loads.wait_idle(60) and reports == []
+    server.loads["a"].submit(("other", "a", False, SENDER))
+    assert server.loads["a"].wait_idle(60) and reports == []
     server.engine.step(0.0)
     pixels = server.engine.step(0.1)
     expected = 4 if channels == 4 else 3  # grey is sent as RGB
@@ -144,8 +144,8 @@ def test_a_model_that_cannot_play_is_refused_with_a_reply_and_the_old_one_plays_
     save_model(models / "huge.safetensors", generator, metadata={"name": "huge"})
     gan_file(models, "five", channels=5)
     for name in ("huge", "five"):
-        server.loads.submit((name, SENDER))
-        assert server.loads.wait_idle(60)
+        server.loads["a"].submit((name, "a", False, SENDER))
+        assert server.loads["a"].wait_idle(60)
     assert [r[0] for r in reports] == ["/lvj/model/load"] * 2
     assert "NaN or infinite" in reports[0][1] and "cannot be played" in reports[0][1]
     assert "draws 5 channels" in reports[1][1]
@@ -156,8 +156,8 @@ def test_a_model_that_cannot_play_is_refused_with_a_reply_and_the_old_one_plays_
 def test_a_model_with_fewer_latent_dimensions_than_knobs_plays(served):
     server, models, reports = served
     gan_file(models, "small", latent_dim=4)
-    server.loads.submit(("small", SENDER))
-    assert server.loads.wait_idle(60) and reports == []
+    server.loads["a"].submit(("small", "a", False, SENDER))
+    assert server.loads["a"].wait_idle(60) and reports == []
     server.engine.step(0.0)
     assert server.engine.model.latent_dim == 4
     for name, value in (("smoothing", 0.0), ("morph/time", 0.0), ("walk/mode", "hold")):
@@ -187,7 +187,7 @@ def png_claiming(width: int, height: int) -> bytes:
 def test_a_decompression_bomb_to_encode_is_answered(served, tmp_path, size):
     server, _, reports = served
     (tmp_path / "bomb.png").write_bytes(png_claiming(*size))
-    server.encodes.submit(("bomb.png", 3, SENDER))
+    server.encodes.submit(("bomb.png", 3, "a", SENDER))
     assert server.encodes.wait_idle(60)
     (address, reason, source), = reports
     assert address == "/lvj/encode" and source == SENDER and "bomb.png" in reason
@@ -251,7 +251,7 @@ def test_encode_never_runs_on_the_network_that_plays(served, tmp_path, monkeypat
     real = server_module.encode_image
     monkeypatch.setattr(server_module, "encode_image",
                         lambda model, image, **k: (used.append(model.network), real(model, image, steps=5))[1])
-    server.encodes.submit(("square.png", 5, SENDER))
+    server.encodes.submit(("square.png", 5, "a", SENDER))
     assert server.encodes.wait_idle(60) and reports == []
     assert used and used[0] is not playing
     assert next(used[0].parameters()).device.type == "cpu"
