@@ -30,7 +30,7 @@ from .control.params import DECKS, DIRECTIONS, OUTPUT_SIDES, PARAMS, deck_name
 from .clock import FreeClock
 from .deck import Deck, Smoother
 from .renderer import Prepared, Renderer
-from .control.presets import PresetError, PresetStore, PresetWriter
+from .control.presets import PresetError, PresetStore, PresetWriter, Scene
 
 log = logging.getLogger("latentvj.engine")
 
@@ -277,6 +277,10 @@ class Engine:
                 self._store_preset(deck, snap[store], snap, t, snap.sources[store])
             if self._changed(snap, recall):
                 self._recall_preset(deck, snap[recall], t, snap.sources[recall])
+        if self._changed(snap, "scene/store"):
+            self._store_scene(snap["scene/store"], snap, t, snap.sources["scene/store"])
+        if self._changed(snap, "scene/recall"):
+            self._recall_scene(snap["scene/recall"], t, snap.sources["scene/recall"])
 
     def _cross_to(self, target: float, t: float, seconds: float) -> None:
         """Glide the crossfader to ``target`` over ``seconds`` (echoed)."""
@@ -321,6 +325,45 @@ class Engine:
             return
         self.control.set(deck_name(deck, "preset/current"), slot)
         self._writer.request(source)
+
+    def _store_scene(self, slot: int, snap: Snapshot, t: float, source) -> None:
+        if self.presets is None:
+            self.report("/lvj/scene/store", "presets are off (no presets file)", source)
+            return
+        stored = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        scene = Scene(slot=slot, decks={name: deck.preset(slot, snap, t, stored=stored)
+                                        for name, deck in self.decks.items()},
+                      crossfade=min(1.0, max(0.0, self._cross.target)), stored=stored)
+        try:
+            self.presets.put_scene(scene)
+        except PresetError as exc:
+            self.report("/lvj/scene/store", str(exc), source)
+            return
+        self.control.set("scene/current", slot)
+        self._writer.request(source)
+
+    def _recall_scene(self, slot: int, t: float, source) -> None:
+        if self.presets is None:
+            self.report("/lvj/scene/recall", "presets are off (no presets file)", source)
+            return
+        try:
+            scene = self.presets.get_scene(slot)
+            for name, deck in self.decks.items():
+                if name not in scene.decks:
+                    raise PresetError(f"scene {slot} holds no deck {name.upper()}")
+                try:
+                    deck.check(scene.decks[name], self.presets)
+                except PresetError as exc:
+                    raise PresetError(f"scene {slot}, deck {name.upper()}: {exc} (load it there first: "
+                                      f"/lvj/deck/{name}/model/load {scene.decks[name].model})") from None
+        except PresetError as exc:
+            self.report("/lvj/scene/recall", str(exc), source)
+            return
+        seconds = float(self.control.get("preset/time"))
+        self.control.set("scene/current", slot)
+        for name, deck in self.decks.items():
+            deck.recall(scene.decks[name], t, seconds=seconds)
+        self._cross_to(scene.crossfade, t, seconds)
 
     def _write_failed(self, exc: Exception, source) -> None:
         self.report("/lvj/preset/store", f"could not write the presets file: {exc}", source)

@@ -339,6 +339,14 @@ PARAMS = Registry(_with_decks([
           description="How long /lvj/crossfade/go and /lvj/model/blend take to cross; 0 cuts."),
     Param("crossfade/go", "I", None, access="w",
           description="Glide the crossfader to the other deck over crossfade/time."),
+    Param("scene/store", "i", None, range=(1, 999), access="w",
+          description="Store the whole scene in scene slot N: a preset of each deck and the crossfader (scene "
+                      "slots are numbered apart from presets)."),
+    Param("scene/recall", "i", None, range=(1, 999), access="w",
+          description="Recall scene slot N over preset/time: each deck's look and the crossfader; refused, "
+                      "saying which, when a deck plays another model than the scene was made with."),
+    Param("scene/current", "i", 0, range=(0, 999), access="r",
+          description="The scene slot last stored or recalled (0: none yet)."),
     Param("model/blend", "s", None, access="w",
           description="Load a model onto the hidden deck (the one the crossfader is away from) and, once it "
                       "is ready, cross to it over crossfade/time: a model change that is a blend, never a "

@@ -49,7 +49,7 @@ SLOTS = range(1, 1000)
 """Valid slot numbers, as ``/lvj/preset/store`` and ``/lvj/preset/recall`` take them."""
 
 _NOT_A_LOOK = ("z", "z/N", "output/size", "output/fps", "status/rate", "preset/time", "deck", "crossfade",
-               "crossfade/time")
+               "crossfade/time", "scene/current")
 PRESET_PARAMS: tuple[str, ...] = tuple(p.name for p in PARAMS if p.access == "rw" and p.name not in _NOT_A_LOOK
                                        and p.deck in (None, "*"))
 """The parameters a preset holds: every value a performer sets and reads back (``rw``) that makes up the
@@ -83,6 +83,18 @@ class Preset:
     """When it was stored, ISO 8601 (for people; not interpreted)."""
 
 
+@dataclass(frozen=True)
+class Scene:
+    """A whole scene: a preset of each deck and the crossfader, stored and recalled together."""
+
+    slot: int
+    decks: dict[str, Preset]
+    """Deck name ("a", "b") -> that deck's look (its ``slot`` is the scene's)."""
+    crossfade: float
+    """Where the crossfader was, 0 (A) .. 1 (B)."""
+    stored: str
+
+
 class PresetStore:
     """The preset slots of one presets file, loaded when made and written through on every store.
 
@@ -99,6 +111,7 @@ class PresetStore:
         self._write_lock = threading.Lock()
         """Serialises writes of the file, so it always holds the newest state."""
         self._presets: dict[int, Preset] = {}
+        self._scenes: dict[int, Scene] = {}
         self._unwritten = False
         self._blocks: dict[int, tuple[Preset, str]] = {}
         """The file's text per slot, from the last write (the writer's; under _write_lock)."""
@@ -123,6 +136,30 @@ class PresetStore:
         if preset is None:
             raise PresetError(f"preset {slot} is empty")
         return replace(preset, params=dict(preset.params))
+
+    def scene_slots(self) -> list[int]:
+        """The slots that hold a scene, in ascending order (a numbering of their own)."""
+        with self._lock:
+            return sorted(self._scenes)
+
+    def get_scene(self, slot: int) -> Scene:
+        """The scene in ``slot``; :class:`PresetError` when the slot is not 1..999 or is empty."""
+        _check_slot(slot)
+        with self._lock:
+            scene = self._scenes.get(slot)
+        if scene is None:
+            raise PresetError(f"scene {slot} is empty")
+        return scene
+
+    def put_scene(self, scene: Scene) -> None:
+        """Keep a scene in memory at once; the file is written by the next :meth:`flush`."""
+        _check_slot(scene.slot)
+        if not 0.0 <= scene.crossfade <= 1.0:
+            raise PresetError(f"scene {scene.slot}: the crossfader is 0..1, got {scene.crossfade!r}")
+        decks = {deck: _checked(replace(preset, slot=scene.slot)) for deck, preset in scene.decks.items()}
+        with self._lock:
+            self._scenes[scene.slot] = replace(scene, decks=decks)
+            self._unwritten = True
 
     def store(self, preset: Preset) -> None:
         """Put ``preset`` in its slot (replacing what was there) and write the whole file atomically.
@@ -156,16 +193,17 @@ class PresetStore:
                 if not self._unwritten:
                     return
                 presets = dict(self._presets)
+                scenes = dict(self._scenes)
                 self._unwritten = False
             try:
-                self._write(presets)
+                self._write(presets, scenes)
             except BaseException:
                 with self._lock:
                     self._unwritten = True
                 raise
 
-    def _write(self, presets: dict[int, Preset]) -> None:
-        text = _file_text(presets, self._blocks)
+    def _write(self, presets: dict[int, Preset], scenes: dict[int, Scene]) -> None:
+        text = _file_text(presets, self._blocks, scenes)
         self._path.parent.mkdir(parents=True, exist_ok=True)
         if self._backup_before_write and self._path.exists():
             backup = _aside(self._path, "backup")
@@ -226,6 +264,17 @@ class PresetStore:
             dropped = dropped or bool(warnings)
             if preset is not None:
                 self._presets[preset.slot] = preset
+        scenes = document.get("scenes", {})
+        if not isinstance(scenes, dict):
+            log.warning("%s: dropped the scenes: expected an object, found %s", self._path, type(scenes).__name__)
+            scenes, dropped = {}, True
+        for key, entry in scenes.items():
+            scene, warnings = _read_scene(key, entry)
+            for warning in warnings:
+                log.warning("%s: %s", self._path, warning)
+            dropped = dropped or bool(warnings)
+            if scene is not None:
+                self._scenes[scene.slot] = scene
         if dropped:
             self._backup_before_write = True
             log.warning("%s: what was dropped stays in the file until the next preset is stored, which first "
@@ -370,6 +419,28 @@ def _read_preset(key: str, entry: Any) -> tuple[Preset | None, list[str]]:
                   params=_in_registry_order(kept), stored=stored if isinstance(stored, str) else str(stored)), warnings
 
 
+def _read_scene(key: str, entry: Any) -> tuple[Scene | None, list[str]]:
+    """One scene of the file -> (the scene or None when it is unusable, warnings)."""
+    if not isinstance(entry, dict) or not isinstance(entry.get("decks"), dict):
+        return None, [f"dropped the scene under {key!r}: expected an object with \"decks\""]
+    crossfade = entry.get("crossfade")
+    if isinstance(crossfade, bool) or not isinstance(crossfade, (int, float)) or not 0 <= crossfade <= 1:
+        return None, [f"dropped the scene under {key!r}: its crossfade should be a number 0..1, found {crossfade!r}"]
+    decks, warnings = {}, []
+    for deck, preset_entry in entry["decks"].items():
+        preset, problems = _read_preset(key, preset_entry)
+        warnings += [f"scene {key}, deck {deck}: {problem}" for problem in problems]
+        if preset is None:
+            return None, warnings + [f"dropped the scene under {key!r}: its deck {deck!r} is unusable"]
+        decks[str(deck)] = preset
+    slot = next(iter(decks.values())).slot if decks else None
+    if slot is None:
+        return None, [f"dropped the scene under {key!r}: it holds no deck"]
+    stored = entry.get("stored", "")
+    return Scene(slot=slot, decks=decks, crossfade=float(crossfade),
+                 stored=stored if isinstance(stored, str) else str(stored)), warnings
+
+
 def _warn_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     result: dict[str, Any] = {}
     for key, value in pairs:
@@ -455,7 +526,8 @@ def _checked(preset: Preset) -> Preset:
 
 # ---- writing the file ---------------------------------------------------------------------------------
 
-def _file_text(presets: Mapping[int, Preset], blocks: dict[int, tuple[Preset, str]] | None = None) -> str:
+def _file_text(presets: Mapping[int, Preset], blocks: dict[int, tuple[Preset, str]] | None = None,
+               scenes: Mapping[int, Scene] | None = None) -> str:
     """The presets file: indented JSON, slots in ascending order, fields in a fixed order, parameters in
     registry order, and each latent on one line (so a person can read the rest).
 
@@ -473,7 +545,22 @@ def _file_text(presets: Mapping[int, Preset], blocks: dict[int, tuple[Preset, st
             cached = blocks[slot] = (p, _preset_text(p))
         texts.append(cached[1])
     body = "{\n" + ",\n".join(texts) + "\n  }" if texts else "{}"
-    return f'{{\n  "version": {FORMAT_VERSION},\n  "presets": {body}\n}}\n'
+    if not scenes:
+        return f'{{\n  "version": {FORMAT_VERSION},\n  "presets": {body}\n}}\n'
+    scene_texts = []
+    for slot in sorted(scenes):
+        scene = scenes[slot]
+        decks = ",\n".join(_indent(_preset_text(preset).replace(f'"{preset.slot}":', json.dumps(deck) + ":", 1), 4)
+                           for deck, preset in scene.decks.items())
+        scene_texts.append(f'    "{slot}": {{\n      "crossfade": {json.dumps(scene.crossfade)},\n'
+                           f'      "stored": {json.dumps(scene.stored, ensure_ascii=False)},\n'
+                           f'      "decks": {{\n{decks}\n      }}\n    }}')
+    return (f'{{\n  "version": {FORMAT_VERSION},\n  "presets": {body},\n'
+            f'  "scenes": {{\n' + ",\n".join(scene_texts) + "\n  }\n}\n")
+
+
+def _indent(text: str, spaces: int) -> str:
+    return "\n".join(" " * spaces + line for line in text.split("\n"))
 
 
 def _preset_text(p: Preset) -> str:

@@ -812,6 +812,52 @@
 					"patching_rect": [ 815.0, 420.0, 70.0, 20.0 ],
 					"text": "connected"
 				}
+			},
+			{
+				"box": {
+					"id": "obj-73",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [ 880.0, 455.0, 115.0, 33.0 ],
+					"text": "crossfader (0 deck A .. 1 deck B)"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-74",
+					"maxclass": "slider",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [ "" ],
+					"patching_rect": [ 880.0, 492.0, 110.0, 22.0 ],
+					"floatoutput": 1,
+					"size": 1.0,
+					"orientation": 1,
+					"parameter_enable": 0
+				}
+			},
+			{
+				"box": {
+					"id": "obj-75",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [ "" ],
+					"patching_rect": [ 880.0, 518.0, 110.0, 22.0 ],
+					"text": "/lvj/crossfade $1"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-76",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [ "" ],
+					"patching_rect": [ 880.0, 544.0, 110.0, 22.0 ],
+					"text": "/lvj/crossfade/go"
+				}
 			}
 		],
 		"lines": [
@@ -1131,6 +1177,24 @@
 				"patchline": {
 					"source": [ "obj-70", 0 ],
 					"destination": [ "obj-71", 0 ]
+				}
+			},
+			{
+				"patchline": {
+					"source": [ "obj-74", 0 ],
+					"destination": [ "obj-75", 0 ]
+				}
+			},
+			{
+				"patchline": {
+					"source": [ "obj-75", 0 ],
+					"destination": [ "obj-2", 0 ]
+				}
+			},
+			{
+				"patchline": {
+					"source": [ "obj-76", 0 ],
+					"destination": [ "obj-2", 0 ]
 				}
 			}
 		]

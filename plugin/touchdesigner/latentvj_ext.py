@@ -65,10 +65,10 @@ MAX_DATAGRAMS = 512
 """Replies read per Update(); the rest wait for the next frame."""
 STORAGE_KEY = "latentvj_bindings"
 """Key of the name <-> address map in ownerComp.storage."""
-SKIPPED = (f"{PREFIX}/subscribe", f"{PREFIX}/unsubscribe", f"{PREFIX}/z")
+SKIPPED = (f"{PREFIX}/subscribe", f"{PREFIX}/unsubscribe", f"{PREFIX}/z", f"{PREFIX}/deck/a/z", f"{PREFIX}/deck/b/z")
 """Addresses (and everything below them) that get no parameter: the subscription is this extension's own
-business, and the latent point (/lvj/z, /lvj/z/N: one float per latent dimension, often 128 or 512) is
-better driven from a CHOP through an OSC Out CHOP."""
+business, and the latent point (/lvj/z, /lvj/z/N and each deck's: one float per latent dimension, often
+128 or 512) is better driven from a CHOP through an OSC Out CHOP."""
 
 # name, label, kind, default
 SETUP_PARS = (

@@ -150,3 +150,43 @@ def test_model_blend_loads_onto_the_hidden_deck_and_crosses_never_cutting(tmp_pa
         assert engine.control.get("crossfade") == 1.0 and calls[-1] == [("vae", 1.0)]
     finally:
         server.close()
+
+
+def test_a_scene_holds_both_decks_and_the_crossfader(tiny_gan_path, tiny_vae_path, tmp_path):
+    from latentvj.bridge.control.presets import PresetStore
+
+    path = tmp_path / "presets.json"
+    reports = []
+
+    def make():
+        engine = Engine(load_model(tiny_gan_path), config=EngineConfig(device="cpu"), control=ControlState(),
+                        presets=PresetStore(path))
+        engine.report = lambda address, reason, source, **_: reports.append((address, reason))
+        engine.swap_model(engine.prepare(load_model(tiny_vae_path)), deck="b")
+        for name, value in (("smoothing", 0.0), ("preset/time", 0.0)):
+            engine.control.set(name, value)
+        engine.step(0.0)
+        return engine
+
+    engine = make()
+    for name, value in (("seed", 11), ("deck/b/seed", 22), ("crossfade", 0.3)):
+        engine.control.set(name, value)
+    engine.step(1.0)
+    engine.control.set("scene/store", 7)
+    engine.step(1.1)
+    engine.close()  # written
+
+    again = make()  # a restart: the scene comes back from the file
+    again.control.set("scene/recall", 7)
+    again.step(2.0)
+    again.step(2.1)
+    assert reports == []
+    assert again.decks["a"].walker.seed == 11 and again.decks["b"].walker.seed == 22
+    assert again.status()["crossfade"] == pytest.approx(0.3) and again.control.get("scene/current") == 7
+    again.swap_model(again.prepare(load_model(tiny_gan_path)), deck="b")  # deck B plays another model now
+    again.step(3.0)
+    again.control.set("scene/recall", 7)
+    again.step(3.1)
+    (address, reason), = reports
+    assert address == "/lvj/scene/recall" and "deck B" in reason and "/lvj/deck/b/model/load tinyvae" in reason
+    again.close()
