@@ -22,9 +22,8 @@ from typing import TextIO
 import torch
 
 from latentvj.models.checkpoint import LoadedModel
-from latentvj.models.gan import Generator
+from latentvj.models.kinds import KINDS
 from latentvj.models.registry import load
-from latentvj.models.vae import VAE
 
 from .device import describe, pick_device, pick_dtype
 from .engine import Engine, EngineConfig
@@ -69,7 +68,7 @@ def at_resolution(model: LoadedModel, resolution: int) -> LoadedModel:
     if resolution == model.resolution:
         return model
     config = dataclasses.replace(model.config, resolution=resolution)
-    network = (Generator if model.kind == "gan" else VAE)(config).eval().requires_grad_(False)
+    network = KINDS[model.kind].network(config).eval().requires_grad_(False)
     metadata = dict(model.metadata, resolution=resolution, random_init=True)
     return LoadedModel(model.kind, config, network, metadata, model.path)
 

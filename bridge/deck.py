@@ -18,6 +18,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from latentvj.models.kinds import KINDS
 from latentvj.models.walks import Walker, ease
 
 from .control.params import DIRECTIONS, PARAMS
@@ -172,15 +173,19 @@ class Deck:
         return 0.0 if self._get(snap, "walk/freeze") else self.smoothers["walk/speed"].value
 
     def latent(self, t: float) -> np.ndarray:
-        """The latent point the model draws at walk time ``t``: the walk, moved along the direction knobs,
-        scaled by truncation (GAN) or temperature (VAE)."""
+        """The latent point the model draws at walk time ``t``: the walk, moved along the direction knobs.
+        The model applies its latent knob (:attr:`truncation`) itself, as its kind says."""
         z = self.walker.at(t)
         knobs = np.array([self.smoothers[f"direction/{k}"].value for k in range(1, DIRECTIONS + 1)],
                          dtype=np.float32)
         if knobs.any():
             z = z + knobs @ self.prepared.directions
-        scale = self.smoothers["truncation" if self.model.kind == "gan" else "temperature"].value
-        return z if scale == 1.0 else z * np.float32(scale)
+        return z
+
+    @property
+    def truncation(self) -> float:
+        """The value of the model's latent knob: truncation (a GAN), temperature (a VAE)."""
+        return self.smoothers[KINDS[self.model.kind].knob].value
 
     def _hold_at(self, point: np.ndarray, t: float, *, seconds: float | None) -> None:
         self.walker.set_point(point, t, seconds=seconds)

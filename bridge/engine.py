@@ -175,18 +175,18 @@ class Engine:
 
     # ---- one frame -------------------------------------------------------------------------------
 
-    def render(self, z: np.ndarray, *, fade: float = 1.0) -> np.ndarray:
+    def render(self, z: np.ndarray, *, fade: float = 1.0, truncation: float = 1.0) -> np.ndarray:
         """The image for one latent point of the selected deck's model: uint8 (height, width, channels)."""
-        return self.renderer.render([(self.deck.prepared, z, 1.0)], width=self.width, height=self.height,
-                                    channels=self.channels, fade=fade)
+        return self.renderer.render([(self.deck.prepared, z, 1.0, truncation)], width=self.width,
+                                    height=self.height, channels=self.channels, fade=fade)
 
     def layers(self, t: float) -> list[tuple[Prepared, np.ndarray, float]]:
         """What the crossfader shows at walk time ``t``: one deck at either end (only it is drawn), both
         blended in between."""
         b = min(1.0, max(0.0, self._cross.value))
         weights = {"a": 1.0 - b, "b": b}
-        return [(deck.prepared, deck.latent(t), weights[name]) for name, deck in self.decks.items()
-                if weights[name] > 0.0]
+        return [(deck.prepared, deck.latent(t), weights[name], deck.truncation)
+                for name, deck in self.decks.items() if weights[name] > 0.0]
 
     # The selected deck's parts, as the engine's own (what a patch made before there were decks sees).
     @property

@@ -22,6 +22,7 @@ from typing import Callable
 
 import numpy as np
 
+from latentvj.models.kinds import KINDS
 from latentvj.models.registry import DEFAULT_MODEL
 from latentvj.models.walks import MODES
 
@@ -253,7 +254,7 @@ def render(config: RenderConfig, *, progress: Callable[[int, int], None] | None 
     control.set("seed", config.seed)
     control.set("walk/period", config.period if config.seamless else 8.0)
     control.set("walk/speed", 1.0 if config.seamless else config.speed)
-    control.set("truncation" if model.kind == "gan" else "temperature", config.truncation)
+    control.set(KINDS[model.kind].knob, config.truncation)
     engine = Engine(model, config=EngineConfig(device=config.device, precision=config.precision, fps=0,
                                                size=config.size), control=control)
     writer = open_writer(config.out, engine.width, engine.height, config.fps, overwrite=config.overwrite)

@@ -145,21 +145,24 @@ class Renderer:
     # ---- frames ----------------------------------------------------------------------------------
 
     @torch.inference_mode()
-    def render(self, layers: Sequence[tuple[Prepared, np.ndarray, float]], *, width: int, height: int,
-               channels: int, fade: float = 1.0) -> np.ndarray:
-        """One frame from (model, latent, weight) layers: uint8 (height, width, channels), top row first.
-        Each layer's image is scaled to cover width x height and centre-cropped; the layers are blended with
+    def render(self, layers: Sequence[tuple], *, width: int, height: int, channels: int,
+               fade: float = 1.0) -> np.ndarray:
+        """One frame from (model, latent, weight[, truncation]) layers: uint8 (height, width, channels), top
+        row first. Each model draws its latent with its latent knob at ``truncation`` (1 by default); each
+        layer's image is scaled to cover width x height and centre-cropped; the layers are blended with
         their weights (which should sum to 1) before the one conversion to uint8; ``fade`` scales the result
         towards black."""
         if not layers:
             raise ValueError("nothing to render: no layers")
         blend: torch.Tensor | None = None
-        for prepared, z, weight in layers:
+        for prepared, z, weight, *knob in layers:
+            truncation = knob[0] if knob else 1.0
             latent_dim = prepared.model.latent_dim
             if z.shape != (latent_dim,):
                 raise ValueError(f"expected a latent of shape ({latent_dim},), got {z.shape}")
             latent = torch.from_numpy(np.ascontiguousarray(z, dtype=np.float32))[None]
-            image = self._fit(prepared.model.render(latent.to(self.device, self.dtype))[0], width, height)
+            image = self._fit(prepared.model.render(latent.to(self.device, self.dtype), truncation=truncation)[0],
+                              width, height)
             image = self._channels(image, channels)
             if len(layers) == 1:
                 blend = image

@@ -30,13 +30,13 @@ from safetensors.torch import save as serialize
 from torch import Tensor, nn
 
 from .gan import Discriminator, GANConfig, Generator
+from .kinds import KINDS, kind_of
 from .vae import VAE, VAEConfig
 
 FORMAT_VERSION = 1
 METADATA_KEY = "latentvj"
 SUFFIX = ".safetensors"
-KINDS = ("gan", "vae")
-PREFIXES = {"gan": "generator.", "vae": "vae."}
+PREFIXES = {name: kind.prefix for name, kind in KINDS.items()}
 DISCRIMINATOR_PREFIX = "discriminator."
 STORAGE_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
 MAX_HEADER_BYTES = 4 << 20
@@ -72,15 +72,16 @@ class LoadedModel:
     def name(self) -> str:
         return str(self.metadata.get("name", self.path.stem))
 
-    def render(self, z: Tensor) -> Tensor:
+    def render(self, z: Tensor, *, truncation: float = 1.0) -> Tensor:
         """z [B, latent_dim] -> images [B, channels, R, R] in [-1, 1].
 
-        The generator for a GAN, the decoder for a VAE. No device moves: put the network and z on
-        the same device first. Parameters do not require grad, so no graph is built unless z does.
+        The generator for a GAN, the decoder for a VAE (see models/kinds.py); ``truncation`` is the kind's
+        latent knob (a GAN's truncation, a VAE's temperature), applied as the kind says. No device moves:
+        put the network and z on the same device first. Parameters do not require grad, so no graph is
+        built unless z does.
         """
-        if self.kind == "gan":
-            return self.network(z)
-        return self.network.decode(z)
+        kind = KINDS[self.kind]
+        return kind.draw(self.network, kind.truncate(z, truncation))
 
 
 def model_fingerprint(model: LoadedModel) -> str:
@@ -118,14 +119,10 @@ def save_model(
     path = Path(path)
     if path.suffix != SUFFIX:
         raise ValueError(f"model files end in {SUFFIX}, got {path.name!r}")
-    if isinstance(network, Generator):
-        kind = "gan"
-    elif isinstance(network, VAE):
-        kind = "vae"
-    else:
-        raise TypeError(
-            f"save_model takes a latentvj Generator or VAE, got {type(network).__name__}"
-        )
+    try:
+        kind = kind_of(network).name
+    except TypeError as exc:
+        raise TypeError(f"save_model: {exc}") from None
     if dtype not in STORAGE_DTYPES:
         raise ValueError(f"dtype must be one of {STORAGE_DTYPES}, got {dtype}")
     config = network.config
@@ -198,7 +195,7 @@ def load_model(path: str | os.PathLike) -> LoadedModel:
     # tensors (checked against these shapes) are assigned, so a huge config in a small file
     # cannot allocate more than the file holds.
     with torch.device("meta"):
-        network: nn.Module = Generator(config) if kind == "gan" else VAE(config)
+        network: nn.Module = KINDS[kind].network(config)
     state = _read_state(path, network, PREFIXES[kind], ignore_prefixes=(DISCRIMINATOR_PREFIX,))
     try:
         network.load_state_dict(state, strict=True, assign=True)
@@ -320,7 +317,7 @@ def _parse_header(path: Path, header: dict[str, str]) -> tuple[str, GANConfig | 
     config_fields = info.get("config")
     if not isinstance(config_fields, dict):
         raise CheckpointError(f"{path}: 'config' must be a JSON object, got {config_fields!r}")
-    config_type = GANConfig if kind == "gan" else VAEConfig
+    config_type = KINDS[kind].config
     try:
         config = config_type(**config_fields)
     except (TypeError, ValueError) as err:

@@ -35,8 +35,7 @@ import torch
 from torch import Tensor
 
 from .checkpoint import LoadedModel
-from .gan import Generator
-from .vae import VAE
+from .kinds import kind_named
 
 DEFAULT_COUNT = 8
 DEFAULT_SAMPLES = 1024
@@ -70,25 +69,16 @@ def first_stage(model: LoadedModel, z: Tensor) -> Tensor:
     statistics and does not update them); z must be on the network's device and dtype.
     """
     network = model.network
-    if model.kind == "gan":
-        if not isinstance(network, Generator):
-            raise ValueError(f"a 'gan' model needs a latentvj Generator, got {type(network).__name__}")
-        stem = network.stem
-        x = z[:, :, None, None]
-    elif model.kind == "vae":
-        if not isinstance(network, VAE):
-            raise ValueError(f"a 'vae' model needs a latentvj VAE, got {type(network).__name__}")
-        decoder = network.decoder
-        stem = decoder.stem
-        x = decoder.from_latent(z).view(z.shape[0], decoder.first, 4, 4)
-    else:
-        raise ValueError(f"model.kind must be 'gan' or 'vae', got {model.kind!r}")
-    if any(m.training for m in stem.modules()):
+    kind = kind_named(model.kind)
+    if not isinstance(network, kind.network):
+        raise ValueError(f"a {kind.name!r} model needs a latentvj {kind.network.__name__}, got "
+                         f"{type(network).__name__}")
+    if network.training:
         raise ValueError(
             "the network is in training mode; its batch norms would use and update batch "
             "statistics. Call network.eval() first (load_model returns it in eval mode)"
         )
-    return stem(x).flatten(1)
+    return kind.first_stage(network, z)
 
 
 def principal_directions(

@@ -16,6 +16,7 @@ import torch
 from PIL import Image
 
 from .checkpoint import LoadedModel
+from .kinds import KINDS
 from .data import prepare_image
 
 
@@ -57,7 +58,7 @@ def encode_image(model: LoadedModel, image: torch.Tensor, *, steps: int = 200, s
     weight = next(model.network.parameters())  # work where the network is (the engine may have moved it)
     device, dtype = weight.device, weight.dtype
     target = image[None].to(device, dtype)
-    if model.kind == "vae":
+    if KINDS[model.kind].encodes:  # a VAE: its encoder's mean
         with torch.no_grad():
             mu, _ = model.network.encode(target)
         return mu[0].float().cpu().numpy()

@@ -44,8 +44,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .checkpoint import LoadedModel
-from .gan import Generator
-from .vae import VAE
+from .kinds import KINDS
 from .walks import Walker
 
 EMBEDDING_VERSION = 2
@@ -329,7 +328,7 @@ def random_twin(model: LoadedModel, *, seed: int = 0) -> LoadedModel:
     data is seen), so that it draws the varied images an untrained network draws, not a flat grey field."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        network = (Generator if model.kind == "gan" else VAE)(model.config)
+        network = KINDS[model.kind].network(model.config)
     twin = dataclasses.replace(model, network=network,
                                metadata=dict(model.metadata, name=f"{model.name} (random twin)", random_init=True))
     norms = [m for m in network.modules() if isinstance(m, torch.nn.BatchNorm2d)]

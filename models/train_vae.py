@@ -27,7 +27,7 @@ import torch
 
 from .checkpoint import save_model
 from .data import ImageSet
-from .train_gan import STATE_VERSION, load_state, save_state, state_path, write_samples
+from .training import STATE_VERSION, load_state, save_state, state_path, write_samples
 from .vae import VAE, VAEConfig
 
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from .gan import _check_positive_int, _check_resolution, feature_widths
+from .gan import UpBlock, _check_positive_int, _check_resolution, feature_widths
 
 LOGVAR_MIN = -30.0  # logvar is clamped to this range when sampling, so exp() stays finite
 LOGVAR_MAX = 20.0
@@ -48,19 +48,6 @@ class EncoderBlock(nn.Module):
         self.conv = nn.Conv2d(in_channels, out_channels, 4, 2, 1, bias=False)
         self.norm = nn.BatchNorm2d(out_channels)
         self.act = nn.LeakyReLU(0.2, inplace=True)
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.act(self.norm(self.conv(x)))
-
-
-class DecoderBlock(nn.Module):
-    """Doubles the side: transposed conv (kernel 4, stride 2, padding 1), batch norm, ReLU."""
-
-    def __init__(self, in_channels: int, out_channels: int) -> None:
-        super().__init__()
-        self.conv = nn.ConvTranspose2d(in_channels, out_channels, 4, 2, 1, bias=False)
-        self.norm = nn.BatchNorm2d(out_channels)
-        self.act = nn.ReLU(inplace=True)
 
     def forward(self, x: Tensor) -> Tensor:
         return self.act(self.norm(self.conv(x)))
@@ -99,7 +86,7 @@ class Decoder(nn.Module):
         self.from_latent = nn.Linear(config.latent_dim, first * 4 * 4, bias=False)
         self.stem = nn.Sequential(nn.BatchNorm2d(first), nn.ReLU(inplace=True))
         self.blocks = nn.Sequential(
-            *(DecoderBlock(c_in, c_out) for (_, c_in), (_, c_out) in zip(widths, widths[1:]))
+            *(UpBlock(c_in, c_out) for (_, c_in), (_, c_out) in zip(widths, widths[1:]))
         )
         self.to_image = nn.ConvTranspose2d(widths[-1][1], config.channels, 4, 2, 1)
 

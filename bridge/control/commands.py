@@ -17,6 +17,7 @@ import logging
 import threading
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
+from latentvj.models.kinds import KINDS
 from latentvj.plugin.oscwire import encode_message
 
 from .params import PREFIX, ParamError, is_release, split_deck
@@ -247,11 +248,12 @@ def _with(sender: Address | None, subscribers: Iterable[Address]) -> list[Addres
 
 
 def _wrong_model_kind(name: str, kind: str | None) -> str | None:
-    if name == "truncation" and kind == "vae":
-        return "truncation applies to GAN models; this model is a VAE: use /lvj/temperature"
-    if name == "temperature" and kind == "gan":
-        return "temperature applies to VAE models; this model is a GAN: use /lvj/truncation"
-    return None
+    """Why a latent knob (truncation, temperature) does not apply to the kind of model playing, or None."""
+    knobs = {k.knob: k for k in KINDS.values()}
+    if kind is None or name not in knobs or KINDS[kind].knob == name:
+        return None
+    return (f"{name} applies to {knobs[name].name.upper()} models; this model is a {kind.upper()}: use "
+            f"/lvj/{KINDS[kind].knob}")
 
 
 def _cast(value: Any, tag: str) -> Any:

@@ -32,7 +32,7 @@ def drawn(engine, monkeypatch) -> list:
     calls = []
     real = engine.renderer.render
     monkeypatch.setattr(engine.renderer, "render",
-                        lambda layers, **k: (calls.append([(p.model.kind, round(w, 3)) for p, _, w in layers]),
+                        lambda layers, **k: (calls.append([(p.model.kind, round(w, 3)) for p, _, w, *_ in layers]),
                                              real(layers, **k))[1])
     return calls
 

@@ -79,11 +79,11 @@ def make_flaky(model, fail_on):
     """Make chosen calls of the model's render fail, like a transient device error."""
     original, calls = model.render, [0]
 
-    def render(z):
+    def render(z, **knobs):
         calls[0] += 1
         if calls[0] in fail_on:
             raise RuntimeError("simulated CUDA hiccup")
-        return original(z)
+        return original(z, **knobs)
 
     model.render = render
     return model

@@ -335,3 +335,13 @@ def test_a_model_card_that_is_a_json_bomb_is_refused(tmp_path, gan_file):
     nested = rewrite(tmp_path / "nested.safetensors", "[" * 60_000, tensors)
     with pytest.raises(CheckpointError, match="nested too deep"):
         read_metadata(nested)
+
+
+def test_each_kind_applies_its_own_latent_knob(gan_file, tmp_path):
+    """Truncation (GAN) and temperature (VAE) are the model's business (models/kinds.py), not the engine's."""
+    vae = load_model(save_model(tmp_path / "v.safetensors", trained_looking(VAE(TINY_VAE))))
+    gan = load_model(gan_file[0])
+    for model in (gan, vae):
+        with torch.no_grad():
+            np_close = torch.allclose(model.render(z(), truncation=0.5), model.render(z() * 0.5), atol=1e-6)
+            assert np_close and torch.equal(model.render(z(), truncation=1.0), model.render(z()))

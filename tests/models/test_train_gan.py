@@ -10,7 +10,8 @@ from PIL import Image
 from latentvj.models.augment import diff_augment
 from latentvj.models.checkpoint import load_model
 from latentvj.models.data import load_images
-from latentvj.models.train_gan import GANTrainConfig, state_path, train_gan
+from latentvj.models.train_gan import GANTrainConfig, train_gan
+from latentvj.models.training import state_path
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ from PIL import Image
 from latentvj.models.checkpoint import load_model
 from latentvj.models.data import load_images
 from latentvj.models.encode import encode_image
-from latentvj.models.train_gan import state_path
+from latentvj.models.training import state_path
 from latentvj.models.train_vae import VAETrainConfig, train_vae
 
 
