@@ -89,16 +89,18 @@ class Engine:
         clock: Callable[[], float] = time.monotonic,
         renderer: Renderer | None = None,
         music: FreeClock | None = None,
+        report: Callable[..., None] | None = None,
+        on_resize: Callable[[int, int, int], None] | None = None,
     ):
         self.config = config or EngineConfig()
         self.control = control or ControlState()
         self.sinks = list(sinks)
         self.presets = presets
         self.clock = clock
-        self.report: Callable[..., None] = _log_report
+        self.report: Callable[..., None] = report or _log_report
         """Where problems applying a control go: (address, reason, the controller that asked), and
         ``warning=True`` for a change that was made but does not work out as asked."""
-        self.on_resize: Callable[[int, int, int], None] | None = None
+        self.on_resize = on_resize
         """Called on the render thread with (width, height, channels) before the output size or channel count
         changes (the server makes a new ring); raising keeps the old format."""
         self.renderer = renderer or Renderer(self.config.device, self.config.precision)

@@ -169,11 +169,10 @@ class Server:
                                                          allow=allow, allow_file_pages=config.allow_file_pages))
             self._resources.callback(self.oscquery.stop)
             model = load(config.model, config.model_dirs)
-            self.engine = Engine(model, config=config.engine, control=self.control, presets=presets)
+            self.engine = Engine(model, config=config.engine, control=self.control, presets=presets,
+                                 report=self.report, on_resize=self._resize)
             self.engine.renderer.keep(self.engine.prepared)  # resident: switching back to it is instant
             self._resources.callback(self.engine.close)  # last: the presets are written after the loop ends
-            self.engine.report = self.report
-            self.engine.on_resize = self._resize
             self.shm = ShmFrameWriter(config.shm, self.engine.width, self.engine.height,
                                       channels=self.engine.channels)
             self._resources.callback(lambda: self.shm.close())

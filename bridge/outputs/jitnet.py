@@ -63,11 +63,12 @@ import os
 import select
 import socket
 import struct
-import threading
 import time
 from collections import deque
 
 import numpy as np
+
+from .latest import Buffer, LatestFrameSender
 
 __all__ = ["DEFAULT_PORT", "JitNetSender", "LatencyReplies", "matrix_header", "CHUNK_HEADER", "MATRIX_HEADER"]
 
@@ -186,12 +187,15 @@ def _find_all(data: bytes, tag: bytes):
         pos = data.find(tag, pos + 1)
 
 
-class JitNetSender:
+class JitNetSender(LatestFrameSender):
     """A frame sink that sends every frame it can to one ``jit.net.recv``; see the module docstring.
 
-    ``write`` is called by the render loop and never blocks on the network; ``start``/``stop`` own the
-    sender thread and the socket.
+    ``write`` is called by the render loop and never blocks on the network (the shared latest-frame
+    hand-off: outputs/latest.py, with the ARGB repack as its one copy); ``start``/``stop`` own the sender
+    thread and the socket.
     """
+
+    poll = IDLE_POLL
 
     def __init__(self, host: str, port: int, *, reconnect_interval: float = 1.0):
         """
@@ -214,90 +218,58 @@ class JitNetSender:
         self.host = host.strip()
         self.port = port
         self.reconnect_interval = float(reconnect_interval)
-        self._cond = threading.Condition()
-        self._stopping = threading.Event()
-        self._thread: threading.Thread | None = None
+        super().__init__(f"jitnet-{self.target}")
         self._sock: socket.socket | None = None
         self._connected = False
-        self._pending: tuple[np.ndarray, bool] | None = None  # newest ARGB frame not yet sent, alpha-is-255
-        self._free: list[tuple[np.ndarray, bool]] = []  # ARGB buffers to reuse
         self._sent = 0
-        self._dropped = 0
         self._last_error: str | None = None
         self._replies = LatencyReplies()
+        self._waiting_logged = False
 
     @property
     def target(self) -> str:
         return f"{self.host}:{self.port}"
 
-    # ---- called by the render loop: must be cheap --------------------------------------------------
-    def write(self, pixels: np.ndarray, *, timestamp: float | None = None) -> None:
-        """Hand over one uint8 HxWx3 RGB (or HxWx4 RGBA) frame, top row first. Returns at once; while no
-        receiver is connected the frame is ignored. ``timestamp`` is accepted for the sink interface;
-        the matrix carries the time it is sent, as jit.net.send does."""
+    # ---- the render loop's side (see LatestFrameSender.write): must be cheap ----------------------
+    def check(self, pixels: np.ndarray) -> None:
+        """A uint8 HxWx3 RGB (or HxWx4 RGBA) frame, top row first; the matrix carries the time it is sent,
+        as jit.net.send does."""
         if not (isinstance(pixels, np.ndarray) and pixels.dtype == np.uint8 and pixels.ndim == 3
                 and pixels.shape[2] in (3, 4)):
             shape = getattr(pixels, "shape", None)
             dtype = getattr(pixels, "dtype", type(pixels).__name__)
             raise ValueError(f"expected a uint8 HxWx3 (RGB) or HxWx4 (RGBA) array, got {dtype} {shape}")
-        if not self._connected:
-            return  # nobody to send to: no copy
-        height, width, channels = pixels.shape
-        with self._cond:
-            buffer, opaque = self._take_buffer(height, width)
-        buffer[..., 1:] = pixels[..., :3]  # RGB -> planes 1..3
-        if channels == 4:
-            buffer[..., 0] = pixels[..., 3]
-        elif not opaque:
-            buffer[..., 0] = 255  # the buffer last held an RGBA frame
-        with self._cond:
-            if self._pending is not None:
-                self._dropped += 1  # the thread is still busy with an earlier frame: latest wins
-                self._free.append(self._pending)
-            self._pending = (buffer, channels == 3)
-            self._cond.notify_all()
 
-    def _take_buffer(self, height: int, width: int) -> tuple[np.ndarray, bool]:
-        """A free ARGB buffer of this size and whether its alpha plane is all 255 (at most three exist:
-        one being written, one pending, one being sent)."""
-        self._free = [entry for entry in self._free if entry[0].shape[:2] == (height, width)]
-        if self._free:
-            return self._free.pop()
-        buffer = np.empty((height, width, PLANES), np.uint8)
-        buffer[..., 0] = 255
-        return buffer, True
+    def wants(self, pixels: np.ndarray) -> bool:
+        return self._connected  # nobody to send to: no copy
+
+    def buffer_shape(self, pixels: np.ndarray) -> tuple[int, ...]:
+        return (pixels.shape[0], pixels.shape[1], PLANES)
+
+    def fill(self, buffer: Buffer, pixels: np.ndarray) -> None:
+        """RGB -> planes 1..3, alpha -> plane 0 (255 for an RGB frame, written only when the buffer last
+        held something else: its note says whether the alpha plane is all 255)."""
+        argb = buffer.array
+        argb[..., 1:] = pixels[..., :3]
+        if pixels.shape[2] == 4:
+            argb[..., 0] = pixels[..., 3]
+            buffer.note = None
+        elif buffer.note != "opaque":
+            argb[..., 0] = 255
+            buffer.note = "opaque"
 
     # ---- lifecycle ----------------------------------------------------------------------------------
-    def start(self) -> None:
-        """Start the sender thread (it connects in the background). Starting a running sender does nothing."""
-        if self._thread is not None and self._thread.is_alive():
-            return
-        self._stopping.clear()
-        self._thread = threading.Thread(target=self._run, name=f"jitnet-{self.target}", daemon=True)
-        self._thread.start()
+    def interrupt(self) -> None:
+        with self._cond:
+            sock = self._sock
+        if sock is not None:
+            _shutdown(sock)  # wakes a sendall blocked on a receiver that stopped reading
 
     def stop(self, *, timeout: float = 5.0) -> None:
         """Stop the thread (interrupting a send or a connection attempt), join it and close the socket.
         Safe to call twice, and before start."""
-        self._stopping.set()
-        with self._cond:
-            self._cond.notify_all()
-            sock = self._sock
-        if sock is not None:
-            _shutdown(sock)  # wakes a sendall blocked on a receiver that stopped reading
-        if self._thread is not None:
-            self._thread.join(timeout=timeout)
-            if self._thread.is_alive():
-                log.warning("jit.net sender to %s did not stop within %.1f s", self.target, timeout)
-            self._thread = None
+        super().stop(timeout=timeout)
         self._disconnect(None)
-
-    def __enter__(self) -> "JitNetSender":
-        self.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
 
     def status(self) -> dict:
         """JSON-ready: target, connected, sent_frames, dropped_frames, latency_ms (None until the
@@ -307,66 +279,53 @@ class JitNetSender:
                 "target": self.target,
                 "connected": self._connected,
                 "sent_frames": self._sent,
-                "dropped_frames": self._dropped,
+                "dropped_frames": self.dropped,
                 "latency_ms": None if self._replies.latency_ms is None else round(self._replies.latency_ms, 3),
                 "last_error": self._last_error,
             }
 
     # ---- the sender thread --------------------------------------------------------------------------
-    def _run(self) -> None:
-        waiting_logged = False
-        while not self._stopping.is_set():
-            if self._sock is None:
-                error = self._connect()
-                if self._stopping.is_set():
-                    break
-                if error is not None:
-                    self._last_error = error
-                    if not waiting_logged:
-                        log.info("jit.net: waiting for jit.net.recv at %s (%s); retrying every %g s",
-                                 self.target, error, self.reconnect_interval)
-                        waiting_logged = True
-                    self._stopping.wait(self.reconnect_interval)
-                    continue
-                waiting_logged = False
-                log.info("jit.net: connected to jit.net.recv at %s", self.target)
-            try:
-                self._serve_one()
-            except Exception as exc:  # a lost connection, or a bug: either way the sender lives on
-                if self._stopping.is_set():
-                    break
-                if not isinstance(exc, OSError):
-                    log.exception("jit.net: sending to %s failed", self.target)
-                self._disconnect(_describe(exc))  # logs once; the refused attempts that follow do not
-                waiting_logged = True
+    def send(self, frame: np.ndarray | None) -> None:
+        """Connect when not connected (waiting reconnect_interval after a refusal); then send the frame, if
+        one came, and read the receiver's replies either way."""
+        if self._sock is None:
+            error = self._connect()
+            if self._stopping.is_set():
+                return
+            if error is not None:
+                self._last_error = error
+                if not self._waiting_logged:
+                    log.info("jit.net: waiting for jit.net.recv at %s (%s); retrying every %g s",
+                             self.target, error, self.reconnect_interval)
+                    self._waiting_logged = True
                 self._stopping.wait(self.reconnect_interval)
-        self._disconnect(None)
-
-    def _serve_one(self) -> None:
-        """Send the pending frame, or wait a little for one; read replies either way."""
-        with self._cond:
-            if self._pending is None and not self._stopping.is_set():
-                self._cond.wait(IDLE_POLL)
-            frame, self._pending = self._pending, None
+                return
+            self._waiting_logged = False
+            log.info("jit.net: connected to jit.net.recv at %s", self.target)
+            return  # frames come from here on
         sock = self._sock
-        if sock is None or self._stopping.is_set():
-            return
         self._read_replies(sock)
         if frame is None:
             return
-        try:
-            pixels = frame[0]
-            height, width = pixels.shape[:2]
-            time_ms = time.monotonic() * 1000.0
-            sock.sendall(matrix_header(width, height, time_ms))
-            sock.sendall(memoryview(pixels).cast("B"))
-            with self._cond:
-                self._sent += 1
-            self._replies.sent(time_ms)  # the replies are the sender thread's alone: no lock
-        finally:
-            with self._cond:
-                self._free.append(frame)
+        height, width = frame.shape[:2]
+        time_ms = time.monotonic() * 1000.0
+        sock.sendall(matrix_header(width, height, time_ms))
+        sock.sendall(memoryview(frame).cast("B"))
+        with self._cond:
+            self._sent += 1
+        self._replies.sent(time_ms)  # the replies are the sender thread's alone: no lock
         self._read_replies(sock)
+
+    def failed(self, exc: Exception) -> None:
+        """A lost connection (or a bug): disconnect, log once, wait before trying again."""
+        if not isinstance(exc, OSError):
+            log.exception("jit.net: sending to %s failed", self.target, exc_info=exc)
+        self._disconnect(_describe(exc))  # logs once; the refused attempts that follow do not
+        self._waiting_logged = True
+        self._stopping.wait(self.reconnect_interval)
+
+    def finish(self) -> None:
+        self._disconnect(None)
 
     def _read_replies(self, sock: socket.socket) -> None:
         """Take what the receiver sent back (up to READ_PER_TURN bytes), without waiting and without the lock

@@ -24,11 +24,12 @@ import logging
 import os
 import socket
 import sys
-import threading
 from fractions import Fraction
 from typing import Callable, Protocol
 
 import numpy as np
+
+from .latest import LatestFrameSender
 
 log = logging.getLogger("latentvj.ndi")
 
@@ -140,8 +141,12 @@ class _CyndilibOutput:
         self._sender.close()
 
 
-class NdiSender:
-    """A frame sink that publishes frames as the NDI source NAME, from its own thread."""
+class NdiSender(LatestFrameSender):
+    """A frame sink that publishes frames as the NDI source NAME, from its own thread (the shared latest-
+    frame hand-off: outputs/latest.py). The render loop's call copies the frame and nothing more; the thread
+    converts it and sends it."""
+
+    poll = CONNECTIONS_POLL_S
 
     def __init__(self, name: str, *, fps: float = 30.0, open_output: OpenOutput | None = None):
         """
@@ -154,6 +159,7 @@ class NdiSender:
         """
         if not isinstance(name, str) or not name.strip():
             raise ValueError(f"the NDI source name must be a non-empty string, got {name!r}")
+        super().__init__("ndi-sender")
         self.name = name
         self.frame_rate = Fraction(fps if fps > 0 else 60.0).limit_denominator(1001)
         if open_output is None:
@@ -163,13 +169,8 @@ class NdiSender:
                 return _CyndilibOutput(ndi, name, self.frame_rate, width, height, alpha)
 
         self._open_output = open_output
-        self._cond = threading.Condition()
-        self._pending: np.ndarray | None = None  # the newest frame not yet taken by the sender thread
-        self._spare: np.ndarray | None = None  # a frame buffer the sender thread is done with, for reuse
-        self._stopping = False
-        self._started = False
+        self._stopped = False
         self.sent = 0
-        self.dropped = 0
         self.idle = 0
         self.errors = 0
         self.last_error = ""
@@ -177,67 +178,44 @@ class NdiSender:
         self.source_name = ""
         self.size: tuple[int, int] | None = None  # (width, height) of the open output
         self._open_shape: tuple[int, ...] | None = None  # (height, width, channels) the output is open for
-        self._thread = threading.Thread(target=self._send_loop, name="ndi-sender", daemon=True)
+        self._output: NdiOutput | None = None
+        self._rgba = np.empty((0, 0, 4), np.uint8)
 
-    # Called by the render loop: one copy, no conversion, no NDI call.
-    def write(self, pixels: np.ndarray, *, timestamp: float | None = None) -> None:
-        """Hand over one uint8 (height, width, 1|3|4) frame, top row first. ``timestamp`` is accepted for
-        the sink interface; NDI stamps frames itself when they are sent."""
+    # ---- the render loop's side (see LatestFrameSender.write) ----
+    def check(self, pixels: np.ndarray) -> None:
         if pixels.ndim != 3 or pixels.dtype != np.uint8 or pixels.shape[2] not in (1, 3, 4):
             raise ValueError(f"NdiSender.write expects a uint8 (height, width, 1|3|4) array, "
                              f"got {pixels.dtype} {pixels.shape}")
+
+    def wants(self, pixels: np.ndarray) -> bool:
         if self.connections == 0 and self._open_shape == pixels.shape:
             self.idle += 1  # the source is up and nobody receives it: no copy (the thread polls for receivers)
-            return
-        with self._cond:
-            if self._stopping:
-                return
-            frame, self._spare = self._spare, None
-        if frame is None or frame.shape != pixels.shape:
-            frame = np.empty(pixels.shape, np.uint8)
-        np.copyto(frame, pixels)
-        with self._cond:
-            if self._pending is not None:
-                self.dropped += 1  # the sender thread had not taken it yet: latest wins
-            self._pending = frame
-            self._cond.notify_all()
+            return False
+        return True
 
+    # ---- lifecycle ----
     def start(self) -> None:
-        if self._started:
-            return
-        if self._stopping:
+        if self._stopped:
             raise RuntimeError("an NdiSender cannot be restarted after stop(); make a new one")
-        self._started = True
+        if self.running:
+            return
         problem = discovery_problem()
         if problem:
             log.warning("NDI source %r will not be found by mDNS: %s (receivers set up with NDI Extra IPs "
                         "still find it)", self.name, problem)
-        self._thread.start()
+        super().start()
 
     def stop(self, *, timeout: float = 5.0) -> None:
         """Stop the thread and close the NDI sender (receivers see the source go). Safe to call twice."""
-        with self._cond:
-            self._stopping = True
-            self._pending = None
-            self._cond.notify_all()
-        if self._thread.is_alive():
-            self._thread.join(timeout)
-            if self._thread.is_alive():
-                log.warning("the NDI sender thread did not stop within %.1f s", timeout)
-
-    def __enter__(self) -> NdiSender:
-        self.start()
-        return self
-
-    def __exit__(self, *exc_info) -> None:
-        self.stop()
+        self._stopped = True
+        super().stop(timeout=timeout)
 
     def status(self) -> dict:
         width, height = self.size or (0, 0)
         return {
             "name": self.name,
             "source": self.source_name,  # HOST (NAME), once the first frame opened the sender
-            "running": self._thread.is_alive(),
+            "running": self.running,
             "width": width,
             "height": height,
             "fps": float(self.frame_rate),
@@ -249,47 +227,34 @@ class NdiSender:
             "last_error": self.last_error,
         }
 
-    def _send_loop(self) -> None:
-        output: NdiOutput | None = None
-        key = None  # (height, width, channels) the output and the buffer were made for
-        rgba = np.empty((0, 0, 4), np.uint8)
-        try:
-            while True:
-                with self._cond:
-                    self._cond.wait_for(lambda: self._stopping or self._pending is not None,
-                                        timeout=CONNECTIONS_POLL_S)
-                    if self._stopping:
-                        return
-                    frame, self._pending = self._pending, None
-                try:
-                    if frame is not None and frame.shape != key:
-                        if output is not None:
-                            old, output, key = output, None, None
-                            self._close(old)
-                        output, rgba = self._open(frame.shape)
-                        key = frame.shape
-                    if output is not None:
-                        self.connections = output.connections()
-                    if frame is None or output is None:
-                        continue
-                    if self.connections == 0:
-                        self.idle += 1
-                        continue
-                    if frame.shape[2] == 4:
-                        np.copyto(rgba, frame)
-                    else:
-                        rgba[..., :3] = frame  # grey (1 channel) broadcasts to R, G and B
-                    output.send(rgba)
-                    self.sent += 1
-                except Exception as exc:  # one failed frame must not end the output
-                    self._failed(exc)
-                finally:
-                    if frame is not None:
-                        with self._cond:
-                            self._spare = frame
-        finally:
-            if output is not None:
-                self._close(output)
+    # ---- the output's thread ----
+    def send(self, frame: np.ndarray | None) -> None:
+        if frame is not None and frame.shape != self._open_shape:
+            if self._output is not None:
+                old, self._output = self._output, None
+                self._close(old)
+            self._output, self._rgba = self._open(frame.shape)
+        if self._output is not None:
+            self.connections = self._output.connections()
+        if frame is None or self._output is None:
+            return
+        if self.connections == 0:
+            self.idle += 1
+            return
+        if frame.shape[2] == 4:
+            np.copyto(self._rgba, frame)
+        else:
+            self._rgba[..., :3] = frame  # grey (1 channel) broadcasts to R, G and B
+        self._output.send(self._rgba)
+        self.sent += 1
+
+    def failed(self, exc: Exception) -> None:
+        self._failed(exc)
+
+    def finish(self) -> None:
+        if self._output is not None:
+            output, self._output = self._output, None
+            self._close(output)
 
     def _open(self, shape: tuple[int, ...]) -> tuple[NdiOutput, np.ndarray]:
         height, width, channels = shape

@@ -98,12 +98,12 @@ def test_nothing_is_overwritten_unless_asked(tmp_path, tiny_gan_path):
 
 
 def test_a_failed_encode_leaves_no_half_written_file(tmp_path, tiny_gan_path, monkeypatch):
-    from latentvj.bridge import render as render_module
+    from latentvj.bridge.outputs import video
 
     broken = tmp_path / "ffmpeg"
     broken.write_text("#!/bin/sh\necho 'encoder exploded' >&2\nexit 3\n")
     broken.chmod(0o755)
-    monkeypatch.setattr(render_module, "ffmpeg_exe", lambda: str(broken))
+    monkeypatch.setattr(video, "ffmpeg_exe", lambda: str(broken))
     with pytest.raises(RenderError, match="encoder exploded"):
         render(RenderConfig(out=tmp_path / "loop.mp4", model=tiny_gan_path, seconds=1.0, fps=4))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ffmpeg"]
