@@ -157,6 +157,21 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--ndi", metavar="NAME",
                        help="also publish frames as the NDI source NAME (pip install 'latentvj[ndi]')")
 
+    serve.add_argument("--tempo", choices=("internal", "osc", "midi", "link"), default="internal",
+                       help="where the beat comes from (default: internal; also /lvj/tempo/source)")
+    serve.add_argument("--bpm", type=float, default=120.0, help="starting tempo (default: 120)")
+    serve.add_argument("--link", dest="tempo", action="store_const", const="link",
+                       help="join an Ableton Link session: --tempo link (pip install 'latentvj[link]', GPL-3.0)")
+    serve.add_argument("--midi-clock", metavar="PORT",
+                       help="follow MIDI clock from this input port (a name or part of one, or auto; "
+                            "pip install 'latentvj[midi]'); with --tempo midi, or later /lvj/tempo/source midi")
+    serve.add_argument("--midi-api", choices=("auto", "alsa", "jack", "coremidi", "windows"), default="auto",
+                       help="which MIDI system to find the port on (default: every one there is)")
+    serve.add_argument("--quantise", choices=("off", "beat", "bar", "2bars", "4bars"), default="off",
+                       help="changes wait for this boundary (default: off; also /lvj/quantise)")
+    serve.add_argument("--walk-offset", type=float, default=0.0, metavar="BEATS",
+                       help="this node's walks run BEATS ahead on the shared beat (render nodes of a wall)")
+
     command("models", help="list the bundled models and those in the model folder")
 
     encode = command("encode", help="turn images into latent points, stored as presets")
@@ -276,19 +291,8 @@ def _serve(args: argparse.Namespace) -> int:
     from .engine import EngineConfig
     from .server import ServeConfig, Server
 
-    config = ServeConfig(
-        model=args.model, shm=args.shm,
-        engine=EngineConfig(device=args.device, precision=args.precision, fps=args.fps, size=args.size),
-        osc_host=args.osc_host, osc_port=args.osc_port, allow=args.allow, reply=args.reply,
-        http_host=args.http_host, http_port=args.http_port, oscquery_port=args.oscquery_port, mdns=args.mdns,
-        presets=None if args.no_presets else args.presets, jitter=args.jitter, ndi=args.ndi,
-        allow_file_pages=args.allow_file_pages,
-    )
-    if args.models:
-        config.model_dirs = args.models
-    if args.images:
-        config.image_dirs = args.images
     try:
+        config = _serve_config(args, ServeConfig, EngineConfig)
         server = Server(config)
     except _user_errors() as exc:
         raise _CliError(str(exc)) from None
@@ -299,6 +303,23 @@ def _serve(args: argparse.Namespace) -> int:
     print(server.describe(), flush=True)
     server.run()
     return 0
+
+
+def _serve_config(args: argparse.Namespace, ServeConfig, EngineConfig):
+    config = ServeConfig(
+        model=args.model, shm=args.shm,
+        engine=EngineConfig(device=args.device, precision=args.precision, fps=args.fps, size=args.size),
+        osc_host=args.osc_host, osc_port=args.osc_port, allow=args.allow, reply=args.reply,
+        http_host=args.http_host, http_port=args.http_port, oscquery_port=args.oscquery_port, mdns=args.mdns,
+        presets=None if args.no_presets else args.presets, jitter=args.jitter, ndi=args.ndi,
+        allow_file_pages=args.allow_file_pages, tempo=args.tempo, bpm=args.bpm, midi_clock=args.midi_clock,
+        midi_api=args.midi_api, quantise=args.quantise, walk_offset=args.walk_offset,
+    )
+    if args.models:
+        config.model_dirs = args.models
+    if args.images:
+        config.image_dirs = args.images
+    return config
 
 
 def stop_handler(stop, *, exit=os._exit):

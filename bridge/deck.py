@@ -24,6 +24,7 @@ from latentvj.models.walks import Walker, ease
 from .control.params import DIRECTIONS, PARAMS
 from .control.presets import PRESET_PARAMS, Preset, PresetStore
 from .control.state import ControlState, Snapshot
+from .clock import Moment
 from .renderer import Prepared
 
 
@@ -62,15 +63,18 @@ class Smoother:
         return self.value
 
 
-# Walker setters, in the order a snapshot's changes are applied (morph time first: a seed sent in the same
-# frame morphs with the new time).
-_WALK_SETTERS = (
-    ("morph/time", "set_morph_time"),
-    ("walk/period", "set_period"),
-    ("walk/mode", "set_mode"),
-)
 SMOOTHED = tuple(p.name for p in PARAMS if p.smooth and p.deck == "*" and p.name != "z/N")
 """A deck's continuous parameters, which glide over the smoothing time."""
+_TIMING = ("morph/time", "morph/beats", "walk/period", "walk/beats")
+
+
+def moment_of(t: float | Moment) -> Moment:
+    """A frame's time as a Moment; a bare number of seconds is taken at 120 BPM from beat 0 (tests, and
+    callers with no tempo clock)."""
+    if isinstance(t, Moment):
+        return t
+    t = float(t)
+    return Moment(seconds=t, beat=2.0 * t, position=2.0 * t, bpm=120.0)
 
 
 def same_names(name: str) -> str:
@@ -79,14 +83,14 @@ def same_names(name: str) -> str:
 
 
 class Deck:
-    def __init__(self, prepared: Prepared, control: ControlState, *, t: float = 0.0,
+    def __init__(self, prepared: Prepared, control: ControlState, *, t: float | Moment = 0.0,
                  names: Callable[[str], str] = same_names, rng: np.random.Generator | None = None):
         """
         Args:
             prepared: the model it starts with (from the renderer).
             control: the state it reads its parameters from (one snapshot a frame) and writes the values it
                 decides to.
-            t: the walk time it starts at.
+            t: the time it starts at (a Moment of the tempo clock, or seconds).
             names: a deck parameter's name (``walk/speed``) -> its name in the state.
             rng: where random seeds come from (``/lvj/walk/randomise``).
         """
@@ -97,6 +101,9 @@ class Deck:
         self._applied = {name: snap.serials[names(name)] for name in _own_names()}
         self.smoothers = {name: Smoother(snap[names(name)]) for name in SMOOTHED}
         self.walker: Walker | None = None
+        self.in_beats = False
+        """Whether the walk runs on the beat (walk/beats > 0) or on seconds."""
+        self._timeline = 0.0  # the shared timeline's offset the walk in beats was started on
         self.install(prepared, snap, t)
 
     def _get(self, snap: Snapshot, name: str) -> Any:
@@ -106,18 +113,52 @@ class Deck:
         """Write a value the deck decided to the state (it is echoed) and take it as applied."""
         self._applied[name] = self.control.set(self.names(name), value)
 
+    # ---- the walk's time -------------------------------------------------------------------------
+
+    def walk_time(self, t: float | Moment) -> float:
+        """The walker's clock at ``t``: the beat for a walk in beats, else seconds."""
+        m = moment_of(t)
+        return m.beat if self.in_beats else m.seconds
+
+    def _period(self, snap: Snapshot) -> float:
+        beats = self._get(snap, "walk/beats")
+        return beats if beats > 0 else self._get(snap, "walk/period")
+
+    def _to_walk(self, m: Moment, seconds: float, beats: float = 0.0) -> float:
+        """A duration given in seconds, or in beats when ``beats`` > 0, on the walker's clock."""
+        if beats > 0:
+            return beats if self.in_beats else m.beats_to_seconds(beats)
+        return m.seconds_to_beats(seconds) if self.in_beats else seconds
+
+    def _morph(self, snap: Snapshot, m: Moment) -> float:
+        return self._to_walk(m, self._get(snap, "morph/time"), self._get(snap, "morph/beats"))
+
+    def _phase(self, snap: Snapshot, m: Moment) -> float:
+        """Where a walk in beats is at ``m``: the position on the shared timeline, shifted by walk/offset."""
+        return m.position + snap["walk/offset"] if self.in_beats else 0.0
+
+    def _restart(self, snap: Snapshot, m: Moment, point: np.ndarray | None) -> None:
+        """A new walker with the current settings, on the deck's clock from ``m``, starting from ``point``
+        (the image goes on from where it is) or on the walk."""
+        old = self.walker
+        self._timeline = m.position - m.beat + snap["walk/offset"]
+        self.walker = Walker(
+            self.prepared.model.latent_dim, seed=old.seed if old else self._get(snap, "seed"),
+            mode=old.mode if old else self._get(snap, "walk/mode"), speed=self.speed(snap),
+            period=self._period(snap), morph_time=self._morph(snap, m),
+            keyframes=old.keyframes if old else None, t0=self.walk_time(m), phase=self._phase(snap, m),
+            start_from=point)
+
     # ---- the model -------------------------------------------------------------------------------
 
-    def install(self, prepared: Prepared, snap: Snapshot, t: float) -> None:
+    def install(self, prepared: Prepared, snap: Snapshot, t: float | Moment) -> None:
         """Play ``prepared`` from now on; a latent space of another size starts a new walk there with the
         current settings (the image changes anyway)."""
         self.prepared = prepared
         if self.walker is None or self.walker.dim != prepared.model.latent_dim:
-            self.walker = Walker(
-                prepared.model.latent_dim, seed=self._get(snap, "seed"), mode=self._get(snap, "walk/mode"),
-                speed=self.speed(snap), period=self._get(snap, "walk/period"),
-                morph_time=self._get(snap, "morph/time"), t0=t,
-            )
+            self.walker = None
+            self.in_beats = self._get(snap, "walk/beats") > 0
+            self._restart(snap, moment_of(t), None)
 
     @property
     def model(self):
@@ -134,48 +175,70 @@ class Deck:
         self._applied[name] = serial
         return True
 
-    def apply(self, snap: Snapshot, t: float, *, tau: float) -> None:
-        """Apply what changed in the snapshot since the last frame (``tau``: the smoothing time)."""
+    def waiting(self, snap: Snapshot, names: tuple[str, ...]) -> list[str]:
+        """Which of ``names`` were set since the deck last applied them (without applying them)."""
+        return [name for name in names if snap.serials[self.names(name)] > self._applied.get(name, -1)]
+
+    def apply(self, snap: Snapshot, t: float | Moment, *, tau: float, held: tuple[str, ...] = (),
+              only: tuple[str, ...] | None = None) -> None:
+        """Apply what changed in the snapshot since the last frame (``tau``: the smoothing time). ``held``:
+        changes that wait (for a quantise boundary); ``only``: apply just these (the ones whose boundary
+        has come, at its moment)."""
+        m = moment_of(t)
+        names = [n for n in (only if only is not None else _own_names()) if n not in held]
+        changed = {name for name in names if self._changed(snap, name)}
+        in_beats = self._get(snap, "walk/beats") > 0
+        moved = self.in_beats and abs(m.position - m.beat + snap["walk/offset"] - self._timeline) > 1e-9
+        if in_beats != self.in_beats or moved:  # the walk changes clocks, or its timeline moved
+            point = self.walker.at(self.walk_time(m))
+            self.in_beats = in_beats
+            self._restart(snap, m, point)
+        t = self.walk_time(m)
         walker = self.walker
-        for name, setter in _WALK_SETTERS:
-            if self._changed(snap, name) and self._get(snap, name) != getattr(walker, setter[4:]):
-                getattr(walker, setter)(self._get(snap, name), t)
-        if self._changed(snap, "seed"):
+        if changed & {"morph/time", "morph/beats"}:
+            walker.set_morph_time(self._morph(snap, m), t)
+        if changed & {"walk/period", "walk/beats"}:
+            walker.set_period(self._period(snap), t)
+        if "walk/mode" in changed and self._get(snap, "walk/mode") != walker.mode:
+            walker.set_mode(self._get(snap, "walk/mode"), t)
+        if "seed" in changed:
             walker.set_seed(self._get(snap, "seed"), t)  # a trigger: the same seed again morphs back in hold
-        if self._changed(snap, "walk/randomise"):
+        if "walk/randomise" in changed:
             seed = int(self._rng.integers(0, 2**31 - 1))
             walker.set_seed(seed, t)
             self._publish("seed", seed)  # echoed: controllers show the new seed
         for name in SMOOTHED:
-            if self._changed(snap, name):
-                self.smoothers[name].set(self._get(snap, name), t=t)
-        if self._changed(snap, "z") and self._get(snap, "z") is not None:
+            if name in changed:
+                self.smoothers[name].set(self._get(snap, name), t=m.seconds)
+        if "z" in changed and self._get(snap, "z") is not None:
             self._hold_at(np.asarray(self._get(snap, "z"), dtype=np.float32), t, seconds=None)
-        if self._changed(snap, "z/N"):
+        if "z/N" in changed:
             items = self.control.take_items(self.names("z/N"))
             if items:
                 point = walker.at(t)
                 for index, value in items.items():
                     if index < point.shape[0]:
                         point[index] = value
-                self._hold_at(point, t, seconds=3 * tau)
+                self._hold_at(point, t, seconds=self._to_walk(m, 3 * tau))
 
-    def advance(self, snap: Snapshot, t: float, dt: float, *, tau: float) -> None:
-        """Move the smoothers on to time ``t`` (``dt`` after the last frame) and set the walk's speed."""
+    def advance(self, snap: Snapshot, t: float | Moment, dt: float, *, tau: float) -> None:
+        """Move the smoothers on to time ``t`` (``dt`` seconds after the last frame) and set the walk's
+        speed."""
+        m = moment_of(t)
         for smoother in self.smoothers.values():
-            smoother.step(t, dt, tau)
+            smoother.step(m.seconds, dt, tau)
         speed = self.speed(snap)
         if speed != self.walker.speed:
-            self.walker.set_speed(speed, t)
+            self.walker.set_speed(speed, self.walk_time(m))
 
     def speed(self, snap: Snapshot) -> float:
         """The walk's speed: the smoothed speed knob, or 0 while frozen."""
         return 0.0 if self._get(snap, "walk/freeze") else self.smoothers["walk/speed"].value
 
-    def latent(self, t: float) -> np.ndarray:
-        """The latent point the model draws at walk time ``t``: the walk, moved along the direction knobs.
-        The model applies its latent knob (:attr:`truncation`) itself, as its kind says."""
-        z = self.walker.at(t)
+    def latent(self, t: float | Moment) -> np.ndarray:
+        """The latent point the model draws at ``t``: the walk, moved along the direction knobs. The model
+        applies its latent knob (:attr:`truncation`) itself, as its kind says."""
+        z = self.walker.at(self.walk_time(t))
         knobs = np.array([self.smoothers[f"direction/{k}"].value for k in range(1, DIRECTIONS + 1)],
                          dtype=np.float32)
         if knobs.any():
@@ -194,40 +257,52 @@ class Deck:
 
     # ---- presets ---------------------------------------------------------------------------------
 
-    def preset(self, slot: int, snap: Snapshot, t: float, *, stored: str) -> Preset:
+    def preset(self, slot: int, snap: Snapshot, t: float | Moment, *, stored: str) -> Preset:
         """This deck as a preset: its latent point now and every parameter of its look."""
         params = {name: self._get(snap, name) for name in PRESET_PARAMS if self._get(snap, name) is not None}
         return Preset(slot=slot, model=self.model.name, model_id=self.prepared.id,
-                      latent=tuple(float(v) for v in self.walker.at(t)), params=params, stored=stored)
+                      latent=tuple(float(v) for v in self.walker.at(self.walk_time(t))), params=params,
+                      stored=stored)
 
     def check(self, preset: Preset, presets: PresetStore) -> None:
         """PresetError when the preset was made with another model than this deck's."""
         presets.check_model(preset, self.model.name, self.prepared.id, latent_dim=self.model.latent_dim)
 
-    def recall(self, preset: Preset, t: float, *, seconds: float) -> None:
+    def recall(self, preset: Preset, t: float | Moment, *, seconds: float) -> None:
         """Go to a preset over ``seconds``: a preset made in hold returns to its exact point; one made while
         moving resumes its motion (seed, mode, period) around its seed. The walk first, then the values,
         whose echoes controllers may answer with a status request: it must already show the preset."""
+        m = moment_of(t)
         params = dict(preset.params)
+        snap = self.control.snapshot()
+        in_beats = params.get("walk/beats", 0.0) > 0
+        if in_beats != self.in_beats:
+            point = self.walker.at(self.walk_time(m))
+            self.in_beats = in_beats
+            self._restart(snap, m, point)
         walker = self.walker
+        t = self.walk_time(m)
         mode = params.get("walk/mode", walker.mode)
-        walker.set_morph_time(seconds, t)
-        walker.set_period(params.get("walk/period", walker.period), t)
+        walker.set_morph_time(self._to_walk(m, seconds), t)
+        beats = params.get("walk/beats", 0.0)
+        walker.set_period(beats if beats > 0 else params.get("walk/period", walker.period), t)
         walker.set_seed(params.get("seed", walker.seed), t)
         if mode == "hold":
-            walker.set_point(np.asarray(preset.latent, dtype=np.float32), t, seconds=seconds)
+            walker.set_point(np.asarray(preset.latent, dtype=np.float32), t, seconds=self._to_walk(m, seconds))
         else:
             walker.set_mode(mode, t)
-        walker.set_morph_time(params.get("morph/time", self.control.get(self.names("morph/time"))), t)
+        walker.set_morph_time(self._to_walk(m, params.get("morph/time", self._get(snap, "morph/time")),
+                                            params.get("morph/beats", self._get(snap, "morph/beats"))), t)
         for name, value in params.items():
             if name in self.smoothers:
-                self.smoothers[name].set(value, t=t, ramp=seconds)
+                self.smoothers[name].set(value, t=m.seconds, ramp=seconds)
             self._publish(name, value)
 
     def status(self) -> dict:
-        return {"mode": self.walker.mode, "seed": self.walker.seed, "speed": self.walker.speed}
+        return {"mode": self.walker.mode, "seed": self.walker.seed, "speed": self.walker.speed,
+                "walk_in": "beats" if self.in_beats else "seconds"}
 
 
 def _own_names() -> list[str]:
     """The deck parameters whose serials a deck follows."""
-    return [name for name, _ in _WALK_SETTERS] + ["seed", "walk/randomise", "z", "z/N", *SMOOTHED]
+    return [*_TIMING, "walk/mode", "seed", "walk/randomise", "z", "z/N", *SMOOTHED]

@@ -26,9 +26,9 @@ from latentvj.models.checkpoint import LoadedModel
 
 from .control.state import ControlState, Snapshot
 from .device import describe
-from .control.params import DECKS, DIRECTIONS, OUTPUT_SIDES, PARAMS, deck_name
-from .clock import FreeClock
-from .deck import Deck, Smoother
+from .control.params import DECKS, DIRECTIONS, OUTPUT_SIDES, PARAMS, QUANTISED, TIMED, deck_name
+from .clock import Moment, TempoClock, next_boundary, quantum_beats
+from .deck import Deck, Smoother, moment_of
 from .renderer import Prepared, Renderer
 from .control.presets import PresetError, PresetStore, PresetWriter, Scene
 
@@ -39,6 +39,28 @@ def _names_of(deck: str) -> Callable[[str], str]:
     """Where deck ``deck`` finds its parameters in the state: its own for a deck's parameter, the shared
     one for the others (smoothing)."""
     return lambda name: deck_name(deck, name) if PARAMS[name].deck == "*" else name
+
+
+_DECK_QUANTISED = tuple(name for name in QUANTISED if PARAMS[name].deck == "*" and name != "preset/recall")
+"""A deck's own changes that wait for the quantise boundary (its walk: seed, randomise, mode)."""
+_ENGINE_QUANTISED = (*((None, deck_name(deck, "preset/recall")) for deck in DECKS), (None, "scene/recall"),
+                     (None, "crossfade/go"), (None, "cross"))
+"""The engine's: preset and scene recalls, the crossfader's go, and model/blend's cross ("cross")."""
+
+
+def _between(a: Moment, b: Moment, position: float) -> Moment:
+    """The moment between frames ``a`` and ``b`` at which the timeline is at ``position``."""
+    span = b.position - a.position
+    f = min(1.0, max(0.0, (position - a.position) / span)) if span > 0 else 1.0
+    return Moment(seconds=a.seconds + f * (b.seconds - a.seconds), beat=a.beat + f * (b.beat - a.beat),
+                  position=position, bpm=b.bpm, quantum=b.quantum, playing=b.playing)
+
+
+def _no_outside_source(name: str) -> None:
+    if name in ("midi", "link"):
+        raise ValueError(f"tempo/source {name} needs the server started with "
+                         f"{'--midi-clock PORT' if name == 'midi' else '--link'}")
+    return None
 
 
 def _log_report(address: str, reason: str, source, *, warning: bool = False) -> None:
@@ -88,9 +110,11 @@ class Engine:
         presets: PresetStore | None = None,
         clock: Callable[[], float] = time.monotonic,
         renderer: Renderer | None = None,
-        music: FreeClock | None = None,
+        music: TempoClock | None = None,
         report: Callable[..., None] | None = None,
         on_resize: Callable[[int, int, int], None] | None = None,
+        tempo_source: Callable[[str], object | None] | None = None,
+        on_pulse: Callable[[str, int], None] | None = None,
     ):
         self.config = config or EngineConfig()
         self.control = control or ControlState()
@@ -103,6 +127,11 @@ class Engine:
         self.on_resize = on_resize
         """Called on the render thread with (width, height, channels) before the output size or channel count
         changes (the server makes a new ring); raising keeps the old format."""
+        self.tempo_source = tempo_source or _no_outside_source
+        """tempo/source -> what the clock follows (None: internal and osc); raises when it cannot be had."""
+        self.on_pulse = on_pulse
+        """Called on the render thread with ("beat" or "bar", its number) when a frame crosses one and
+        tempo/pulse asks for it."""
         self.renderer = renderer or Renderer(self.config.device, self.config.precision)
         """Owns the device: every forward pass of a playing model goes through it."""
         self.width, self.height = self.config.size or (model.resolution, model.resolution)
@@ -112,20 +141,23 @@ class Engine:
         self._writer = PresetWriter(presets, failed=self._write_failed) if presets is not None else None
 
         snap = self.control.snapshot()
-        self.music = music or FreeClock(self.clock)
+        self.music = music or TempoClock(self.clock, bpm=snap["tempo/bpm"])
         """The walks' time, asked once a frame (pacing, when to render, goes by ``clock``)."""
-        self._t_prev = 0.0
+        self._prev = Moment(0.0, 0.0, 0.0, self.music.bpm, self.music.quantum)  # the clock starts here
+        self._waits: dict[tuple, float] = {}  # what waits for a quantise boundary -> that position
+        self._cross_waiting: float | None = None  # model/blend's cross, waiting for the boundary
+        self._bpm_told = (self.music.bpm, -math.inf)
         self._fade = Smoother(snap["output/fade"])
         self._cross = Smoother(snap["crossfade"])
         self._tau = snap["smoothing"]
         self._applied = dict(snap.serials)
         prepared = self.prepare(model)
-        self.decks = {deck: Deck(prepared, self.control, t=0.0, names=_names_of(deck), rng=self._rng)
+        self.decks = {deck: Deck(prepared, self.control, t=self._prev, names=_names_of(deck), rng=self._rng)
                       for deck in DECKS}
         """Decks A and B, each with its model, its walk, its knobs; both start with the same model."""
         self.channels = prepared.channels
         for deck in DECKS:
-            self._install(deck, prepared, snap, 0.0)
+            self._install(deck, prepared, snap, self._prev)
         self._applied["output/size"] = self.control.set("output/size", (self.width, self.height))
         self._applied["output/fps"] = self.control.set(
             "output/fps", float(self.config.fps) if self.config.fps > 0 else 240.0)
@@ -160,7 +192,7 @@ class Engine:
         with self._pending_lock:
             self._pending_models[deck or self.control.selected] = (prepared, cross)
 
-    def _install(self, deck: str, prepared: Prepared, snap: Snapshot, t: float) -> None:
+    def _install(self, deck: str, prepared: Prepared, snap: Snapshot, t: Moment) -> None:
         model = prepared.model
         self.decks[deck].install(prepared, snap, t)
         self.control.latent_dims[deck] = model.latent_dim
@@ -182,9 +214,9 @@ class Engine:
         return self.renderer.render([(self.deck.prepared, z, 1.0, truncation)], width=self.width,
                                     height=self.height, channels=self.channels, fade=fade)
 
-    def layers(self, t: float) -> list[tuple[Prepared, np.ndarray, float]]:
-        """What the crossfader shows at walk time ``t``: one deck at either end (only it is drawn), both
-        blended in between."""
+    def layers(self, t: float | Moment) -> list[tuple[Prepared, np.ndarray, float]]:
+        """What the crossfader shows at ``t``: one deck at either end (only it is drawn), both blended in
+        between."""
         b = min(1.0, max(0.0, self._cross.value))
         weights = {"a": 1.0 - b, "b": b}
         return [(deck.prepared, deck.latent(t), weights[name], deck.truncation)
@@ -211,30 +243,30 @@ class Engine:
     def walker(self):
         return self.deck.walker
 
-    def latent(self, t: float) -> np.ndarray:
-        """The latent point the selected deck draws at walk time ``t``."""
+    def latent(self, t: float | Moment) -> np.ndarray:
+        """The latent point the selected deck draws at ``t``."""
         return self.deck.latent(t)
 
-    def step(self, t: float | None = None) -> np.ndarray | None:
-        """Render and publish the frame for walk time ``t`` (seconds since start; now by default).
-        Returns the frame, or None when it failed (the failure is logged and counted)."""
-        if t is None:
-            t = self.music.time()
-        dt, self._t_prev = max(0.0, t - self._t_prev), t
+    def step(self, t: float | Moment | None = None) -> np.ndarray | None:
+        """Render and publish the frame for time ``t`` (a Moment of the tempo clock, or seconds since start;
+        the clock's now by default). Returns the frame, or None when it failed (logged and counted)."""
+        m = self.music.moment() if t is None else moment_of(t)
+        prev, self._prev = self._prev, m
+        dt = max(0.0, m.seconds - prev.seconds)
         try:
             snap = self.control.snapshot()
             with self._pending_lock:
                 pending, self._pending_models = self._pending_models, {}
             for deck, (prepared, cross) in pending.items():
-                self._install(deck, prepared, snap, t)
+                self._install(deck, prepared, snap, m)
                 if cross:
-                    self._cross_to(1.0 if deck == "b" else 0.0, t, snap["crossfade/time"])
-            self._apply(snap, t)
+                    self._cross_waiting = 1.0 if deck == "b" else 0.0
+            self._apply(snap, prev, m)
             for deck in self.decks.values():
-                deck.advance(snap, t, dt, tau=self._tau)
-            self._cross.step(t, dt, self._tau)
-            pixels = self.renderer.render(self.layers(t), width=self.width, height=self.height,
-                                          channels=self.channels, fade=self._fade.step(t, dt, self._tau))
+                deck.advance(snap, m, dt, tau=self._tau)
+            self._cross.step(m.seconds, dt, self._tau)
+            pixels = self.renderer.render(self.layers(m), width=self.width, height=self.height,
+                                          channels=self.channels, fade=self._fade.step(m.seconds, dt, self._tau))
         except Exception as exc:  # one bad frame must not end the performance
             self._frame_failed(exc)
             return None
@@ -246,6 +278,7 @@ class Engine:
                 self._frame_failed(exc, where=type(sink).__name__)
         self.frames += 1
         self._frame_times.append(self.clock())
+        self._pulse(snap, prev, m)
         return pixels
 
     def _changed(self, snap: Snapshot, name: str) -> bool:
@@ -257,32 +290,127 @@ class Engine:
         self._applied[name] = serial
         return True
 
-    def _apply(self, snap: Snapshot, t: float) -> None:
+    def _apply(self, snap: Snapshot, prev: Moment, m: Moment) -> None:
         """Apply what changed in the snapshot since the last frame: the deck's parameters by the deck, the
-        output's and the presets' here."""
+        output's, the tempo's and the presets' here. What starts something waits for the quantise
+        boundary when quantise is on, and starts exactly on it."""
         self._tau = snap["smoothing"]
-        for deck in self.decks.values():
-            deck.apply(snap, t, tau=self._tau)
+        self._apply_tempo(snap)
+        due, held = self._quantise(snap, prev, m)
+        for (deck, name), at in sorted(due.items(), key=lambda item: item[1].position):
+            if deck is None:
+                self._apply_engine(snap, at, (name,))
+            else:
+                self.decks[deck].apply(snap, at, tau=self._tau, only=(name,))
+        for name, deck in self.decks.items():
+            deck.apply(snap, m, tau=self._tau, held=tuple(n for d, n in held if d == name))
+        t = m.seconds
         if self._changed(snap, "output/fade"):
             self._fade.set(snap["output/fade"], t=t)
         if self._changed(snap, "crossfade"):
             self._cross.set(snap["crossfade"], t=t)
-        if self._changed(snap, "crossfade/go"):
-            self._cross_to(0.0 if self._cross.target >= 0.5 else 1.0, t, snap["crossfade/time"])
         if self._changed(snap, "output/fps"):
             self.config.fps = snap["output/fps"]
         if self._changed(snap, "output/size") and snap["output/size"] is not None:
             self._resize(*snap["output/size"], snap.sources["output/size"])
         for deck in DECKS:
-            store, recall = deck_name(deck, "preset/store"), deck_name(deck, "preset/recall")
+            store = deck_name(deck, "preset/store")
             if self._changed(snap, store):
-                self._store_preset(deck, snap[store], snap, t, snap.sources[store])
-            if self._changed(snap, recall):
-                self._recall_preset(deck, snap[recall], t, snap.sources[recall])
+                self._store_preset(deck, snap[store], snap, m, snap.sources[store])
         if self._changed(snap, "scene/store"):
-            self._store_scene(snap["scene/store"], snap, t, snap.sources["scene/store"])
-        if self._changed(snap, "scene/recall"):
-            self._recall_scene(snap["scene/recall"], t, snap.sources["scene/recall"])
+            self._store_scene(snap["scene/store"], snap, m, snap.sources["scene/store"])
+        self._apply_engine(snap, m, tuple(n for d, n in _ENGINE_QUANTISED if (d, n) not in held))
+
+    def _apply_engine(self, snap: Snapshot, m: Moment, names: tuple[str, ...]) -> None:
+        """The engine's own changes that can wait for a boundary, at moment ``m``."""
+        for name in names:
+            if name == "cross":
+                if self._cross_waiting is not None:
+                    self._cross_to(self._cross_waiting, m.seconds, self._seconds(snap, "crossfade/time", m))
+                    self._cross_waiting = None
+            elif self._changed(snap, name):
+                if name == "crossfade/go":
+                    self._cross_to(0.0 if self._cross.target >= 0.5 else 1.0, m.seconds,
+                                   self._seconds(snap, "crossfade/time", m))
+                elif name == "scene/recall":
+                    self._recall_scene(snap[name], snap, m, snap.sources[name])
+                else:
+                    deck = name.split("/")[1]
+                    self._recall_preset(deck, snap[name], snap, m, snap.sources[name])
+
+    def _waiting(self, snap: Snapshot) -> list[tuple[str | None, str]]:
+        """What was sent since it was last applied, of the changes quantise holds back."""
+        waiting = [(name, n) for name, deck in self.decks.items()
+                   for n in deck.waiting(snap, _DECK_QUANTISED)]
+        waiting += [(None, n) for _, n in _ENGINE_QUANTISED
+                    if n != "cross" and snap.serials[n] > self._applied.get(n, -1)]
+        if self._cross_waiting is not None:
+            waiting.append((None, "cross"))
+        return waiting
+
+    def _quantise(self, snap: Snapshot, prev: Moment, m: Moment) -> tuple[dict, set]:
+        """The quantised changes whose boundary has come (-> the moment of their boundary) and those still
+        waiting; with quantise off, nothing waits."""
+        grid = quantum_beats(snap["quantise"], m.quantum)
+        if grid <= 0:
+            self._waits.clear()
+            return {}, set()
+        due, held = {}, set()
+        for key in self._waiting(snap):
+            # The boundary after the last frame before the change came: it can fall between two frames,
+            # and then the change starts between them, exactly on it.
+            boundary = self._waits.setdefault(key, next_boundary(prev.position, grid))
+            if boundary <= m.position:
+                due[key] = _between(prev, m, boundary)
+                del self._waits[key]
+            else:
+                held.add(key)
+        for key in [k for k in self._waits if k not in held]:
+            del self._waits[key]
+        return due, held
+
+    def _seconds(self, snap: Snapshot, name: str, m: Moment) -> float:
+        """A transition time in seconds: its beats parameter at the tempo now when that is set."""
+        beats = snap[TIMED[name]]
+        return m.beats_to_seconds(beats) if beats > 0 else float(snap[name])
+
+    # ---- tempo -----------------------------------------------------------------------------------
+
+    def _apply_tempo(self, snap: Snapshot) -> None:
+        clock = self.music
+        if self._changed(snap, "tempo/source") and snap["tempo/source"] != clock.source:
+            try:
+                clock.set_source(snap["tempo/source"], self.tempo_source(snap["tempo/source"]))
+            except Exception as exc:  # no MIDI port, no Link package
+                self.report("/lvj/tempo/source", str(exc), snap.sources["tempo/source"])
+                self._applied["tempo/source"] = self.control.set("tempo/source", clock.source)
+            else:
+                log.info("tempo from %s", clock.source)
+        if self._changed(snap, "tempo/bpm") and abs(snap["tempo/bpm"] - clock.bpm) > 1e-6:
+            if not clock.takes_tempo:
+                self.report("/lvj/tempo/bpm", "the MIDI clock sets the tempo (tempo/source midi)",
+                            snap.sources["tempo/bpm"])
+            else:
+                clock.set_bpm(snap["tempo/bpm"])
+        if self._changed(snap, "tempo/latency"):
+            clock.latency = snap["tempo/latency"] / 1000.0
+        bpm, when = self._bpm_told
+        now = self.clock()
+        if abs(clock.bpm - bpm) > 0.05 and now - when > 0.25:  # a source moved it: echoed, not per frame
+            self._bpm_told = (clock.bpm, now)
+            self._applied["tempo/bpm"] = self.control.set("tempo/bpm", round(clock.bpm, 3))
+
+    def _pulse(self, snap: Snapshot, prev: Moment, m: Moment) -> None:
+        kind = snap["tempo/pulse"]
+        if kind == "off" or self.on_pulse is None:
+            return
+        grid = 1.0 if kind == "beat" else float(m.quantum)
+        number = math.floor(m.position / grid + 1e-9)
+        if number > math.floor(prev.position / grid + 1e-9):
+            try:
+                self.on_pulse(kind, int(number))
+            except Exception as exc:
+                log.warning("could not send the %s pulse: %s", kind, exc)
 
     def _cross_to(self, target: float, t: float, seconds: float) -> None:
         """Glide the crossfader to ``target`` over ``seconds`` (echoed)."""
@@ -314,7 +442,7 @@ class Engine:
 
     # ---- presets ---------------------------------------------------------------------------------
 
-    def _store_preset(self, deck: str, slot: int, snap: Snapshot, t: float, source) -> None:
+    def _store_preset(self, deck: str, slot: int, snap: Snapshot, t: Moment, source) -> None:
         if self.presets is None:
             self.report("/lvj/preset/store", "presets are off (no presets file)", source)
             return
@@ -328,7 +456,7 @@ class Engine:
         self.control.set(deck_name(deck, "preset/current"), slot)
         self._writer.request(source)
 
-    def _store_scene(self, slot: int, snap: Snapshot, t: float, source) -> None:
+    def _store_scene(self, slot: int, snap: Snapshot, t: Moment, source) -> None:
         if self.presets is None:
             self.report("/lvj/scene/store", "presets are off (no presets file)", source)
             return
@@ -344,7 +472,7 @@ class Engine:
         self.control.set("scene/current", slot)
         self._writer.request(source)
 
-    def _recall_scene(self, slot: int, t: float, source) -> None:
+    def _recall_scene(self, slot: int, snap: Snapshot, m: Moment, source) -> None:
         if self.presets is None:
             self.report("/lvj/scene/recall", "presets are off (no presets file)", source)
             return
@@ -361,11 +489,11 @@ class Engine:
         except PresetError as exc:
             self.report("/lvj/scene/recall", str(exc), source)
             return
-        seconds = float(self.control.get("preset/time"))
+        seconds = self._seconds(snap, "preset/time", m)
         self.control.set("scene/current", slot)
         for name, deck in self.decks.items():
-            deck.recall(scene.decks[name], t, seconds=seconds)
-        self._cross_to(scene.crossfade, t, seconds)
+            deck.recall(scene.decks[name], m, seconds=seconds)
+        self._cross_to(scene.crossfade, m.seconds, seconds)
 
     def _write_failed(self, exc: Exception, source) -> None:
         self.report("/lvj/preset/store", f"could not write the presets file: {exc}", source)
@@ -375,7 +503,7 @@ class Engine:
         if self._writer is not None:
             self._writer.close(timeout)
 
-    def _recall_preset(self, deck: str, slot: int, t: float, source) -> None:
+    def _recall_preset(self, deck: str, slot: int, snap: Snapshot, m: Moment, source) -> None:
         if self.presets is None:
             self.report("/lvj/preset/recall", "presets are off (no presets file)", source)
             return
@@ -385,11 +513,11 @@ class Engine:
         except PresetError as exc:
             self.report("/lvj/preset/recall", str(exc), source)
             return
-        seconds = float(self.control.get("preset/time"))
+        seconds = self._seconds(snap, "preset/time", m)
         self.control.set(deck_name(deck, "preset/current"), slot)
-        self.decks[deck].recall(preset, t, seconds=seconds)
+        self.decks[deck].recall(preset, m, seconds=seconds)
         if "output/fade" in preset.params:
-            self._fade.set(preset.params["output/fade"], t=t, ramp=seconds)
+            self._fade.set(preset.params["output/fade"], t=m.seconds, ramp=seconds)
         self._tau = preset.params.get("smoothing", self._tau)
 
     def _frame_failed(self, exc: Exception, *, where: str = "render") -> None:
@@ -404,7 +532,7 @@ class Engine:
 
     def warm_up(self) -> None:
         """One untimed render, so first-call costs (kernel selection, allocations) do not hit the clock."""
-        self.render(self.walker.at(self.music.time()))
+        self.render(self.deck.latent(self.music.moment()))
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
 
@@ -474,6 +602,15 @@ class Engine:
         silent = self.clock() - last
         return min(rate, 1.0 / silent) if silent > span / (len(times) - 1 - first) else rate
 
+    def tempo_status(self) -> dict:
+        m, clock = self._prev, self.music
+        return {"bpm": round(clock.bpm, 3), "source": clock.source, "following": clock.following,
+                "note": clock.note, "peers": clock.peers, "beat": round(m.position, 4),
+                "bar": math.floor(m.bar + 1e-9) + 1, "beat_in_bar": math.floor(m.phase(m.quantum) * m.quantum) + 1,
+                "phase": round(m.phase(), 4), "playing": m.playing, "quantum": m.quantum,
+                "latency_ms": round(clock.latency * 1000.0, 1), "resyncs": clock.resyncs,
+                "frame_seconds": round(m.seconds, 4)}
+
     def status(self) -> dict:
         meta = self.model.metadata
         return {
@@ -494,6 +631,9 @@ class Engine:
             "crossfade": round(self._cross.value, 4),
             "decks": {name: {"model": deck.model.name, "kind": deck.model.kind, "latent_dim": deck.model.latent_dim,
                              **deck.status()} for name, deck in self.decks.items()},
+            "tempo": self.tempo_status(),
+            "bpm": round(self.music.bpm, 3),
+            "tempo_source": self.music.source,
             "frame_errors": self.frame_errors,
             "last_error": self.last_error,
         }

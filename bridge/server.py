@@ -20,7 +20,9 @@ from latentvj.models.checkpoint import CheckpointError, load_model
 from latentvj.models.encode import encode_image, load_image_for
 from latentvj.models.registry import DEFAULT_MODEL, load, model_names, resolve_confined
 
-from .control.params import DECKS, deck_name
+from .clock import SOURCES, MidiClock, TempoClock
+from .control.commands import build_message
+from .control.params import DECKS, PREFIX, ParamError, deck_name
 from .control.state import ControlState
 from .device import pick_device
 from .engine import Engine, EngineConfig
@@ -66,6 +68,22 @@ class ServeConfig:
     allow_file_pages: bool = False
     """Take OSC over the OSCQuery WebSocket from pages opened from a file (origin ``null``, which sandboxed
     frames of any web page send too)."""
+    tempo: str = "internal"
+    """Where the beat comes from: internal, osc, midi (needs ``midi_clock``) or link."""
+    bpm: float = 120.0
+    midi_clock: str | None = None
+    """The MIDI input port (a name or part of one, or ``auto``) whose MIDI clock the tempo can follow."""
+    midi_api: str = "auto"
+    """auto, alsa, jack, coremidi or windows."""
+    quantise: str = "off"
+    walk_offset: float = 0.0
+    """Beats this node's walks are ahead of the shared timeline (render nodes of a video wall)."""
+
+    def __post_init__(self) -> None:
+        if self.tempo not in SOURCES:
+            raise ServeError(f"--tempo must be one of {', '.join(SOURCES)}, got {self.tempo!r}")
+        if self.tempo == "midi" and not self.midi_clock:
+            raise ServeError("--tempo midi needs the MIDI port to follow: --midi-clock PORT (or auto)")
 
 
 def confined_file(name: str, folders: list[Path]) -> Path:
@@ -117,6 +135,15 @@ class Server:
     def __init__(self, config: ServeConfig):
         self.config = config
         self.control = ControlState()
+        for name, value, option in (("tempo/bpm", float(config.bpm), "--bpm"), ("quantise", config.quantise, "--quantise"),
+                                    ("walk/offset", float(config.walk_offset), "--walk-offset"),
+                                    ("tempo/source", config.tempo, "--tempo")):
+            try:
+                self.control.set(name, self.control.registry[name].coerce([value]))
+            except ParamError as exc:
+                raise ServeError(f"{option}: {exc}") from None
+        self.music = TempoClock(bpm=config.bpm)
+        self._sources: dict[str, object] = {}  # the MIDI clock and the Link session, opened when first asked
         self._stop = threading.Event()
         self._resources = contextlib.ExitStack()
         pick_device(config.engine.device)  # a device that is not there is reported before anything starts
@@ -151,6 +178,9 @@ class Server:
                     "model/load": lambda name, sender, deck: self.loads[deck].submit((name, deck, False, sender)),
                     "model/blend": self._blend,
                     "encode": lambda value, sender, deck: self.encodes.submit((*value, deck, sender)),
+                    "tempo/tap": lambda value, sender: self._tempo_told(self.music.tap(), sender),
+                    "tempo/beat": lambda value, sender: self._tempo_told(self.music.beat_now(), sender),
+                    "tempo/bar": lambda value, sender: self.music.bar_now(),
                 })
             self.osc = _bind("OSC", config.osc_host, config.osc_port, "--osc-port",
                              lambda: OscServer(self.protocol, host=config.osc_host, port=config.osc_port,
@@ -170,7 +200,12 @@ class Server:
             self._resources.callback(self.oscquery.stop)
             model = load(config.model, config.model_dirs)
             self.engine = Engine(model, config=config.engine, control=self.control, presets=presets,
-                                 report=self.report, on_resize=self._resize)
+                                 report=self.report, on_resize=self._resize, music=self.music,
+                                 tempo_source=self._tempo_source, on_pulse=self._pulse)
+            try:
+                self.music.set_source(config.tempo, self._tempo_source(config.tempo))
+            except (OSError, RuntimeError, ValueError) as exc:
+                raise ServeError(f"--tempo {config.tempo}: {exc}") from None
             self.engine.renderer.keep(self.engine.prepared)  # resident: switching back to it is instant
             self._resources.callback(self.engine.close)  # last: the presets are written after the loop ends
             self.shm = ShmFrameWriter(config.shm, self.engine.width, self.engine.height,
@@ -224,6 +259,41 @@ class Server:
         and to the subscribers, and a log line, through the OSC protocol's error path (so a burst of them
         is summarised, not flooded). ``warning``: applied, but not as asked (/lvj/warning)."""
         for message, target in self.protocol.error_replies(source, address, reason, warning=warning):
+            self.osc.send(message, target)
+
+    def _tempo_source(self, name: str):
+        """What the clock follows for tempo/source ``name``, opened the first time it is asked for; raises
+        (MidiError, LinkError, ValueError) saying why it cannot be had."""
+        if name in ("internal", "osc"):
+            return None
+        if name not in self._sources:
+            if name == "midi":
+                if not self.config.midi_clock:
+                    raise ValueError("no MIDI clock port: start the server with --midi-clock PORT (or auto)")
+                from .control.midi import MidiInput
+
+                clock = MidiClock()
+                port = MidiInput(self.config.midi_clock, clock.feed, api=self.config.midi_api)
+                self._resources.callback(port.close)
+                clock.port = port.name
+                self._sources[name] = clock
+            else:
+                from .link import LinkSession
+
+                session = LinkSession(self.music.bpm)
+                self._resources.callback(session.close)
+                self._sources[name] = session
+        return self._sources[name]
+
+    def _tempo_told(self, bpm: float | None, sender) -> None:
+        """A tap or an OSC beat set the tempo: echo it like any other change."""
+        if bpm is not None:
+            self.control.set("tempo/bpm", round(bpm, 3), source=sender)
+
+    def _pulse(self, kind: str, number: int) -> None:
+        """/lvj/tempo/beat i or /lvj/tempo/bar i to every subscriber (tempo/pulse)."""
+        message = build_message(f"{PREFIX}/tempo/{kind}", number)
+        for target in self.subscribers:
             self.osc.send(message, target)
 
     def _blend(self, name: str, sender) -> None:
@@ -298,10 +368,21 @@ class Server:
             f" addresses in docs/osc.md)",
             f"  OSCQuery: {self.oscquery.url}",
             f"  presets:  {presets}",
+            f"  tempo:    {self._tempo_line()}",
             *[f"  {kind.label + ':':<9} {kind.banner(self.outputs[kind.name], getattr(self.config, kind.name))}"
               for kind in NETWORK_OUTPUTS if kind.name in self.outputs],
             "Ctrl-C to stop.",
         ])
+
+    def _tempo_line(self) -> str:
+        clock = self.music
+        line = f"{clock.bpm:g} BPM, {clock.source}"
+        if clock.source == "midi":
+            line += f" clock from {getattr(self._sources.get('midi'), 'port', '?')}"
+        if clock.source == "link":
+            line += " (Ableton Link session on every network interface)"
+        quantise = self.control.get("quantise")
+        return line + (f", changes quantised to the {quantise}" if quantise != "off" else "")
 
     def run(self) -> None:
         """Serve until :meth:`stop`; closes everything on the way out."""

@@ -390,6 +390,8 @@ class Walker:
         morph_time: float = 2.0,
         keyframes: Sequence[int] | None = None,
         t0: float = 0.0,
+        phase: float = 0.0,
+        start_from: np.ndarray | None = None,
     ):
         """
         dim: latent size d (>= 1).
@@ -401,7 +403,11 @@ class Walker:
         morph_time: clock seconds a seed or keyframe change takes (mode and period changes take at most
             SWITCH_TIME); 0 cuts.
         keyframes: the seeds keyframes mode passes through; None: KEYFRAME_COUNT seeds from ``seed`` on.
-        t0: clock time the walk starts at (walk seconds 0 there); at() and events before it are refused.
+        t0: clock time the walk starts at; at() and events before it are refused.
+        phase: walk seconds at ``t0`` (0: the motion starts at its beginning). A walk in beats starts at
+            the beat's position, so every node on one timeline is at the same place of the same walk.
+        start_from: a latent point to blend from into the walk over min(morph_time, SWITCH_TIME) (a walk
+            that takes over from another, on another clock), or None to start on the walk.
         """
         self._dim = _check_dim(dim)
         self._seed = _check_seed(seed, "seed")
@@ -413,8 +419,16 @@ class Walker:
         t0 = _check_finite(t0, "t0")
         self._t_last = t0  # time of the latest event; the walk only goes forward from here
         self._t_anchor = t0  # walk seconds are phi_anchor + speed * (t - t_anchor)
-        self._phi_anchor = 0.0
+        self._phi_anchor = _check_finite(phase, "phase")
         self._node: Node = self._leaf(self._mode)
+        if start_from is not None:
+            point = np.asarray(start_from, dtype=np.float64)
+            if point.shape != (self._dim,):
+                raise ValueError(f"expected a latent point of shape ({self._dim},), got {point.shape}")
+            if self._mode == "hold":
+                self._node = Hold(point.copy())
+            elif self._switch_time() > 0:
+                self._node = Blend(Hold(point.copy()), self._node, t0, self._switch_time())
 
     # ---- reading -------------------------------------------------------------------------------
 

@@ -20,7 +20,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 from latentvj.models.kinds import KINDS
 from latentvj.plugin.oscwire import encode_message
 
-from .params import PREFIX, ParamError, is_release, split_deck
+from .params import PREFIX, TIMED, ParamError, is_release, split_deck
 from .problems import ProblemLog, describe_source
 from .state import ControlState
 
@@ -35,7 +35,7 @@ MODEL_LIST_ADDRESS = f"{PREFIX}/model/list"
 STATUS_FIELDS = (
     ("model", "s"), ("device", "s"), ("width", "i"), ("height", "i"), ("target_fps", "f"),
     ("fps", "f"), ("frame", "i"), ("mode", "s"), ("seed", "i"), ("preset", "i"), ("latent_dim", "i"),
-    ("oscquery_port", "i"), ("kind", "s"),
+    ("oscquery_port", "i"), ("kind", "s"), ("bpm", "f"), ("tempo_source", "s"),
 )
 MAX_SUBSCRIBERS = 32
 
@@ -148,12 +148,21 @@ class Commands:
         if param.access == "r":
             return self.refuse(sender, shown, "read-only: LatentVJ sets it and echoes it; send /lvj/subscribe to follow it")
         name = param.name
+        base = split_deck(name)[1]
+        if base in TIMED and len(args) == 2 and isinstance(args[1], str):  # /lvj/walk/period 16 beats
+            unit = args[1].strip().lower()
+            if unit in ("beats", "beat", "b"):
+                name = name[: len(name) - len(base)] + TIMED[base]
+                param, base = self.state.registry[name], TIMED[base]
+            elif unit not in ("s", "sec", "secs", "second", "seconds"):
+                return self.refuse(sender, shown, f"expected a time and its unit, seconds or beats; got unit "
+                                                  f"{clip(repr(args[1]))}")
+            args = args[:1]
         if name in _RAW:
             return self.table[name](list(args), sender) or []
         if param.trigger and is_release(args):
             return []  # the release of a momentary button
         deck = self.state.deck_of(name)
-        base = split_deck(name)[1]
         latent_dim = self.state.latent_dims[deck] if deck else self.state.latent_dim
         try:
             value = param.coerce(args, size=latent_dim or None)
@@ -169,6 +178,10 @@ class Commands:
             return (command(value, sender, deck=deck) if deck else command(value, sender)) or []
         if index is None:
             self.state.set(name, value, source=sender)
+            if base in TIMED:  # a time in seconds: the same time in beats no longer applies
+                beats = name[: len(name) - len(base)] + TIMED[base]
+                if self.state.get(beats):
+                    self.state.set(beats, 0.0, source=sender)
         else:
             self.state.set_item(name, index, value, source=sender)
         return []

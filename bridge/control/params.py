@@ -216,6 +216,14 @@ DECKS = ("a", "b")
 """The decks: each plays its own model with its own walk, knobs and presets; the crossfader blends them."""
 
 
+TIMED = {"walk/period": "walk/beats", "morph/time": "morph/beats", "preset/time": "preset/beats",
+         "crossfade/time": "crossfade/beats"}
+"""The times in seconds that can be given in beats instead, and the parameter that holds them in beats."""
+
+QUANTISED = ("seed", "walk/randomise", "walk/mode", "preset/recall", "scene/recall", "crossfade/go")
+"""What waits for the quantise boundary (and model/blend's cross)."""
+
+
 def deck_name(deck: str, name: str) -> str:
     """A deck parameter's name on one deck: ``deck_name("b", "walk/speed")`` is ``deck/b/walk/speed``."""
     return f"deck/{deck}/{name}"
@@ -250,7 +258,14 @@ PARAMS = Registry(_with_decks([
           description="Walk speed multiplier; 0 pauses the motion, negative runs it backwards. "
                       "Changing it never jumps the image.", deck="*"),
     Param("walk/period", "f", 8.0, range=(0.5, 600.0), unit="s",
-          description="Length of one loop (loop, noise and keyframes modes) at speed 1.", deck="*"),
+          description="Length of one loop (loop, noise and keyframes modes) at speed 1, in seconds; "
+                      "`/lvj/walk/period 16 beats` sets walk/beats instead. Setting it puts the walk back "
+                      "on seconds (walk/beats 0).", deck="*"),
+    Param("walk/beats", "f", 0.0, range=(0.0, 4096.0), unit="beats",
+          description="Put the walk on the beat: one loop lasts this many beats of the tempo clock (16: "
+                      "4 bars), starting on a downbeat and staying on it at any tempo and through tempo "
+                      "changes; drift moves at speed 1 one walk second a beat. 0: the walk runs in seconds "
+                      "(walk/period).", deck="*"),
     Param("walk/freeze", "T", False,
           description="1 freezes the image where it is at once (the walk keeps its mode and speed); "
                       "0 lets it move on from there.", deck="*"),
@@ -259,7 +274,11 @@ PARAMS = Registry(_with_decks([
                       "seed is echoed on /lvj/seed.", deck="*"),
     Param("morph/time", "f", 2.0, range=(0.0, 60.0), unit="s",
           description="Transition time of a morph to a new seed or latent vector; mode and period changes "
-                      "blend over this or 1 s, whichever is shorter. 0 cuts.", deck="*"),
+                      "blend over this or 1 s, whichever is shorter. 0 cuts. `/lvj/morph/time 4 beats` sets "
+                      "morph/beats instead.", deck="*"),
+    Param("morph/beats", "f", 0.0, range=(0.0, 256.0), unit="beats",
+          description="Morph time in beats of the tempo clock instead of seconds; 0: morph/time (seconds) "
+                      "applies.", deck="*"),
     Param("seed", "i", 0, range=(0, 2**31 - 1),
           description="Morph to this seed's latent point over morph/time; drift, loop and noise then move "
                       "around it, hold stays on it (sending it again in hold brings the image back to it).", deck="*"),
@@ -311,7 +330,10 @@ PARAMS = Registry(_with_decks([
                       "model being played: its encoder (VAE) or a short latent optimisation (GAN; a few "
                       "seconds, rendering goes on). /lvj/preset/current is echoed when it is stored.", deck="*"),
     Param("preset/time", "f", 2.0, range=(0.0, 60.0), unit="s",
-          description="Transition time of a preset recall; 0 cuts."),
+          description="Transition time of a preset or scene recall; 0 cuts. `/lvj/preset/time 8 beats` "
+                      "sets preset/beats instead."),
+    Param("preset/beats", "f", 0.0, range=(0.0, 256.0), unit="beats",
+          description="Preset and scene recall time in beats; 0: preset/time (seconds) applies."),
     Param("preset/current", "i", 0, range=(0, 999), access="r",
           description="The slot last stored or recalled (0: none yet).", deck="*"),
     # ---- the conversation ----------------------------------------------------------------------
@@ -336,7 +358,10 @@ PARAMS = Registry(_with_decks([
           description="The crossfader: 0 shows deck A, 1 deck B; in between both are drawn and blended (two "
                       "forward passes a frame). At 0 or 1 only the visible deck is drawn."),
     Param("crossfade/time", "f", 2.0, range=(0.0, 60.0), unit="s",
-          description="How long /lvj/crossfade/go and /lvj/model/blend take to cross; 0 cuts."),
+          description="How long /lvj/crossfade/go and /lvj/model/blend take to cross; 0 cuts. "
+                      "`/lvj/crossfade/time 8 beats` sets crossfade/beats instead."),
+    Param("crossfade/beats", "f", 0.0, range=(0.0, 256.0), unit="beats",
+          description="Crossfade time in beats; 0: crossfade/time (seconds) applies."),
     Param("crossfade/go", "I", None, access="w",
           description="Glide the crossfader to the other deck over crossfade/time."),
     Param("scene/store", "i", None, range=(1, 999), access="w",
@@ -347,6 +372,40 @@ PARAMS = Registry(_with_decks([
                       "saying which, when a deck plays another model than the scene was made with."),
     Param("scene/current", "i", 0, range=(0, 999), access="r",
           description="The scene slot last stored or recalled (0: none yet)."),
+    # ---- tempo ---------------------------------------------------------------------------------
+    Param("tempo/source", "s", "internal", choices=("internal", "osc", "midi", "link"),
+          description="Where the beat comes from: internal (tempo/bpm and tap), osc (another program sends "
+                      "/lvj/tempo/beat on every beat), midi (MIDI clock on --midi-clock PORT) or link (an "
+                      "Ableton Link session). A source that goes quiet leaves the clock free-running at the "
+                      "last tempo (status says so)."),
+    Param("tempo/bpm", "f", 120.0, range=(20.0, 999.0), unit="BPM",
+          description="The tempo. Echoed when the source changes it (tap, MIDI clock, Link). With Link it "
+                      "sets the session's tempo for every peer; with MIDI clock it is refused (the clock "
+                      "sets it)."),
+    Param("tempo/tap", "I", None, access="w",
+          description="Tap tempo: from the second tap the tempo is the mean of the last taps' intervals and "
+                      "the beat falls on the tap; a pause of 2 s starts over."),
+    Param("tempo/beat", "I", None, access="w",
+          description="A beat is now: moves the beat's phase to this moment (the beat never runs backwards: "
+                      "the clock slows or hurries until they agree). With tempo/source osc, send it on every "
+                      "beat and the tempo follows. With tempo/pulse, LatentVJ sends it out on every beat, "
+                      "with the beat's number."),
+    Param("tempo/bar", "I", None, access="w",
+          description="A bar starts now: moves the downbeat to this moment. With tempo/pulse bar, LatentVJ "
+                      "sends it out on every downbeat, with the bar's number."),
+    Param("tempo/latency", "f", 0.0, range=(0.0, 500.0), unit="ms",
+          description="Lookahead for the display chain: frames are drawn this far ahead of the beat, so what "
+                      "the audience sees lands on what it hears."),
+    Param("tempo/pulse", "s", "off", choices=("off", "beat", "bar"),
+          description="Send /lvj/tempo/beat i (every beat) or /lvj/tempo/bar i (every downbeat) to every "
+                      "subscriber, from the frame that crosses it."),
+    Param("quantise", "s", "off", choices=("off", "beat", "bar", "2bars", "4bars"),
+          description="Changes that start something (seed, randomise, walk/mode, preset and scene recall, "
+                      "crossfade/go, model/blend) wait for the next beat, bar, 2 or 4 bars and start exactly "
+                      "on it; off: at once."),
+    Param("walk/offset", "f", 0.0, range=(-65536.0, 65536.0), unit="beats",
+          description="Shift this node's walks in beats along the shared timeline (a video wall: each "
+                      "screen a moment further along the same walk). Applies to walks in beats."),
     Param("model/blend", "s", None, access="w",
           description="Load a model onto the hidden deck (the one the crossfader is away from) and, once it "
                       "is ready, cross to it over crossfade/time: a model change that is a blend, never a "

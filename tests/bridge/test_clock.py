@@ -1,13 +1,155 @@
-"""The walks' clock: free-running seconds since start that never go backwards."""
+"""The tempo clock on a fake clock: seconds and beats that only move forward, tempo from BPM, taps, OSC beats
+and MIDI clock bytes, phase nudges, and free-running when a source goes quiet."""
 
-from latentvj.bridge.clock import FreeClock
+import pytest
+
+from latentvj.bridge.clock import (
+    CONTINUE, SONG_POSITION, START, STOP, TICK, MidiClock, SourceReading, TempoClock, next_boundary,
+    quantum_beats,
+)
 
 
-def test_seconds_since_start_and_never_backwards():
-    now = [100.0]
-    clock = FreeClock(lambda: now[0])
-    assert clock.time() == 0.0
-    now[0] = 102.5
-    assert clock.time() == 2.5
-    now[0] = 101.0  # a clock that stepped back (it should not, but walks must never jump back)
-    assert clock.time() == 2.5
+class Fake:
+    def __init__(self, t=100.0):
+        self.t = t
+
+    def __call__(self):
+        return self.t
+
+
+class Said:
+    def __init__(self, said):
+        self.said = said
+
+    def reading(self, t):
+        return self.said["reading"]
+
+
+@pytest.fixture
+def now():
+    return Fake()
+
+
+def test_beats_follow_the_tempo_and_never_go_back(now):
+    clock = TempoClock(now, bpm=120)
+    now.t += 2.0
+    m = clock.moment()
+    assert m.seconds == pytest.approx(2.0) and m.beat == pytest.approx(4.0) and m.bar == pytest.approx(1.0)
+    clock.set_bpm(60)  # a tempo change keeps the beat where it is
+    assert clock.moment().beat == pytest.approx(4.0)
+    now.t += 1.0
+    assert clock.moment().beat == pytest.approx(5.0)
+    now.t -= 0.5  # a clock that stepped back: the time stands still, never runs back
+    assert clock.moment().beat == pytest.approx(5.0) and clock.time() == pytest.approx(3.0)
+    with pytest.raises(ValueError, match="BPM"):
+        clock.set_bpm(0)
+
+
+def test_tap_tempo_averages_the_last_taps_and_a_pause_starts_over(now):
+    clock = TempoClock(now, bpm=120)
+    assert clock.tap() is None
+    for _ in range(4):
+        now.t += 0.5
+        clock.tap()
+    assert clock.bpm == pytest.approx(120.0)
+    now.t += 5.0  # a pause: the next taps are a new tempo, not averaged with the old ones
+    clock.tap()
+    for _ in range(3):
+        now.t += 0.6
+        bpm = clock.tap()
+    assert bpm == pytest.approx(100.0) and clock.bpm == pytest.approx(100.0)
+
+
+def test_a_nudge_moves_the_phase_without_running_the_beat_backwards(now):
+    clock = TempoClock(now, bpm=120)
+    now.t += 2.1  # beat 4.2: "a beat is now" means the clock is 0.2 beats ahead
+    clock.beat_now()
+    beats = []
+    for _ in range(40):
+        now.t += 0.05
+        beats.append(clock.moment().beat)
+    assert all(b2 > b1 for b1, b2 in zip(beats, beats[1:])), "slowed down, never back"
+    # 2 s after the nudge: 4 beats on from the nudged beat 4.0 (it has absorbed the 0.2)
+    assert beats[-1] == pytest.approx(8.0)
+    clock.bar_now()  # at beat 8: already on a downbeat, nothing to correct
+    now.t += 0.5
+    assert clock.moment().phase() == pytest.approx(0.0, abs=1e-9)
+
+
+def test_osc_beats_set_the_tempo_and_free_run_when_they_stop(now):
+    clock = TempoClock(now, source="osc")
+    assert not clock.following and "waiting" in clock.note
+    for _ in range(5):
+        now.t += 0.4
+        clock.beat_now()
+    assert clock.bpm == pytest.approx(150.0) and clock.following
+    now.t += 10.0
+    m = clock.moment()
+    assert not clock.following and "free-running at 150.00 BPM" in clock.note
+    assert m.beat > 0
+
+
+def test_a_followed_source_sets_tempo_and_phase_and_a_quiet_one_free_runs(now):
+    said = {"reading": None}
+    clock = TempoClock(now, bpm=120)
+    clock.set_source("link", Said(said))
+    now.t += 1.0
+    clock.moment()
+    assert "quiet" in clock.note  # nothing from the source yet: the clock goes on
+    said["reading"] = SourceReading(bpm=90.0, position=2.25, peers=1)  # the session: 0.25 beats ahead
+    now.t += 0.001
+    clock.moment()
+    assert clock.bpm == 90.0 and clock.following and clock.peers == 1
+    for _ in range(30):
+        now.t += 0.05
+        position = 2.25 + (now.t - 101.001) * 1.5
+        said["reading"] = SourceReading(bpm=90.0, position=position, peers=1)
+        m = clock.moment()
+    assert m.position == pytest.approx(position, abs=1e-3), "it caught up with the session's phase"
+    said["reading"] = SourceReading(bpm=90.0, position=position + 1000.0, peers=1)  # another timeline
+    before = clock.moment().beat
+    assert clock.resyncs == 1 and clock.moment().beat >= before, "the position moved, the beat did not"
+    said["reading"] = SourceReading(bpm=90.0, position=None, peers=0)
+    clock.moment()
+    assert "alone on Link" in clock.note and not clock.following
+
+
+def test_a_start_jumps_forward_onto_the_downbeat(now):
+    said = {"reading": None}
+    clock = TempoClock(now, bpm=120)
+    clock.set_source("midi", Said(said))
+    now.t += 1.5  # beat 3
+    said["reading"] = SourceReading(bpm=120.0, position=0.0, jump=True)
+    m = clock.moment()
+    assert m.beat == pytest.approx(4.0) and m.phase(4) == pytest.approx(0.0)
+
+
+def midi_clock(bpm, beats, *, t=0.0, start=True):
+    midi = MidiClock()
+    if start:
+        midi.feed(bytes([START]), t)
+    interval = 60.0 / bpm / 24
+    for i in range(int(beats * 24)):
+        t += interval
+        midi.feed(bytes([TICK]), t)
+    return midi, t
+
+
+def test_midi_clock_bytes_give_tempo_and_position():
+    midi, t = midi_clock(128.0, 2)
+    reading = midi.reading(t)
+    assert reading.bpm == pytest.approx(128.0) and reading.playing and reading.jump
+    assert reading.position == pytest.approx(2.0 - 1 / 24)  # the first pulse after start is beat 0
+    assert not midi.reading(t).jump, "the jump to the start is taken once"
+    midi.feed(bytes([STOP]), t)
+    assert midi.reading(t).position is None and not midi.reading(t).playing
+    midi.feed(bytes([SONG_POSITION, 0x10, 0x00]), t)  # sixteenth 16: beat 4
+    midi.feed(bytes([CONTINUE]), t)
+    midi.feed(bytes([TICK]), t + 0.02)
+    assert midi.reading(t + 0.02).position == pytest.approx(4.0)
+    assert midi.reading(t + 5.0) is None, "no pulses for half a second: quiet"
+
+
+def test_the_quantise_grid():
+    assert quantum_beats("off", 4) == 0 and quantum_beats("bar", 4) == 4 and quantum_beats("4bars", 3) == 12
+    assert next_boundary(3.2, 4.0) == 4.0 and next_boundary(4.0, 4.0) == 8.0 and next_boundary(-0.5, 1.0) == 0.0
