@@ -302,3 +302,87 @@ def run_bench(model_name: str, *, device: str = "auto", precision: str = "auto",
     if outputs and results:
         out.write(f"outputs: {results[-1].outputs}; outputs ratio = engine ms without them / with them\n")
     return results
+
+
+# ---- render nodes on one Link session ------------------------------------------------------------------
+
+def link_nodes(seconds: float, *, model: str, tempo_to: float = 137.0, out: TextIO) -> dict:
+    """Two `latentvj serve --link` processes, started at different moments, on one Ableton Link session
+    (on this machine's network; run it inside a network namespace of its own, see docs/tempo.md). Both are
+    sampled together about ten times a second. Each status holds the timeline's position its last frame
+    draws, when that position was taken from the clock and when the frame was ready; two figures follow:
+
+    - clock: both positions carried to one moment from when they were taken: whether the two nodes' clocks
+      agree (the walks are functions of the position, so equal positions are equal frames);
+    - shown: both carried from when their frames were ready: the beat of the frames each node shows at one
+      moment, which also counts how long each frame took to draw.
+
+    Half way, the first node's tempo is changed over OSC; Link carries it to the second. Differences are in
+    milliseconds at the tempo (a frame period at 30 fps is 33.3 ms). The nodes run one torch thread each
+    (OMP_NUM_THREADS=1): two nodes share this machine's cores, where a real wall has a machine each."""
+    import json
+    import tempfile
+    from pathlib import Path
+
+    from .control.commands import build_message
+    from .fuzz import Served
+
+    def difference(a: dict, b: dict, when: str) -> tuple[float, float]:
+        at = max(a["tempo"][when], b["tempo"][when])
+        (pa, bpm), (pb, _) = ((s["tempo"]["beat"] + (at - s["tempo"][when]) * s["tempo"]["bpm"] / 60.0,
+                               s["tempo"]["bpm"]) for s in (a, b))
+        return (pa - pb) * 60.0 / bpm * 1000.0, bpm
+
+    single = {"OMP_NUM_THREADS": "1"}
+    saved = {k: os.environ.get(k) for k in single}
+    os.environ.update(single)
+    with tempfile.TemporaryDirectory(prefix="lvj-link-") as folder:
+        nodes = []
+        try:
+            nodes.append(Served(model, Path(folder) / "a", "--link", "--no-presets", name="linka"))
+            time.sleep(1.5)  # the second node starts later: the walk must not depend on when a node started
+            nodes.append(Served(model, Path(folder) / "b", "--link", "--no-presets", name="linkb"))
+            deadline = time.monotonic() + 30
+            while min(n.status()["tempo"]["peers"] or 0 for n in nodes) < 1:
+                if time.monotonic() > deadline:
+                    raise RuntimeError("the two nodes did not find each other on Link in 30 s")
+                time.sleep(0.1)
+            samples: list[tuple[float, float, float, float]] = []  # (seconds in, clock ms, shown ms, bpm)
+            start = time.monotonic()
+            changed_at = seconds / 2
+            changed = False
+            while (elapsed := time.monotonic() - start) < seconds:
+                if not changed and elapsed >= changed_at:
+                    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+                        sock.sendto(build_message("/lvj/tempo/bpm", float(tempo_to)), nodes[0].osc)
+                    changed_at, changed = elapsed, True
+                a, b = (n.status() for n in nodes)
+                if abs(a["tempo"]["bpm"] - b["tempo"]["bpm"]) < 0.01:  # not between the change's two sides
+                    clock_ms, bpm = difference(a, b, "beat_time")
+                    samples.append((elapsed, clock_ms, difference(a, b, "frame_time")[0], bpm))
+                time.sleep(0.1)
+            peers = min(n.status()["tempo"]["peers"] or 0 for n in nodes)
+        finally:
+            for node in nodes:
+                node.stop()
+            for key, value in saved.items():
+                os.environ.pop(key) if value is None else os.environ.__setitem__(key, value)
+
+    def figures(part, column):
+        ms = sorted(abs(s[column]) for s in part)
+        return {"median_ms": round(statistics.median(ms), 3) if ms else None,
+                "p95_ms": round(ms[int(0.95 * (len(ms) - 1))], 3) if ms else None,
+                "max_ms": round(ms[-1], 3) if ms else None}
+
+    after = [s for s in samples if s[0] >= changed_at + 1.0]  # a second for the change to reach both
+    result = {"seconds": seconds, "peers_seen": peers, "frame_period_ms": round(1000 / 30, 1),
+              "tempo_changed_to": tempo_to, "samples": len(samples), "clock": figures(samples, 1),
+              "shown": figures(samples, 2),
+              "after_tempo_change": {"samples": len(after), "bpm": after[-1][3] if after else None,
+                                     "clock": figures(after, 1), "shown": figures(after, 2)}}
+    for name, part in (("all", result), ("after the tempo change to %g BPM" % tempo_to, result["after_tempo_change"])):
+        out.write(f"two nodes on one Link session, {seconds:g} s, {name}: {part['samples']} samples; beat "
+                  f"difference, clock: median {part['clock']['median_ms']} ms, max {part['clock']['max_ms']} ms; "
+                  f"frames shown: median {part['shown']['median_ms']} ms, p95 {part['shown']['p95_ms']} ms, "
+                  f"max {part['shown']['max_ms']} ms (a frame at 30 fps: 33.3 ms)\n")
+    return result

@@ -7,6 +7,7 @@ bad size) ends in one clear message on stderr and a non-zero exit, never a trace
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import re
@@ -239,6 +240,10 @@ def build_parser() -> argparse.ArgumentParser:
                        help="resolutions to measure (a randomly initialised copy of the model's architecture "
                             "at each; default: the model's own resolution)")
     bench.add_argument("--frames", type=int, default=120, help="frames per measurement (default: 120)")
+    bench.add_argument("--link-nodes", type=float, default=0.0, metavar="SECONDS",
+                       help="run two serve --link nodes for SECONDS and measure how far apart their beats are "
+                            "(run it inside a network namespace: see docs/tempo.md)")
+    bench.add_argument("--json", type=Path, metavar="FILE", help="also write the figures as JSON (--link-nodes)")
     bench.add_argument("--flood", type=float, default=0.0, metavar="MSGS_PER_S",
                        help="also measure the engine while a separate process sends OSC at this rate (e.g. "
                             "20000), first to a socket nobody reads (the sender's own cost), then to the "
@@ -601,6 +606,17 @@ def _bench(args: argparse.Namespace) -> int:
         except RuntimeError as exc:
             raise _CliError(str(exc)) from None
         return 0 if report.tracebacks == 0 and report.stopped_cleanly and report.echo_ok else 1
+
+    if args.link_nodes:
+        from .bench import link_nodes
+
+        try:
+            figures = link_nodes(args.link_nodes, model=args.model, out=sys.stdout)
+        except RuntimeError as exc:
+            raise _CliError(str(exc)) from None
+        if args.json:
+            args.json.write_text(json.dumps(figures, indent=2) + "\n")
+        return 0
 
     if args.frames < 10 or args.rounds < 1:
         raise _CliError("--frames must be at least 10 and --rounds at least 1")

@@ -334,12 +334,14 @@ MIDI_QUIET_S = 0.5
 
 class MidiClock:
     """MIDI clock in, from the bytes of each message and its arrival time (any thread; the clock reads
-    :meth:`reading`). The tempo is the mean pulse interval over the last beat; the position counts pulses
+    :meth:`reading`). The tempo is the pulse interval fitted (least squares) to the last two beats' pulses,
+    so that ports which deliver in blocks (JACK: a period at a time) still give it to a fraction of a BPM;
+    the position counts pulses
     from start (beat 0) or from a song position pointer (in sixteenths), and stands still while stopped."""
 
     def __init__(self):
         self._lock = threading.Lock()
-        self._ticks: deque[float] = deque(maxlen=PPQN + 1)
+        self._ticks: deque[float] = deque(maxlen=2 * PPQN)
         self._position: float | None = None  # beats, at the last pulse
         self._playing = False
         self._pending_jump = False
@@ -378,10 +380,8 @@ class MidiClock:
         with self._lock:
             if not self._ticks or now - self._ticks[-1] > MIDI_QUIET_S:
                 return None
-            bpm = None
-            if len(self._ticks) >= 2:
-                interval = (self._ticks[-1] - self._ticks[0]) / (len(self._ticks) - 1)
-                bpm = 60.0 / (interval * PPQN) if interval > 0 else None
+            interval = _pulse_interval(self._ticks)
+            bpm = 60.0 / (interval * PPQN) if interval else None
             position = None
             jump = False
             if self._playing and self._position is not None and self._cued is None:
@@ -389,3 +389,16 @@ class MidiClock:
                 position = self._position + since * (bpm or 120.0) / 60.0
                 jump, self._pending_jump = self._pending_jump, False
             return SourceReading(bpm=bpm, position=position, playing=self._playing, jump=jump)
+
+
+def _pulse_interval(ticks: deque[float]) -> float | None:
+    """The least-squares interval between pulses received at ``ticks`` (None for fewer than two)."""
+    n = len(ticks)
+    if n < 2:
+        return None
+    mean_i = (n - 1) / 2.0
+    mean_t = sum(ticks) / n
+    num = sum((i - mean_i) * (t - mean_t) for i, t in enumerate(ticks))
+    den = sum((i - mean_i) ** 2 for i in range(n))
+    interval = num / den
+    return interval if interval > 0 else None

@@ -147,6 +147,7 @@ class Engine:
         self._waits: dict[tuple, float] = {}  # what waits for a quantise boundary -> that position
         self._cross_waiting: float | None = None  # model/blend's cross, waiting for the boundary
         self._bpm_told = (self.music.bpm, -math.inf)
+        self._shown = (self._prev, 0.0, 0.0)  # the last frame's moment, when it was taken, when drawn
         self._fade = Smoother(snap["output/fade"])
         self._cross = Smoother(snap["crossfade"])
         self._tau = snap["smoothing"]
@@ -251,6 +252,7 @@ class Engine:
         """Render and publish the frame for time ``t`` (a Moment of the tempo clock, or seconds since start;
         the clock's now by default). Returns the frame, or None when it failed (logged and counted)."""
         m = self.music.moment() if t is None else moment_of(t)
+        taken = time.time()
         prev, self._prev = self._prev, m
         dt = max(0.0, m.seconds - prev.seconds)
         try:
@@ -271,6 +273,7 @@ class Engine:
             self._frame_failed(exc)
             return None
         timestamp = time.time()
+        self._shown = (m, taken, timestamp)  # one tuple: status never pairs one frame's beat with another's time
         for sink in self.sinks:
             try:
                 sink.write(pixels, timestamp=timestamp)
@@ -603,13 +606,16 @@ class Engine:
         return min(rate, 1.0 / silent) if silent > span / (len(times) - 1 - first) else rate
 
     def tempo_status(self) -> dict:
-        m, clock = self._prev, self.music
+        """The clock as the last frame saw it: ``beat`` is the timeline's position that frame draws, taken
+        from the clock at ``beat_time`` and drawn by ``frame_time`` (Unix seconds), so two nodes' beats can be
+        compared at one moment."""
+        (m, taken, drawn), clock = self._shown, self.music
         return {"bpm": round(clock.bpm, 3), "source": clock.source, "following": clock.following,
                 "note": clock.note, "peers": clock.peers, "beat": round(m.position, 4),
                 "bar": math.floor(m.bar + 1e-9) + 1, "beat_in_bar": math.floor(m.phase(m.quantum) * m.quantum) + 1,
                 "phase": round(m.phase(), 4), "playing": m.playing, "quantum": m.quantum,
                 "latency_ms": round(clock.latency * 1000.0, 1), "resyncs": clock.resyncs,
-                "frame_seconds": round(m.seconds, 4)}
+                "beat_time": taken, "frame_time": drawn}
 
     def status(self) -> dict:
         meta = self.model.metadata

@@ -202,17 +202,18 @@ def _proc_status(pid: int) -> tuple[int, int]:
     return int(rss[1]) if rss else 0, int(threads[1]) if threads else 0
 
 
-class _Served:
-    """`latentvj serve` as a child process on free loopback ports, its output in a file."""
+class Served:
+    """`latentvj serve` as a child process on free loopback ports, its output in a file (benchmarks)."""
 
-    def __init__(self, model: str, folder: Path):
+    def __init__(self, model: str, folder: Path, *args: str, name: str = "fuzz"):
+        folder.mkdir(parents=True, exist_ok=True)
         self.log_path = folder / "serve.log"
         self.log = self.log_path.open("wb")
         env = dict(os.environ, LATENTVJ_CONFIG=str(folder / "config"))
         command = [sys.executable, "-m", "latentvj.bridge.cli", "serve", "--model", model, "--shm",
-                   f"lvjfuzz{os.getpid()}", "--osc-port", "0", "--http-port", "0", "--oscquery-port", "0",
-                   "--images", str(folder / "images")]
-        (folder / "images").mkdir()
+                   f"lvj{name}{os.getpid()}", "--osc-port", "0", "--http-port", "0", "--oscquery-port", "0",
+                   "--images", str(folder / "images"), *args]
+        (folder / "images").mkdir(exist_ok=True)
         self.proc = subprocess.Popen(command, stdout=self.log, stderr=subprocess.STDOUT, env=env)
         deadline = time.monotonic() + 120
         while b"Ctrl-C to stop" not in self.log_path.read_bytes():
@@ -243,7 +244,7 @@ class _Served:
         return code == 0, time.monotonic() - start
 
 
-def _fps(served: _Served, seconds: float) -> list[float]:
+def _fps(served: Served, seconds: float) -> list[float]:
     samples = []
     end = time.monotonic() + seconds
     while time.monotonic() < end:
@@ -291,7 +292,7 @@ def run_fuzz(count: int, *, model: str, rate: float, seed: int = 0, out: TextIO)
     out.flush()
     pool = Fuzzer(seed).pool(min(count, POOL))
     with tempfile.TemporaryDirectory(prefix="latentvj-fuzz-") as folder:
-        served = _Served(model, Path(folder))
+        served = Served(model, Path(folder))
         try:
             report.fps_before = statistics.median(_fps(served, 5.0))
             before = served.status()

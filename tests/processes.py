@@ -13,6 +13,7 @@ import queue
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -132,3 +133,27 @@ class ServeProcess(ChildProcess):
 
 def free_port_args() -> list[str]:
     return ["--osc-port", "0", "--http-port", "0", "--oscquery-port", "0"]
+
+
+def free_udp_port() -> int:
+    """A loopback UDP port free now, for a client that must be told its port up front."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def oscdump(port: int, *, timeout: float = TIMEOUT) -> ChildProcess:
+    """liblo's ``oscdump -L PORT``, once it listens: it says nothing when it is ready, so it is probed until
+    it prints a probe."""
+    dump = ChildProcess(["oscdump", "-L", str(port)])
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        deadline = time.monotonic() + timeout
+        while True:
+            probe.sendto(b"/probe\0\0,\0\0\0", ("127.0.0.1", port))
+            try:
+                dump.wait_for_line(r"/probe", timeout=0.2)
+                return dump
+            except AssertionError:
+                if dump.proc.poll() is not None or time.monotonic() > deadline:
+                    dump.stop()
+                    raise

@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 
 import pytest
-from processes import ChildProcess, ServeProcess, free_port_args
+from processes import ChildProcess, ServeProcess, free_port_args, free_udp_port, oscdump
 
 pytestmark = pytest.mark.integration
 
@@ -50,12 +50,6 @@ def Serve(model: str, shm: str, *args: str) -> ServeProcess:
     """`latentvj serve` on free ports, without a presets file."""
     return ServeProcess("--model", model, "--shm", shm, *free_port_args(), "--no-presets", *args)
 
-
-def free_udp_port() -> int:
-    """A loopback UDP port free now, for a client that must be told its port up front."""
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def oscsend(port: int, address: str, types: str = "", *values: str) -> None:
@@ -104,19 +98,8 @@ def test_oscdump_on_reply_port_sees_echoes_and_errors(tiny_gan_path):
     reply_port = free_udp_port()
     # The server loads its model meanwhile.
     serve = Serve(tiny_gan_path, f"lvjrd{os.getpid()}", "--reply", f"127.0.0.1:{reply_port}")
-    dump = ChildProcess(["oscdump", "-L", str(reply_port)])
+    dump = oscdump(reply_port)
     try:
-        # oscdump says nothing when it is listening: probe until it prints a probe.
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-            deadline = time.monotonic() + TIMEOUT
-            while True:
-                probe.sendto(b"/probe\0\0,\0\0\0", ("127.0.0.1", reply_port))
-                try:
-                    dump.wait_for_line(r"/probe", timeout=0.2)
-                    break
-                except AssertionError:
-                    if dump.proc.poll() is not None or time.monotonic() > deadline:
-                        raise
         serve.ready()
 
         oscsend(serve.osc_port, "/lvj/walk/speed", "f", "0.25")
