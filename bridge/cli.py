@@ -227,6 +227,9 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--walk", default="loop", metavar="MODE",
                         help="loop (default), noise, keyframes (all seamless), drift or hold")
     render.add_argument("--loops", type=int, default=1, help="walk periods in the clip (default: 1)")
+    render.add_argument("--bpm", type=float, metavar="BPM",
+                        help="with --bars: the clip is exactly BARS bars at BPM (the frame count follows)")
+    render.add_argument("--bars", type=float, metavar="BARS", help="clip length in bars of 4 beats (with --bpm)")
     render.add_argument("--seed", type=int, default=0, help="the seed the walk moves around (default: 0)")
     render.add_argument("--speed", type=float, default=1.0, help="drift speed (default: 1)")
     render.add_argument("--truncation", type=float, default=1.0,
@@ -576,7 +579,7 @@ def _render(args: argparse.Namespace) -> int:
         config = RenderConfig(out=args.out, model=args.model, seconds=args.seconds, fps=args.fps, walk=args.walk,
                               loops=args.loops, seed=args.seed, speed=args.speed, truncation=args.truncation,
                               size=args.size, device=args.device, precision=args.precision,
-                              overwrite=args.overwrite)
+                              overwrite=args.overwrite, bpm=args.bpm, bars=args.bars)
     except RenderError as exc:
         raise _CliError(str(exc)) from None
     bar = _ProgressBar(config.frames, label="frame", rate_unit="frames/s")
@@ -588,8 +591,9 @@ def _render(args: argparse.Namespace) -> int:
         bar.close()
     loop = ("a seamless loop" if result.seamless
             else f"not a loop: {config.walk} does not repeat (use --walk loop, noise or keyframes)")
-    print(f"wrote {result.out}: {result.frames} frames, {result.width}x{result.height}, {result.fps:g} fps, "
-          f"{result.frames / result.fps:g} s of '{result.model}', {loop}")
+    bars = f" = {config.bars:g} bars at {config.bpm:g} BPM" if config.bpm else ""
+    print(f"wrote {result.out}: {result.frames} frames, {result.width}x{result.height}, {result.fps:.6g} fps, "
+          f"{result.frames / result.fps:.6g} s{bars} of '{result.model}', {loop}")
     return 0
 
 

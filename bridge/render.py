@@ -2,8 +2,9 @@
 
 The clip is drawn by the same engine that serves live (same walk, truncation, output size and colour), on
 a clock of exact frame times instead of the wall clock: frame ``i`` is the walk at ``i / fps`` seconds.
-For the looping walks (loop, noise, keyframes) the walk's period is set so that ``loops`` whole periods
-fill the clip exactly; frame ``n`` would then equal frame 0, so the clip stops one frame before it and a
+With ``--bpm`` and ``--bars`` the clip is that many bars at that tempo: the frame count follows, and the
+frame rate is the exact fraction at which those frames last exactly those bars. For the looping walks
+(loop, noise, keyframes) the walk's period is set so that ``loops`` whole periods fill the clip exactly; frame ``n`` would then equal frame 0, so the clip stops one frame before it and a
 player that repeats it shows no seam. Drift never repeats, and hold is a still: both render, neither loops.
 
 Videos are written by the clip writers (outputs/video.py): the ffmpeg that ``imageio-ffmpeg`` ships,
@@ -14,6 +15,7 @@ Nothing is overwritten unless asked, and a failed render leaves no half-written 
 from __future__ import annotations
 
 import math
+from fractions import Fraction
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -41,7 +43,7 @@ class RenderConfig:
     model: str = DEFAULT_MODEL
     """A bundled model's name, a name in the model folder, or a path to a .safetensors file."""
     seconds: float = 8.0
-    """Clip length."""
+    """Clip length (ignored with ``bpm`` and ``bars``)."""
     fps: float = 30.0
     """Frames per second of the clip."""
     walk: str = "loop"
@@ -60,9 +62,22 @@ class RenderConfig:
     precision: str = "auto"
     overwrite: bool = False
     """Replace an existing file or a folder of frames (otherwise refuse)."""
+    bpm: float | None = None
+    """With ``bars``: the clip is exactly that many bars at this tempo (its frame rate adjusted by a hair
+    so the whole number of frames lasts exactly that long: Resolume and Ableton pitch clips to tempo)."""
+    bars: float | None = None
+    beats_per_bar: int = 4
 
     def __post_init__(self) -> None:
         self.out = Path(self.out)
+        if (self.bpm is None) != (self.bars is None):
+            raise RenderError("--bpm and --bars go together: the clip is BARS bars at BPM")
+        if self.bpm is not None:
+            if not (math.isfinite(self.bpm) and 20 <= self.bpm <= 999):
+                raise RenderError(f"--bpm must be 20 .. 999, got {self.bpm:g}")
+            if not (math.isfinite(self.bars) and self.bars > 0):
+                raise RenderError(f"--bars must be a positive number, got {self.bars:g}")
+            self.seconds = self.beats * 60.0 / self.bpm
         if self.walk not in MODES:
             raise RenderError(f"--walk {self.walk!r}: choose one of {', '.join(MODES)}")
         if not (math.isfinite(self.seconds) and self.seconds > 0):
@@ -88,9 +103,21 @@ class RenderConfig:
         return round(self.seconds * self.fps)
 
     @property
+    def beats(self) -> float:
+        return self.bars * self.beats_per_bar if self.bars is not None else 0.0
+
+    @property
+    def clip_fps(self) -> Fraction | float:
+        """The clip's frame rate: ``fps``, or for a clip in bars the exact rate at which its whole number
+        of frames lasts exactly those bars (a fraction, e.g. 465 frames of 8 bars at 124 BPM: 961/32)."""
+        if self.bpm is None:
+            return self.fps
+        return Fraction(self.frames) * Fraction(self.bpm) / (Fraction(self.beats) * 60)
+
+    @property
     def duration(self) -> float:
         """The clip's exact length: a whole number of frames."""
-        return self.frames / self.fps
+        return float(self.frames / self.clip_fps)
 
     @property
     def period(self) -> float:
@@ -130,10 +157,10 @@ def render(config: RenderConfig, *, progress: Callable[[int, int], None] | None 
     control.set(KINDS[model.kind].knob, config.truncation)
     engine = Engine(model, config=EngineConfig(device=config.device, precision=config.precision, fps=0,
                                                size=config.size), control=control)
-    writer = open_writer(config.out, engine.width, engine.height, config.fps, overwrite=config.overwrite)
+    writer = open_writer(config.out, engine.width, engine.height, config.clip_fps, overwrite=config.overwrite)
     try:
         for i in range(config.frames):
-            pixels = engine.step(i / config.fps)
+            pixels = engine.step(float(i / config.clip_fps))
             if pixels is None:
                 raise RenderError(f"frame {i} failed: {engine.last_error}")
             writer.write(pixels)
@@ -144,4 +171,4 @@ def render(config: RenderConfig, *, progress: Callable[[int, int], None] | None 
         writer.abort()
         raise
     return RenderResult(out=config.out, frames=config.frames, width=engine.width, height=engine.height,
-                        fps=config.fps, seamless=config.seamless, model=model.name)
+                        fps=float(config.clip_fps), seamless=config.seamless, model=model.name)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -53,7 +54,7 @@ class FfmpegWriter:
     def __init__(self, path: Path, width: int, height: int, fps: float, args: list[str]):
         self.path = path
         command = [ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-nostdin", "-y",
-                   "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{width}x{height}", "-framerate", f"{fps:g}",
+                   "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{width}x{height}", "-framerate", _rate(fps),
                    "-i", "pipe:0", "-an", *args, str(path)]
         # stderr goes to a file, not a pipe: a chatty encoder can never fill a pipe and stall the render.
         self._log = open(path.with_name(path.name + ".ffmpeg.log"), "w+b")
@@ -114,6 +115,12 @@ class PngFolderWriter:
             (self.folder / f"frame_{i:05d}.png").unlink(missing_ok=True)
         if self._created:
             shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def _rate(fps: float | Fraction) -> str:
+    """A frame rate as ffmpeg takes it exactly: a fraction (a clip in bars at a tempo has one like 961/32)."""
+    rate = Fraction(fps).limit_denominator(1_000_000)
+    return f"{rate.numerator}/{rate.denominator}"
 
 
 def _pad_to(multiple: int) -> str:

@@ -132,3 +132,31 @@ def test_cli_renders_and_says_what_it_wrote(tmp_path, tiny_gan_path, capsys):
     captured = capsys.readouterr()
     assert f"wrote {out}: 6 frames, 32x32, 6 fps" in captured.out and "a seamless loop" in captured.out
     assert "frame 6/6" in captured.err
+
+
+def test_a_clip_in_bars_lasts_exactly_those_bars_and_loops(tmp_path, tiny_gan_path):
+    """8 bars at 124 BPM are 15.4839 s: 465 frames at 30 fps would be 15.5 s (123.87 BPM when a player
+    pitches it), so the clip's rate is the fraction at which 465 frames last exactly 8 bars."""
+    import imageio_ffmpeg
+    from fractions import Fraction
+
+    config = RenderConfig(out=tmp_path / "bars.mp4", model=tiny_gan_path, fps=30, bpm=124, bars=8, size=(32, 32))
+    assert config.frames == 465 and config.clip_fps == Fraction(961, 32)
+    assert config.frames / config.clip_fps == Fraction(32 * 60, 124)  # exactly 32 beats at 124 BPM
+    result = render(config)
+    reader = imageio_ffmpeg.read_frames(str(result.out))
+    meta = next(reader)
+    assert sum(1 for _ in reader) == 465
+    # What a player reads (ffmpeg prints two decimals): 30.03 fps and 15.48 s, not 30 fps and 15.50 s
+    assert meta["fps"] == pytest.approx(30.03125, abs=0.006)
+    assert meta["duration"] == pytest.approx(32 * 60 / 124, abs=0.006)
+    with pytest.raises(RenderError, match="go together"):
+        RenderConfig(out=tmp_path / "x.mp4", model=tiny_gan_path, bpm=124)
+
+
+def test_cli_renders_bars(tmp_path, tiny_gan_path, capsys):
+    out = tmp_path / "f/"
+    assert main(["render", "--model", tiny_gan_path, "--out", str(out), "--bpm", "120", "--bars", "1",
+                 "--fps", "6"]) == 0
+    said = capsys.readouterr().out
+    assert "12 frames" in said and "= 1 bars at 120 BPM" in said and "a seamless loop" in said
