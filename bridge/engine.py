@@ -640,6 +640,7 @@ class Engine:
             "tempo": self.tempo_status(),
             "bpm": round(self.music.bpm, 3),
             "tempo_source": self.music.source,
+            "quantise": self.control.get("quantise"),
             "frame_errors": self.frame_errors,
             "last_error": self.last_error,
         }

@@ -170,7 +170,7 @@ def test_pd_abstraction_sends_from_its_inlets_and_outputs_replies(server):
     reply_port = free_udp_port()
     patch = pd("lvj_abstraction.pd", f"lvj-test {server.osc_port} {reply_port}")
     try:
-        server.wait_for_status(mode="noise", seed=4242, speed=0.625, crossfade=0.4)
+        server.wait_for_status(mode="noise", seed=4242, speed=0.625, crossfade=0.4, bpm=133.0, quantise="bar")
         patch.wait_for_line(r"lvj-reply: (list )?lvj truncation 0\.75$")  # the message inlet, echoed back
         # Two status lines: one in the values a subscription starts with, one the reply to "status" (sent
         # back to [netsend]'s own port at once, before the coalesced echoes).

@@ -858,6 +858,110 @@
 					"patching_rect": [ 880.0, 544.0, 110.0, 22.0 ],
 					"text": "/lvj/crossfade/go"
 				}
+			},
+			{
+				"box": {
+					"id": "obj-77",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [ 1010.0, 455.0, 200.0, 33.0 ],
+					"text": "tempo: BPM, tap, walk loop in beats, quantise"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-78",
+					"maxclass": "flonum",
+					"numinlets": 1,
+					"numoutlets": 2,
+					"outlettype": [ "", "bang" ],
+					"patching_rect": [ 1010.0, 492.0, 60.0, 22.0 ],
+					"format": 6,
+					"parameter_enable": 0,
+					"minimum": 20.0,
+					"maximum": 999.0
+				}
+			},
+			{
+				"box": {
+					"id": "obj-79",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [ "" ],
+					"patching_rect": [ 1010.0, 518.0, 110.0, 22.0 ],
+					"text": "/lvj/tempo/bpm $1"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-80",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [ "" ],
+					"patching_rect": [ 1010.0, 544.0, 110.0, 22.0 ],
+					"text": "/lvj/tempo/tap"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-81",
+					"maxclass": "flonum",
+					"numinlets": 1,
+					"numoutlets": 2,
+					"outlettype": [ "", "bang" ],
+					"patching_rect": [ 1130.0, 492.0, 60.0, 22.0 ],
+					"format": 6,
+					"parameter_enable": 0,
+					"minimum": 0.0,
+					"maximum": 4096.0
+				}
+			},
+			{
+				"box": {
+					"id": "obj-82",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [ "" ],
+					"patching_rect": [ 1130.0, 518.0, 120.0, 22.0 ],
+					"text": "/lvj/walk/beats $1"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-83",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [ "" ],
+					"patching_rect": [ 1260.0, 492.0, 120.0, 22.0 ],
+					"text": "/lvj/quantise bar"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-84",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [ "" ],
+					"patching_rect": [ 1260.0, 518.0, 120.0, 22.0 ],
+					"text": "/lvj/quantise beat"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-85",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [ "" ],
+					"patching_rect": [ 1260.0, 544.0, 120.0, 22.0 ],
+					"text": "/lvj/quantise off"
+				}
 			}
 		],
 		"lines": [
@@ -1194,6 +1298,54 @@
 			{
 				"patchline": {
 					"source": [ "obj-76", 0 ],
+					"destination": [ "obj-2", 0 ]
+				}
+			},
+			{
+				"patchline": {
+					"source": [ "obj-78", 0 ],
+					"destination": [ "obj-79", 0 ]
+				}
+			},
+			{
+				"patchline": {
+					"source": [ "obj-79", 0 ],
+					"destination": [ "obj-2", 0 ]
+				}
+			},
+			{
+				"patchline": {
+					"source": [ "obj-80", 0 ],
+					"destination": [ "obj-2", 0 ]
+				}
+			},
+			{
+				"patchline": {
+					"source": [ "obj-81", 0 ],
+					"destination": [ "obj-82", 0 ]
+				}
+			},
+			{
+				"patchline": {
+					"source": [ "obj-82", 0 ],
+					"destination": [ "obj-2", 0 ]
+				}
+			},
+			{
+				"patchline": {
+					"source": [ "obj-83", 0 ],
+					"destination": [ "obj-2", 0 ]
+				}
+			},
+			{
+				"patchline": {
+					"source": [ "obj-84", 0 ],
+					"destination": [ "obj-2", 0 ]
+				}
+			},
+			{
+				"patchline": {
+					"source": [ "obj-85", 0 ],
 					"destination": [ "obj-2", 0 ]
 				}
 			}

@@ -515,6 +515,15 @@ def test_parameter_changes_are_sent_as_osc(connected, listener):
     assert next_message(listener) == ("/lvj/preset/store", [3])
     ext.OnParPulse(par.Modelloadsend)
     assert next_message(listener) == ("/lvj/model/load", ["tiny"])
+    par.Tempobpm.val = 128.0  # the tempo and quantise controls, as the registry has them
+    assert next_message(listener) == ("/lvj/tempo/bpm", [128.0])
+    ext.OnParPulse(par.Tempotap)
+    assert next_message(listener) == ("/lvj/tempo/tap", [])
+    assert par.Quantise.menuNames == ["off", "beat", "bar", "2bars", "4bars"]
+    par.Quantise.val = "bar"
+    assert next_message(listener) == ("/lvj/quantise", ["bar"])
+    par.Walkbeats.val = 16.0
+    assert next_message(listener) == ("/lvj/walk/beats", [16.0])
     par.Host.val = "example.invalid"  # a setup parameter: nothing is sent
     assert_nothing_else_sent(ext, listener)
 
