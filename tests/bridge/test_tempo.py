@@ -176,3 +176,40 @@ def test_nodes_on_one_timeline_draw_the_same_walk_and_an_offset_shifts_it(tiny_g
         np.testing.assert_allclose(drawn["second"][frame], drawn["first"][frame], atol=1e-4)
         # two beats ahead: what the first node draws a second later (120 BPM)
         np.testing.assert_allclose(drawn["shifted"][frame], drawn["first"][frame + 30], atol=1e-4)
+
+
+def test_latency_draws_ahead_of_the_beat(tiny_gan_path):
+    engine, commands, now = make(tiny_gan_path)
+    now.t += 1.0
+    engine.step()
+    assert engine._prev.position == pytest.approx(2.0)
+    send(commands, "/lvj/tempo/latency", 100.0)
+    engine.step()  # the frame that takes it (its own moment was taken before)
+    now.t += 0.5
+    engine.step()
+    assert engine._prev.position == pytest.approx(3.0 + 0.2), "100 ms at 120 BPM: a fifth of a beat ahead"
+    assert engine.status()["tempo"]["latency_ms"] == 100.0
+
+
+def test_model_blend_loads_at_once_and_crosses_on_the_bar(tiny_gan_path, tiny_vae_path):
+    engine, commands, now = make(tiny_gan_path)
+    send(commands, "/lvj/quantise", "bar")
+    send(commands, "/lvj/crossfade/time", 0.0)
+    at_position(engine, now, 1.0)
+    engine.swap_model(engine.prepare(load_model(tiny_vae_path)), deck="b", cross=True)
+    at_position(engine, now, 2.0)
+    assert engine.decks["b"].model.kind == "vae", "loaded at once"
+    assert engine.status()["crossfade"] == 0.0, "the cross waits"
+    at_position(engine, now, 4.05)
+    assert engine.status()["crossfade"] == 1.0
+
+
+def test_a_source_that_cannot_be_had_is_refused_and_the_clock_stays(tiny_gan_path):
+    engine, commands, now = make(tiny_gan_path)
+    reports = []
+    engine.report = lambda address, reason, source, **k: reports.append((address, reason))
+    send(commands, "/lvj/tempo/source", "midi")
+    now.t += 0.1
+    engine.step()
+    assert reports and reports[0][0] == "/lvj/tempo/source" and "--midi-clock" in reports[0][1]
+    assert engine.music.source == "internal" and engine.control.get("tempo/source") == "internal"
