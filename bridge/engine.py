@@ -397,6 +397,9 @@ class Engine:
                 clock.set_bpm(snap["tempo/bpm"])
         if self._changed(snap, "tempo/latency"):
             clock.latency = snap["tempo/latency"] / 1000.0
+        peers = clock.peers or 0
+        if peers != self.control.get("tempo/peers"):
+            self.control.set("tempo/peers", peers)
         bpm, when = self._bpm_told
         now = self.clock()
         if abs(clock.bpm - bpm) > 0.05 and now - when > 0.25:  # a source moved it: echoed, not per frame

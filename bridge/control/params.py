@@ -382,6 +382,9 @@ PARAMS = Registry(_with_decks([
           description="The tempo. Echoed when the source changes it (tap, MIDI clock, Link). With Link it "
                       "sets the session's tempo for every peer; with MIDI clock it is refused (the clock "
                       "sets it)."),
+    Param("tempo/peers", "i", 0, range=(0, 1000), access="r",
+          description="Other apps on the Ableton Link session (tempo/source link); set by LatentVJ and echoed "
+                      "when it changes. The beat itself is in /status and, every beat or bar, in tempo/pulse."),
     Param("tempo/tap", "I", None, access="w",
           description="Tap tempo: from the second tap the tempo is the mean of the last taps' intervals and "
                       "the beat falls on the tap; a pause of 2 s starts over."),

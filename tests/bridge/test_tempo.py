@@ -172,6 +172,7 @@ def test_nodes_on_one_timeline_draw_the_same_walk_and_an_offset_shifts_it(tiny_g
             engine.step()
             drawn[name][frame] = engine.latent(engine._prev)
     assert second._prev.position == pytest.approx(first._prev.position, abs=1e-6)
+    assert second.control.get("tempo/peers") == 1 and second.status()["tempo"]["peers"] == 1
     for frame in range(62 * 30, 69 * 30, 7):
         np.testing.assert_allclose(drawn["second"][frame], drawn["first"][frame], atol=1e-4)
         # two beats ahead: what the first node draws a second later (120 BPM)
