@@ -170,6 +170,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="which MIDI system to find the port on (default: every one there is)")
     serve.add_argument("--quantise", choices=("off", "beat", "bar", "2bars", "4bars"), default="off",
                        help="changes wait for this boundary (default: off; also /lvj/quantise)")
+    serve.add_argument("--routes", type=Path, default=None, metavar="FILE",
+                       help="the modulation routes' file (default: routes.json in the config folder)")
+    serve.add_argument("--no-routes", action="store_true", help="keep the routes in memory only")
     serve.add_argument("--walk-offset", type=float, default=0.0, metavar="BEATS",
                        help="this node's walks run BEATS ahead on the shared beat (render nodes of a wall)")
 
@@ -327,6 +330,10 @@ def _serve_config(args: argparse.Namespace, ServeConfig, EngineConfig):
         config.model_dirs = args.models
     if args.images:
         config.image_dirs = args.images
+    if args.no_routes:
+        config.routes = None
+    elif args.routes:
+        config.routes = args.routes
     return config
 
 

@@ -104,6 +104,8 @@ class Deck:
         self.in_beats = False
         """Whether the walk runs on the beat (walk/beats > 0) or on seconds."""
         self._timeline = 0.0  # the shared timeline's offset the walk in beats was started on
+        self.modulated: dict[str, float] = {}
+        """This frame's modulated values (routes on top of the smoothed ones), by the deck's own names."""
         self.install(prepared, snap, t)
 
     def _get(self, snap: Snapshot, name: str) -> Any:
@@ -235,12 +237,22 @@ class Deck:
         """The walk's speed: the smoothed speed knob, or 0 while frozen."""
         return 0.0 if self._get(snap, "walk/freeze") else self.smoothers["walk/speed"].value
 
+    def value(self, name: str) -> float:
+        """A continuous parameter as this frame draws it: modulated when a route bends it, else smoothed."""
+        return self.modulated.get(name, self.smoothers[name].value)
+
+    def modulate(self, values: dict[str, float], t: float | Moment) -> None:
+        """This frame's modulated values; a modulated walk speed moves the walk clock (never the point)."""
+        self.modulated = values
+        if "walk/speed" in values and not self.control.get(self.names("walk/freeze")) \
+                and values["walk/speed"] != self.walker.speed:
+            self.walker.set_speed(values["walk/speed"], self.walk_time(t))
+
     def latent(self, t: float | Moment) -> np.ndarray:
         """The latent point the model draws at ``t``: the walk, moved along the direction knobs. The model
         applies its latent knob (:attr:`truncation`) itself, as its kind says."""
         z = self.walker.at(self.walk_time(t))
-        knobs = np.array([self.smoothers[f"direction/{k}"].value for k in range(1, DIRECTIONS + 1)],
-                         dtype=np.float32)
+        knobs = np.array([self.value(f"direction/{k}") for k in range(1, DIRECTIONS + 1)], dtype=np.float32)
         if knobs.any():
             z = z + knobs @ self.prepared.directions
         return z
@@ -248,7 +260,7 @@ class Deck:
     @property
     def truncation(self) -> float:
         """The value of the model's latent knob: truncation (a GAN), temperature (a VAE)."""
-        return self.smoothers[KINDS[self.model.kind].knob].value
+        return self.value(KINDS[self.model.kind].knob)
 
     def _hold_at(self, point: np.ndarray, t: float, *, seconds: float | None) -> None:
         self.walker.set_point(point, t, seconds=seconds)

@@ -26,9 +26,10 @@ from latentvj.models.checkpoint import LoadedModel
 
 from .control.state import ControlState, Snapshot
 from .device import describe
-from .control.params import DECKS, DIRECTIONS, OUTPUT_SIDES, PARAMS, QUANTISED, TIMED, deck_name
+from .control.params import DECKS, DIRECTIONS, OUTPUT_SIDES, PARAMS, QUANTISED, TIMED, deck_name, split_deck
 from .clock import Moment, TempoClock, next_boundary, quantum_beats
 from .deck import Deck, Smoother, moment_of
+from .modulation import Modulation
 from .renderer import Prepared, Renderer
 from .control.presets import PresetError, PresetStore, PresetWriter, Scene
 
@@ -46,6 +47,10 @@ _DECK_QUANTISED = tuple(name for name in QUANTISED if PARAMS[name].deck == "*" a
 _ENGINE_QUANTISED = (*((None, deck_name(deck, "preset/recall")) for deck in DECKS), (None, "scene/recall"),
                      (None, "crossfade/go"), (None, "cross"))
 """The engine's: preset and scene recalls, the crossfader's go, and model/blend's cross ("cross")."""
+
+
+def _by_deck(values: dict[str, float]) -> dict[tuple[str | None, str], float]:
+    return {split_deck(name): value for name, value in values.items()}
 
 
 def _between(a: Moment, b: Moment, position: float) -> Moment:
@@ -115,6 +120,7 @@ class Engine:
         on_resize: Callable[[int, int, int], None] | None = None,
         tempo_source: Callable[[str], object | None] | None = None,
         on_pulse: Callable[[str, int], None] | None = None,
+        modulation: Modulation | None = None,
     ):
         self.config = config or EngineConfig()
         self.control = control or ControlState()
@@ -132,6 +138,8 @@ class Engine:
         self.on_pulse = on_pulse
         """Called on the render thread with ("beat" or "bar", its number) when a frame crosses one and
         tempo/pulse asks for it."""
+        self.modulation = modulation or Modulation()
+        """The routes that bend continuous parameters each frame, on top of what the performer set."""
         self.renderer = renderer or Renderer(self.config.device, self.config.precision)
         """Owns the device: every forward pass of a playing model goes through it."""
         self.width, self.height = self.config.size or (model.resolution, model.resolution)
@@ -150,6 +158,7 @@ class Engine:
         self._shown = (self._prev, 0.0, 0.0)  # the last frame's moment, when it was taken, when drawn
         self._fade = Smoother(snap["output/fade"])
         self._cross = Smoother(snap["crossfade"])
+        self._crossfade = self._cross.value  # the crossfader as drawn: modulated on top of what was set
         self._tau = snap["smoothing"]
         self._applied = dict(snap.serials)
         prepared = self.prepare(model)
@@ -218,7 +227,7 @@ class Engine:
     def layers(self, t: float | Moment) -> list[tuple[Prepared, np.ndarray, float]]:
         """What the crossfader shows at ``t``: one deck at either end (only it is drawn), both blended in
         between."""
-        b = min(1.0, max(0.0, self._cross.value))
+        b = min(1.0, max(0.0, self._crossfade))
         weights = {"a": 1.0 - b, "b": b}
         return [(deck.prepared, deck.latent(t), weights[name], deck.truncation)
                 for name, deck in self.decks.items() if weights[name] > 0.0]
@@ -267,8 +276,13 @@ class Engine:
             for deck in self.decks.values():
                 deck.advance(snap, m, dt, tau=self._tau)
             self._cross.step(m.seconds, dt, self._tau)
+            self._fade.step(m.seconds, dt, self._tau)
+            modulated = self.modulation.apply(m, dt, self._base) if self.modulation.routes else {}
+            for name, deck in self.decks.items():
+                deck.modulate({base: v for (d, base), v in _by_deck(modulated).items() if d == name}, m)
+            self._crossfade = modulated.get("crossfade", self._cross.value)
             pixels = self.renderer.render(self.layers(m), width=self.width, height=self.height,
-                                          channels=self.channels, fade=self._fade.step(m.seconds, dt, self._tau))
+                                          channels=self.channels, fade=modulated.get("output/fade", self._fade.value))
         except Exception as exc:  # one bad frame must not end the performance
             self._frame_failed(exc)
             return None
@@ -371,6 +385,15 @@ class Engine:
         for key in [k for k in self._waits if k not in held]:
             del self._waits[key]
         return due, held
+
+    def _base(self, name: str) -> float:
+        """A continuous parameter as the performer set it and the engine smoothed it (what routes add to)."""
+        if name == "crossfade":
+            return self._cross.value
+        if name == "output/fade":
+            return self._fade.value
+        deck, base = split_deck(name)
+        return self.decks[deck].smoothers[base].value
 
     def _seconds(self, snap: Snapshot, name: str, m: Moment) -> float:
         """A transition time in seconds: its beats parameter at the tempo now when that is set."""
@@ -637,7 +660,9 @@ class Engine:
             **self.deck.status(),
             "latent_dim": self.model.latent_dim,
             "deck": self.control.selected,
-            "crossfade": round(self._cross.value, 4),
+            "crossfade": round(self._crossfade, 4),
+            "modulated": {name: round(value, 4) for name, value in self.modulation.last.items()}
+                         if self.modulation.routes else {},
             "decks": {name: {"model": deck.model.name, "kind": deck.model.kind, "latent_dim": deck.model.latent_dim,
                              **deck.status()} for name, deck in self.decks.items()},
             "tempo": self.tempo_status(),

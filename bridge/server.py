@@ -21,6 +21,7 @@ from latentvj.models.encode import encode_image, load_image_for
 from latentvj.models.registry import DEFAULT_MODEL, load, model_names, resolve_confined
 
 from .clock import SOURCES, MidiClock, TempoClock
+from .modulation import SETS, Modulation, RouteFile, parse_route
 from .control.commands import build_message
 from .control.params import DECKS, PREFIX, ParamError, deck_name
 from .control.state import ControlState
@@ -78,6 +79,8 @@ class ServeConfig:
     quantise: str = "off"
     walk_offset: float = 0.0
     """Beats this node's walks are ahead of the shared timeline (render nodes of a video wall)."""
+    routes: Path | None = field(default_factory=lambda: default_config_dir() / "routes.json")
+    """The modulation routes' file (read at start, written on every change); None keeps them in memory."""
 
     def __post_init__(self) -> None:
         if self.tempo not in SOURCES:
@@ -143,6 +146,14 @@ class Server:
             except ParamError as exc:
                 raise ServeError(f"{option}: {exc}") from None
         self.music = TempoClock(bpm=config.bpm)
+        self.modulation = Modulation()
+        self._route_file = RouteFile(config.routes) if config.routes is not None else None
+        if self._route_file is not None:
+            try:
+                self.modulation.replace(self._route_file.read())
+            except ValueError as exc:
+                raise ServeError(f"{exc} (fix it, move it away, or start with --no-routes)") from None
+        self.control.set("mod/routes", _routes_text(self.modulation.routes))
         self._sources: dict[str, object] = {}  # the MIDI clock and the Link session, opened when first asked
         self._stop = threading.Event()
         self._resources = contextlib.ExitStack()
@@ -167,7 +178,9 @@ class Server:
                           for deck in DECKS}
             self.encodes = LatestJob("encode", lambda request: self._encode(*request),
                                      superseded=lambda old, new: self._superseded("/lvj/encode", old, new))
-            for job in (*self.loads.values(), self.encodes):
+            self.route_writes = LatestJob("routes-write", self._write_routes)
+            self.modulation.on_change = self._routes_changed
+            for job in (*self.loads.values(), self.encodes, self.route_writes):
                 job.start()
                 self._resources.callback(job.stop)
             self.subscribers = Subscribers(config.reply)
@@ -181,6 +194,14 @@ class Server:
                     "tempo/tap": lambda value, sender: self._tempo_told(self.music.tap(), sender),
                     "tempo/beat": lambda value, sender: self._tempo_told(self.music.beat_now(), sender),
                     "tempo/bar": lambda value, sender: self.music.bar_now(),
+                    "mod/route": lambda args, sender: self.modulation.add(
+                        parse_route(args, selected=self.control.selected)),
+                    "mod/remove": lambda target, sender: self._removed(target, sender),
+                    "mod/list": lambda value, sender: [
+                        (build_message(f"{PREFIX}/mod/route", r.describe()), sender) for r in self.modulation.routes],
+                    "mod/load": lambda name, sender: self.modulation.replace(
+                        parse_route(line.split(), selected=self.control.selected) for line in SETS[name]),
+                    "mod/source/NAME": lambda value, sender, name: self.modulation.set_input(name, value),
                 })
             self.osc = _bind("OSC", config.osc_host, config.osc_port, "--osc-port",
                              lambda: OscServer(self.protocol, host=config.osc_host, port=config.osc_port,
@@ -201,7 +222,8 @@ class Server:
             model = load(config.model, config.model_dirs)
             self.engine = Engine(model, config=config.engine, control=self.control, presets=presets,
                                  report=self.report, on_resize=self._resize, music=self.music,
-                                 tempo_source=self._tempo_source, on_pulse=self._pulse)
+                                 tempo_source=self._tempo_source, on_pulse=self._pulse,
+                                 modulation=self.modulation)
             try:
                 self.music.set_source(config.tempo, self._tempo_source(config.tempo))
             except (OSError, RuntimeError, ValueError) as exc:
@@ -284,6 +306,22 @@ class Server:
                 self._resources.callback(session.close)
                 self._sources[name] = session
         return self._sources[name]
+
+    def _routes_changed(self, routes) -> None:
+        """Echo the routes (/lvj/mod/routes) and have their file written, on its own worker (latest wins)."""
+        self.control.set("mod/routes", _routes_text(routes))
+        if self._route_file is not None:
+            self.route_writes.submit(list(routes))
+
+    def _write_routes(self, routes) -> None:
+        try:
+            self._route_file.write(routes)
+        except OSError as exc:
+            self.report("/lvj/mod/route", f"could not write the routes file {self._route_file.path}: {exc}", None)
+
+    def _removed(self, target: str, sender) -> None:
+        if not self.modulation.remove(target, selected=self.control.selected):
+            self.report("/lvj/mod/remove", f"no route to {clip(target)}", sender, warning=True)
 
     def _tempo_told(self, bpm: float | None, sender) -> None:
         """A tap or an OSC beat set the tempo: echo it like any other change."""
@@ -368,11 +406,17 @@ class Server:
             f" addresses in docs/osc.md)",
             f"  OSCQuery: {self.oscquery.url}",
             f"  presets:  {presets}",
+            f"  routes:   {self._routes_line()}",
             f"  tempo:    {self._tempo_line()}",
             *[f"  {kind.label + ':':<9} {kind.banner(self.outputs[kind.name], getattr(self.config, kind.name))}"
               for kind in NETWORK_OUTPUTS if kind.name in self.outputs],
             "Ctrl-C to stop.",
         ])
+
+    def _routes_line(self) -> str:
+        count = len(self.modulation.routes)
+        where = self._route_file.path if self._route_file is not None else "not kept"
+        return f"{count} modulation route{'s' if count != 1 else ''} ({where})"
 
     def _tempo_line(self) -> str:
         clock = self.music
@@ -407,3 +451,8 @@ class Server:
     def close(self) -> None:
         """Release sockets and shared memory of a server that was never run."""
         self._resources.close()
+
+
+def _routes_text(routes) -> str:
+    """The routes as /lvj/mod/routes says them: one per line, in the words /lvj/mod/route takes."""
+    return "\n".join(route.describe() for route in routes)

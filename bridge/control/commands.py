@@ -14,6 +14,7 @@ Replies are OSC messages (bytes) with their destinations; an adapter sends them 
 from __future__ import annotations
 
 import logging
+import re
 import threading
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
@@ -47,7 +48,7 @@ Reply = tuple[bytes, Address]
 Command = Callable[..., "list[Reply] | None"]
 """A command: (the checked value, the sender) -> replies (or None: nothing to say). A deck's command (a
 model load, an encode) is also given ``deck=`` the deck it was sent to."""
-_RAW = ("subscribe", "unsubscribe")
+_RAW = ("subscribe", "unsubscribe", "mod/route")
 """Commands that read their own arguments (a port and a host) instead of the registry's coerced value."""
 
 
@@ -144,7 +145,7 @@ class Commands:
         if found is None:
             return self.unknown(sender, address)
         param, index = found
-        shown = param.address if index is None else param.address.replace("/N", f"/{index}")
+        shown = param.address if index is None else re.sub(r"/(N|NAME)$", f"/{index}", param.address)
         if param.access == "r":
             return self.refuse(sender, shown, "read-only: LatentVJ sets it and echoes it; send /lvj/subscribe to follow it")
         name = param.name
@@ -158,15 +159,21 @@ class Commands:
                 return self.refuse(sender, shown, f"expected a time and its unit, seconds or beats; got unit "
                                                   f"{clip(repr(args[1]))}")
             args = args[:1]
-        if name in _RAW:
-            return self.table[name](list(args), sender) or []
+        if name in _RAW or (param.access == "w" and not param.trigger and name.startswith("mod/")
+                                and name not in self.table):
+            if name not in self.table:
+                return self.refuse(sender, shown, "not available in this server")
+            try:
+                return self.table[name](list(args), sender) or []
+            except ParamError as exc:
+                return self.refuse(sender, shown, str(exc))
         if param.trigger and is_release(args):
             return []  # the release of a momentary button
         deck = self.state.deck_of(name)
         latent_dim = self.state.latent_dims[deck] if deck else self.state.latent_dim
         try:
             value = param.coerce(args, size=latent_dim or None)
-            if index is not None and not 0 <= index < latent_dim:
+            if isinstance(index, int) and not 0 <= index < latent_dim:
                 raise ParamError(f"this model's latent has {latent_dim} dimensions (0..{latent_dim - 1})")
             kind_error = _wrong_model_kind(base, self.state.model_kinds[deck] if deck else None)
             if kind_error:
@@ -175,7 +182,12 @@ class Commands:
             return self.refuse(sender, shown, str(exc))
         command = self.table.get(base)
         if command is not None:
-            return (command(value, sender, deck=deck) if deck else command(value, sender)) or []
+            try:
+                if isinstance(index, str):  # mod/source/NAME: the command takes the name
+                    return command(value, sender, name=index) or []
+                return (command(value, sender, deck=deck) if deck else command(value, sender)) or []
+            except ParamError as exc:  # a command's own check (a route's words)
+                return self.refuse(sender, shown, str(exc))
         if index is None:
             self.state.set(name, value, source=sender)
             if base in TIMED:  # a time in seconds: the same time in beats no longer applies

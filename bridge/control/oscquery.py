@@ -108,6 +108,8 @@ def namespace(state: ControlState, *, name: str = "LatentVJ") -> dict[str, Any]:
     root = {"FULL_PATH": "/", "DESCRIPTION": name, "ACCESS": 0, "CONTENTS": {}}
     for param in state.registry:
         head, _, tail = param.name.rpartition("/")
+        if tail == "NAME":  # mod/source/NAME: the names are the sender's own; there is nothing to list
+            continue
         if tail == "N":  # indexed: one leaf per latent dimension (z/N is the only indexed parameter)
             parent = _container(root, f"{PREFIX}/{head}")
             for index in range(_latent_dim(param, state)):

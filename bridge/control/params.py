@@ -9,6 +9,7 @@ default, unit and description, and turns incoming OSC arguments into a validated
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, replace
 from typing import Any, Iterable, Iterator, Sequence
 
@@ -179,9 +180,10 @@ class Registry:
     def __getitem__(self, name: str) -> Param:
         return self._params[name]
 
-    def find(self, address: str) -> tuple[Param, int | None] | None:
+    def find(self, address: str) -> tuple[Param, int | str | None] | None:
         """The parameter behind an OSC address, and the index for an indexed one (``z/5`` is ``z/N``
-        with index 5); the leading slash and the prefix are optional."""
+        with index 5; ``mod/source/knee`` is ``mod/source/NAME`` with the name ``knee``); the leading slash
+        and the prefix are optional."""
         name = address_to_name(address)
         param = self._params.get(name)
         if param is not None:
@@ -190,11 +192,16 @@ class Registry:
         # ASCII digits only: str.isdigit() is also true of "²", which int() refuses.
         if tail.isascii() and tail.isdigit() and len(tail) <= 9 and f"{head}/N" in self._params:
             return self._params[f"{head}/N"], int(tail)
+        if f"{head}/NAME" in self._params and _NAME.fullmatch(tail):
+            return self._params[f"{head}/NAME"], tail
         return None
 
     def defaults(self) -> dict[str, Any]:
         """The starting value of every parameter that holds one (triggers hold none)."""
         return {p.name: p.default for p in self if not p.trigger}
+
+
+_NAME = re.compile(r"[A-Za-z0-9_.-]{1,32}")
 
 
 def address_to_name(address: str) -> str:
@@ -409,6 +416,29 @@ PARAMS = Registry(_with_decks([
     Param("walk/offset", "f", 0.0, range=(-65536.0, 65536.0), unit="beats",
           description="Shift this node's walks in beats along the shared timeline (a video wall: each "
                       "screen a moment further along the same walk). Applies to walks in beats."),
+    # ---- modulation ----------------------------------------------------------------------------
+    Param("mod/route", "s", None, access="w",
+          description="Make or change a route: SOURCE TARGET [amount=A] [offset=O] [range=LO,HI] "
+                      "[curve=linear|exp|s] [smooth=S], as separate strings or one. Sources: lfo:SHAPE:BEATS"
+                      "[:PHASE] (sine, triangle, saw, square, hit; 4 beats: a bar) or osc:NAME. Targets: a "
+                      "continuous parameter of a deck or the output, motion (walk/speed) or pulse/N "
+                      "(direction/N). The route adds offset + amount x curve(source) (fractions of the "
+                      "target's range) to the value you set; sending the same source and target again "
+                      "changes it. See docs/modulation.md."),
+    Param("mod/remove", "s", None, access="w",
+          description="Remove the routes to this target (all: every route)."),
+    Param("mod/list", "I", None, access="w",
+          description="Replies /lvj/mod/route s with each route, in the words /lvj/mod/route takes."),
+    Param("mod/load", "s", None, access="w", choices=("beat-breathing", "bar-sweep"),
+          description="Replace the routes with a shipped set: beat-breathing (truncation, a direction and "
+                      "the fade breathing with the bar) or bar-sweep (directions swept over 4 bars)."),
+    Param("mod/source/NAME", "f", None, range=(-1e6, 1e6), access="w",
+          description="The value of the OSC source NAME (letters, digits, _ . -; up to 64 of them), for "
+                      "routes from osc:NAME: a sensor, a Kinect joint, Wekinator. A route's range=LO,HI says "
+                      "which values map to 0 and 1."),
+    Param("mod/routes", "s", "", access="r",
+          description="The routes, one per line in the words /lvj/mod/route takes (set by LatentVJ; echoed "
+                      "when they change). They are kept in routes.json beside the presets."),
     Param("model/blend", "s", None, access="w",
           description="Load a model onto the hidden deck (the one the crossfader is away from) and, once it "
                       "is ready, cross to it over crossfade/time: a model change that is a blend, never a "

@@ -213,7 +213,7 @@ class PresetStore:
             log.warning("kept a copy of %s as %s before rewriting it without the entries that were "
                         "dropped when it was loaded", self._path, backup.name)
         self._backup_before_write = False
-        _write_atomically(self._path, text)
+        write_atomically(self._path, text)
 
     def check_model(self, preset: Preset, model: str, model_id: str, *, latent_dim: int | None = None) -> None:
         """Refuse (:class:`PresetError`) a preset made with a model other than the one playing.
@@ -579,7 +579,7 @@ def _preset_text(p: Preset) -> str:
             f'    }}')
 
 
-def _write_atomically(path: Path, text: str) -> None:
+def write_atomically(path: Path, text: str) -> None:
     """Replace ``path`` with ``text`` so that a reader or a crash sees the old file or the new one,
     never a part of either."""
     fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")

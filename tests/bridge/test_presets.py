@@ -249,7 +249,7 @@ def test_stores_from_several_threads_while_others_read(tmp_path):
 def test_a_storm_of_stores_is_coalesced_into_a_few_writes_and_shutdown_waits_for_one(tmp_path, monkeypatch):
     store = PresetStore(tmp_path / "presets.json")
     written = []
-    real_write = presets_module._write_atomically
+    real_write = presets_module.write_atomically
     gate = threading.Event()
 
     def slow_write(path, text):
@@ -257,7 +257,7 @@ def test_a_storm_of_stores_is_coalesced_into_a_few_writes_and_shutdown_waits_for
         written.append(len(json.loads(text)["presets"]))
         real_write(path, text)
 
-    monkeypatch.setattr(presets_module, "_write_atomically", slow_write)
+    monkeypatch.setattr(presets_module, "write_atomically", slow_write)
     failures = []
     writer = PresetWriter(store, failed=lambda exc, source: failures.append((exc, source)))
     for n in range(1, 1001):
@@ -276,7 +276,7 @@ def test_a_failed_background_write_is_reported_to_the_last_storer(tmp_path, monk
     def full_disk(path, text):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(presets_module, "_write_atomically", full_disk)
+    monkeypatch.setattr(presets_module, "write_atomically", full_disk)
     failures = []
     writer = PresetWriter(store, failed=lambda exc, source: failures.append((str(exc), source)))
     store.put(make_preset(5))

@@ -1,0 +1,165 @@
+"""The modulation matrix: beat LFOs and OSC sources bending continuous parameters on top of the values the
+performer set, in phase with the tempo clock; routes made, listed and removed over OSC, kept in their own
+file and back after a restart."""
+
+from __future__ import annotations
+
+import math
+import os
+import socket
+
+import numpy as np
+import pytest
+from pythonosc.osc_message import OscMessage
+
+from latentvj.bridge.clock import Moment, TempoClock
+from latentvj.bridge.control.commands import Commands, build_message
+from latentvj.bridge.control.params import ParamError
+from latentvj.bridge.control.state import ControlState
+from latentvj.bridge.engine import Engine, EngineConfig
+from latentvj.bridge.modulation import Modulation, Route, RouteFile, SETS, lfo, parse_route
+from latentvj.models.checkpoint import load_model
+
+SENDER = ("127.0.0.1", 4321)
+
+
+@pytest.mark.parametrize("shape,values", [
+    ("sine", [0.0, 0.5, 1.0, 0.5]), ("triangle", [0.0, 0.5, 1.0, 0.5]), ("saw", [0.0, 0.25, 0.5, 0.75]),
+    ("square", [1.0, 1.0, 0.0, 0.0]), ("hit", [1.0, math.exp(-1.5), math.exp(-3.0), math.exp(-4.5)]),
+])
+def test_lfo_shapes_over_one_cycle(shape, values):
+    assert [lfo(shape, p) for p in (0.0, 0.25, 0.5, 0.75)] == pytest.approx(values, abs=1e-9)
+
+
+def test_routes_are_parsed_checked_and_said_back():
+    route = parse_route(["lfo:sine:4", "direction/2", "amount=0.5", "curve=s"], selected="b")
+    assert route.target == "deck/b/direction/2" and route.amount == 0.5 and route.curve == "s"
+    assert parse_route(route.describe().split()) == route
+    assert parse_route(["osc:knee motion range=0,1023 smooth=0.1"]).target == "deck/a/walk/speed"
+    assert parse_route(["lfo:hit:1", "pulse/3"]).target == "deck/a/direction/3"
+    assert parse_route(["lfo:saw:16:0.25", "crossfade"]).target == "crossfade"
+    for words, said in ((["lfo:wobble:4", "truncation"], "SHAPE"), (["lfo:sine:4", "seed"], "cannot be modulated"),
+                        (["lfo:sine:4", "nothing"], "unknown target"), (["lfo:sine:4"], "SOURCE TARGET"),
+                        (["lfo:sine:4", "truncation", "amount=lots"], "number"),
+                        (["osc:bad/name", "truncation"], "unknown source")):
+        with pytest.raises(ParamError, match=said):
+            parse_route(words)
+    for lines in SETS.values():  # the shipped sets are valid routes
+        for line in lines:
+            parse_route(line.split())
+
+
+def moment(position, bpm=120.0):
+    return Moment(seconds=position * 60 / bpm, beat=position, position=position, bpm=bpm)
+
+
+def test_a_route_adds_to_the_base_and_is_clamped():
+    mod = Modulation()
+    mod.add(parse_route(["lfo:sine:4", "truncation", "amount=0.25"]))
+    base = {"deck/a/truncation": 0.8}.__getitem__
+    assert mod.apply(moment(0.0), 0.03, base) == {"deck/a/truncation": pytest.approx(0.8)}
+    # half way through the bar the sine is at 1: + 0.25 of the range (0..2) = + 0.5
+    assert mod.apply(moment(2.0), 0.03, base)["deck/a/truncation"] == pytest.approx(1.3)
+    mod.add(parse_route(["lfo:sine:4", "truncation", "amount=2"]))  # the same source and target: changed
+    assert len(mod.routes) == 1 and mod.apply(moment(2.0), 0.03, base)["deck/a/truncation"] == 2.0  # clamped
+    mod.add(parse_route(["osc:knee", "crossfade", "range=0,1024"]))
+    assert "crossfade" not in mod.apply(moment(2.0), 0.03, {"deck/a/truncation": 0.8, "crossfade": 0.0}.get)
+    mod.set_input("knee", 512)
+    assert mod.apply(moment(2.0), 0.03, {"deck/a/truncation": 0.8, "crossfade": 0.0}.get)["crossfade"] == 0.5
+    assert mod.remove("crossfade") == 1 and mod.remove("all") == 1 and not mod.routes
+
+
+def test_smoothing_glides_a_route(tmp_path):
+    mod = Modulation()
+    mod.add(parse_route(["osc:x", "output/fade", "smooth=0.5"]))
+    mod.set_input("x", 0.0)
+    base = {"output/fade": 0.0}.get
+    assert mod.apply(moment(0.0), 0.03, base)["output/fade"] == 0.0
+    mod.set_input("x", 1.0)
+    first = mod.apply(moment(0.1), 0.1, base)["output/fade"]
+    assert first == pytest.approx(1 - math.exp(-0.2)), "a fifth of the time constant"
+
+
+def test_a_beat_lfo_on_a_direction_knob_is_in_phase_with_the_clock(tiny_gan_path):
+    class Fake:
+        t = 10.0
+
+        def __call__(self):
+            return self.t
+
+    now = Fake()
+    control = ControlState()
+    for name, value in (("smoothing", 0.0), ("walk/mode", "hold"), ("morph/time", 0.0)):
+        control.set(name, value)
+    engine = Engine(load_model(tiny_gan_path), config=EngineConfig(device="cpu"), control=control,
+                    music=TempoClock(now, bpm=90.0))
+    engine.step()
+    still = engine.latent(engine._prev)
+    engine.modulation.add(parse_route(["lfo:sine:4", "direction/1", "amount=0.5", "offset=-0.25"]))
+    direction = engine.deck.prepared.directions[0]
+    for beat in (1.0, 2.0, 3.0, 4.0, 6.0):  # 90 BPM: a beat every 2/3 s
+        now.t = 10.0 + beat * 60 / 90
+        engine.step()
+        knob = (-0.25 + 0.5 * lfo("sine", beat / 4)) * 6.0  # fractions of the knob's range, -3..3
+        assert engine.status()["modulated"]["deck/a/direction/1"] == pytest.approx(knob, abs=1e-4)
+        np.testing.assert_allclose(engine.latent(engine._prev), still + knob * direction, atol=1e-4)
+    assert control.get("direction/1") == 0.0, "the base (what echoes and presets hold) is untouched"
+
+
+def test_routes_over_the_command_path():
+    control = ControlState()
+    mod = Modulation()
+    commands = Commands(control, status=lambda: {}, table={
+        "mod/route": lambda args, sender: mod.add(parse_route(args, selected=control.selected)),
+        "mod/list": lambda value, sender: [(build_message("/lvj/mod/route", r.describe()), sender)
+                                           for r in mod.routes],
+        "mod/source/NAME": lambda value, sender, name: mod.set_input(name, value),
+    })
+    assert commands.call("/lvj/mod/route", ["lfo:sine:4", "truncation", "amount=0.5"], SENDER) == []
+    assert commands.call("/lvj/mod/source/knee", [3.5], SENDER) == []
+    ((reply, to),) = commands.call("/lvj/mod/list", [], SENDER)
+    assert to == SENDER and OscMessage(reply).params == ["lfo:sine:4 deck/a/truncation amount=0.5"]
+    ((error, _),) = commands.call("/lvj/mod/route", ["lfo:sine:4", "seed"], SENDER)
+    assert OscMessage(error).address == "/lvj/error" and "cannot be modulated" in OscMessage(error).params[0]
+    ((error, _),) = commands.call("/lvj/mod/source/knee", ["high"], SENDER)
+    assert "/lvj/mod/source/knee: expected a number" in OscMessage(error).params[0]
+
+
+def test_the_routes_file_round_trips_and_a_bad_one_is_named(tmp_path):
+    path = tmp_path / "routes.json"
+    routes = [parse_route(line.split()) for line in SETS["beat-breathing"]]
+    RouteFile(path).write(routes)
+    assert RouteFile(path).read() == routes
+    assert not list(tmp_path.glob(".*.tmp")), "written atomically, nothing left behind"
+    path.write_text('{"version": 1, "routes": [{"source": "lfo:sine:4", "target": "seed"}]}')
+    with pytest.raises(ValueError, match="routes.json.*cannot be modulated"):
+        RouteFile(path).read()
+
+
+@pytest.mark.integration
+def test_routes_survive_a_restart(tiny_gan_path, tmp_path):
+    from processes import ServeProcess, free_port_args, wait_until
+
+    routes = tmp_path / "routes.json"
+
+    def serve():
+        return ServeProcess("--model", tiny_gan_path, "--shm", f"lvjmod{os.getpid()}", *free_port_args(),
+                            "--no-presets", "--routes", str(routes)).ready()
+
+    first = serve()
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            sock.sendto(build_message("/lvj/mod/route", "lfo:square:4", "output/fade", "amount=-0.5"),
+                        ("127.0.0.1", first.osc_port))
+        wait_until(lambda: "output/fade" in first.status()["modulated"], "the route to play")
+        wait_until(lambda: routes.exists() and "output/fade" in routes.read_text(), "the routes file")
+        first.assert_stops_cleanly()
+    finally:
+        first.stop()
+    second = serve()
+    try:
+        assert "1 modulation route" in "".join(second.output)
+        wait_until(lambda: "output/fade" in second.status()["modulated"], "the route after the restart")
+        second.assert_stops_cleanly()
+    finally:
+        second.stop()
