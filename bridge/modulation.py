@@ -10,9 +10,11 @@ Sources (``Source.parse``):
 
 - ``lfo:SHAPE:BEATS[:PHASE]``: a beat LFO on the tempo clock: sine, triangle, saw, square or hit (a
   decaying hit on each cycle), once every BEATS beats (4: a bar), shifted by PHASE of a cycle;
-- ``osc:NAME``: the last value sent to ``/lvj/mod/source/NAME`` (a sensor, a Kinect joint, Wekinator).
+- ``osc:NAME``: the last value sent to ``/lvj/mod/source/NAME`` (a sensor, a Kinect joint, Wekinator);
+- ``midi:cc:CH:N``, ``midi:note:CH:N`` (velocity while held), ``midi:gate:CH:N``, ``midi:bend:CH``: a MIDI
+  controller on ``--midi PORT`` (bridge/control/midi.py), each 0..1.
 
-MIDI and audio sources come with the modulation issue's later steps, as further kinds here.
+Audio sources come with the modulation issue's later steps, as a further kind here.
 
 Targets: every continuous parameter (``walk/speed``, ``direction/N``, ``truncation``, ``temperature``,
 ``output/fade``, ``crossfade``), on either deck (``deck/b/direction/1``; a deck parameter without a deck is
@@ -36,6 +38,7 @@ from typing import Callable, Iterable, Mapping, Sequence
 
 from .clock import Moment
 from .control.params import PARAMS, ParamError, Registry, deck_name, split_deck
+from .control.midi import KINDS as MIDI_KINDS, MAX_MAPPINGS, Control, Mapping
 from .control.presets import write_atomically
 
 SHAPES = ("sine", "triangle", "saw", "square", "hit")
@@ -86,9 +89,9 @@ def shape(curve: str, x: float) -> float:
 @dataclass(frozen=True)
 class Source:
     kind: str
-    """lfo or osc."""
+    """lfo, osc or midi."""
     name: str = ""
-    """An OSC source's name."""
+    """An OSC source's name; a MIDI source's whole text (``midi:cc:1:74``), as MidiMap names its inputs."""
     shape: str = "sine"
     beats: float = 4.0
     phase: float = 0.0
@@ -105,12 +108,17 @@ class Source:
             return cls("lfo", shape=parts[1], beats=beats, phase=phase)
         if parts[0] == "osc" and len(parts) == 2 and NAME.fullmatch(parts[1]):
             return cls("osc", name=parts[1])
-        raise ParamError(f"unknown source {text!r}: lfo:SHAPE:BEATS[:PHASE] or osc:NAME (letters, digits, "
-                         "_ . -, up to 32)")
+        if parts[0] == "midi" and _midi_source(parts[1:]):
+            return cls("midi", name=":".join(parts))
+        raise ParamError(f"unknown source {text!r}: lfo:SHAPE:BEATS[:PHASE], osc:NAME (letters, digits, "
+                         "_ . -, up to 32), midi:cc:CHANNEL:NUMBER, midi:note:CHANNEL:NUMBER (velocity while "
+                         "held), midi:gate:CHANNEL:NUMBER or midi:bend:CHANNEL")
 
     def __str__(self) -> str:
         if self.kind == "osc":
             return f"osc:{self.name}"
+        if self.kind == "midi":
+            return self.name
         return f"lfo:{self.shape}:{self.beats:g}" + (f":{self.phase:g}" if self.phase else "")
 
     def value(self, m: Moment, inputs: Mapping[str, float]) -> float | None:
@@ -214,6 +222,7 @@ class Modulation:
         self._lock = threading.Lock()
         self._routes: list[Route] = []
         self._inputs: dict[str, float] = {}
+        self._midi: dict[str, float] = {}
         self._smoothed: dict[Route, float] = {}
         self.last: dict[str, float] = {}
         """The modulated values of the last frame, by the state's name."""
@@ -260,6 +269,11 @@ class Modulation:
                 raise ParamError(f"at most {MAX_INPUTS} OSC sources")
             self._inputs[name] = float(value)
 
+    def set_midi(self, values: Mapping[str, float]) -> None:
+        """MIDI inputs by their source names (``midi:cc:1:74``: 0..1), from the MIDI map."""
+        with self._lock:
+            self._midi.update(values)
+
     def _changed(self) -> None:
         if self.on_change is not None:
             self.on_change(self.routes)
@@ -268,7 +282,7 @@ class Modulation:
         """The modulated value of every routed target for the frame at ``m`` (``dt`` seconds after the last
         one), on top of ``base(name)``: the value the performer set, as smoothed."""
         with self._lock:
-            routes, inputs = list(self._routes), dict(self._inputs)
+            routes, inputs = list(self._routes), {**self._midi, **self._inputs}
         sums: dict[str, float] = {}
         smoothed = {}
         for route in routes:
@@ -292,15 +306,17 @@ class Modulation:
 
 
 class RouteFile:
-    """The routes' own file (JSON, written atomically): read at start, written on every change."""
+    """The routes' and the MIDI map's own file (JSON, written atomically): read at start, written on every
+    change. Nothing in it is executed: each entry is checked as if it had been sent over OSC."""
 
     def __init__(self, path: Path):
         self.path = Path(path)
 
-    def read(self) -> list[Route]:
-        """The routes in the file ([] when there is none); ValueError naming the file and what is wrong."""
+    def read(self, registry: Registry = PARAMS) -> tuple[list[Route], list[Mapping]]:
+        """The routes and MIDI mappings in the file (none when there is no file); ValueError naming the file
+        and what is wrong."""
         if not self.path.exists():
-            return []
+            return [], []
         try:
             data = json.loads(self.path.read_text(encoding="utf-8"))
             if data.get("version") != FORMAT_VERSION or not isinstance(data.get("routes"), list):
@@ -309,14 +325,32 @@ class RouteFile:
             for entry in data["routes"][:MAX_ROUTES]:
                 route = Route(**entry)
                 routes.append(parse_route(route.describe().split()))  # checked as if sent over OSC
-            return routes
-        except (OSError, ValueError, TypeError, AttributeError) as exc:
+            mappings = []
+            for entry in data.get("midi", [])[:MAX_MAPPINGS]:
+                mapping = Mapping(Control.parse(entry["control"]), str(entry["address"]), str(entry["kind"]),
+                                  tuple(entry.get("args", ())))
+                if mapping.kind not in MIDI_KINDS or registry.find(mapping.address) is None:
+                    raise ValueError(f"not a MIDI mapping: {entry!r}")
+                mappings.append(mapping)
+            return routes, mappings
+        except (OSError, ValueError, TypeError, AttributeError, KeyError) as exc:
             raise ValueError(f"routes file {self.path}: {exc}") from None
 
-    def write(self, routes: Sequence[Route]) -> None:
+    def write(self, routes: Sequence[Route], mappings: Sequence[Mapping] = ()) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        text = json.dumps({"version": FORMAT_VERSION, "routes": [asdict(r) for r in routes]}, indent=2)
+        text = json.dumps({"version": FORMAT_VERSION, "routes": [asdict(r) for r in routes],
+                           "midi": [{"control": str(m.control), "address": m.address, "kind": m.kind,
+                                     "args": list(m.args)} for m in mappings]}, indent=2)
         write_atomically(self.path, text + "\n")
+
+
+def _midi_source(parts: list[str]) -> bool:
+    try:
+        if parts[0] in ("cc", "note", "gate") and len(parts) == 3:
+            return 1 <= int(parts[1]) <= 16 and 0 <= int(parts[2]) <= 127
+        return parts[0] == "bend" and len(parts) == 2 and 1 <= int(parts[1]) <= 16
+    except (ValueError, IndexError):
+        return False
 
 
 def _number(text: str, what: str, lo: float, hi: float) -> float:

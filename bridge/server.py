@@ -21,6 +21,7 @@ from latentvj.models.encode import encode_image, load_image_for
 from latentvj.models.registry import DEFAULT_MODEL, load, model_names, resolve_confined
 
 from .clock import SOURCES, MidiClock, TempoClock
+from .control.midi import MidiMap
 from .modulation import SETS, Modulation, RouteFile, parse_route
 from .control.commands import build_message
 from .control.params import DECKS, PREFIX, ParamError, deck_name
@@ -79,6 +80,9 @@ class ServeConfig:
     quantise: str = "off"
     walk_offset: float = 0.0
     """Beats this node's walks are ahead of the shared timeline (render nodes of a video wall)."""
+    midi: str | None = None
+    """The MIDI input port of a controller (a name or part of one, or ``auto``): CCs, notes and pitch bend
+    as modulation sources, and what /lvj/midi/learn maps."""
     routes: Path | None = field(default_factory=lambda: default_config_dir() / "routes.json")
     """The modulation routes' file (read at start, written on every change); None keeps them in memory."""
 
@@ -147,13 +151,18 @@ class Server:
                 raise ServeError(f"{option}: {exc}") from None
         self.music = TempoClock(bpm=config.bpm)
         self.modulation = Modulation()
+        self.midi_map = MidiMap(self.control.registry, selected=lambda: self.control.selected,
+                                current=lambda address: self.control.get(self.control.registry.find(address)[0].name))
         self._route_file = RouteFile(config.routes) if config.routes is not None else None
         if self._route_file is not None:
             try:
-                self.modulation.replace(self._route_file.read())
+                routes, mappings = self._route_file.read()
             except ValueError as exc:
                 raise ServeError(f"{exc} (fix it, move it away, or start with --no-routes)") from None
+            self.modulation.replace(routes)
+            self.midi_map.replace(mappings)
         self.control.set("mod/routes", _routes_text(self.modulation.routes))
+        self.control.set("midi/map", "\n".join(m.describe() for m in self.midi_map.mappings))
         self._sources: dict[str, object] = {}  # the MIDI clock and the Link session, opened when first asked
         self._stop = threading.Event()
         self._resources = contextlib.ExitStack()
@@ -180,6 +189,7 @@ class Server:
                                      superseded=lambda old, new: self._superseded("/lvj/encode", old, new))
             self.route_writes = LatestJob("routes-write", self._write_routes)
             self.modulation.on_change = self._routes_changed
+            self.midi_map.on_change = self._routes_changed
             for job in (*self.loads.values(), self.encodes, self.route_writes):
                 job.start()
                 self._resources.callback(job.stop)
@@ -202,6 +212,10 @@ class Server:
                     "mod/load": lambda name, sender: self.modulation.replace(
                         parse_route(line.split(), selected=self.control.selected) for line in SETS[name]),
                     "mod/source/NAME": lambda value, sender, name: self.modulation.set_input(name, value),
+                    "midi/learn": self._learn,
+                    "midi/forget": lambda address, sender: self._forget(address, sender),
+                    "midi/ports": lambda value, sender: [(build_message(f"{PREFIX}/midi/ports", *_midi_ports()),
+                                                          sender)],
                 })
             self.osc = _bind("OSC", config.osc_host, config.osc_port, "--osc-port",
                              lambda: OscServer(self.protocol, host=config.osc_host, port=config.osc_port,
@@ -233,6 +247,15 @@ class Server:
             self.shm = ShmFrameWriter(config.shm, self.engine.width, self.engine.height,
                                       channels=self.engine.channels)
             self._resources.callback(lambda: self.shm.close())
+            if config.midi:
+                from .control.midi import MidiInput
+
+                try:
+                    port = MidiInput(config.midi, self._midi_message, api=config.midi_api)
+                except RuntimeError as exc:  # MidiError: no such port, no rtmidi
+                    raise ServeError(f"--midi {config.midi}: {exc}") from None
+                self._resources.callback(port.close)
+                self._sources["controller"] = port
             self.outputs = self._open_outputs()
             self.engine.sinks = [self.shm, self.encoder, *self.outputs.values()]
         except BaseException:
@@ -307,21 +330,51 @@ class Server:
                 self._sources[name] = session
         return self._sources[name]
 
-    def _routes_changed(self, routes) -> None:
-        """Echo the routes (/lvj/mod/routes) and have their file written, on its own worker (latest wins)."""
+    def _routes_changed(self, _=None) -> None:
+        """Echo the routes and the MIDI map (/lvj/mod/routes, /lvj/midi/map) and have their file written, on
+        its own worker (latest wins)."""
+        routes, mappings = self.modulation.routes, list(self.midi_map.mappings)
         self.control.set("mod/routes", _routes_text(routes))
+        self.control.set("midi/map", "\n".join(m.describe() for m in mappings))
         if self._route_file is not None:
-            self.route_writes.submit(list(routes))
+            self.route_writes.submit((routes, mappings))
 
-    def _write_routes(self, routes) -> None:
+    def _write_routes(self, both) -> None:
         try:
-            self._route_file.write(routes)
+            self._route_file.write(*both)
         except OSError as exc:
             self.report("/lvj/mod/route", f"could not write the routes file {self._route_file.path}: {exc}", None)
 
     def _removed(self, target: str, sender) -> None:
         if not self.modulation.remove(target, selected=self.control.selected):
             self.report("/lvj/mod/remove", f"no route to {clip(target)}", sender, warning=True)
+
+    def _learn(self, args, sender) -> None:
+        if "controller" not in self._sources:
+            raise ParamError("MIDI learn needs a controller: start the server with --midi PORT (or auto)")
+        try:
+            address = self.midi_map.learn(args)
+        except ValueError as exc:
+            raise ParamError(str(exc)) from None
+        log.info("MIDI learn: move a control to map it to %s", address)
+
+    def _forget(self, address: str, sender) -> None:
+        try:
+            gone = self.midi_map.forget(address)
+        except ValueError as exc:
+            raise ParamError(str(exc)) from None
+        if not gone:
+            self.report("/lvj/midi/forget", f"no MIDI mapping to {clip(address)}", sender, warning=True)
+
+    def _midi_message(self, data: bytes, when: float) -> None:
+        """A controller's message (rtmidi's thread): the modulation's MIDI inputs, then each mapping's OSC
+        message through the one command path (its errors and echoes go to the subscribers)."""
+        sends = self.midi_map.feed(data)
+        self.modulation.set_midi(self.midi_map.inputs)
+        for address, args in sends:
+            for message, target in self.protocol.commands.call(address, args, MIDI_SENDER):
+                if target != MIDI_SENDER:
+                    self.osc.send(message, target)
 
     def _tempo_told(self, bpm: float | None, sender) -> None:
         """A tap or an OSC beat set the tempo: echo it like any other change."""
@@ -456,3 +509,16 @@ class Server:
 def _routes_text(routes) -> str:
     """The routes as /lvj/mod/routes says them: one per line, in the words /lvj/mod/route takes."""
     return "\n".join(route.describe() for route in routes)
+
+
+MIDI_SENDER = ("midi", 0)
+"""Who a MIDI mapping's message comes from, for the command path (its replies go to the subscribers)."""
+
+
+def _midi_ports() -> list[str]:
+    from .control.midi import MidiError, list_ports
+
+    try:
+        return list_ports()
+    except MidiError as exc:
+        return [str(exc)]

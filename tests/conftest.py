@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import itertools
 import os
+import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -84,3 +86,25 @@ def _private_config_dir(tmp_path_factory):
         os.environ.pop("LATENTVJ_CONFIG", None)
     else:
         os.environ["LATENTVJ_CONFIG"] = old
+
+
+@pytest.fixture
+def jack(tmp_path, monkeypatch):
+    """A JACK server of this test's own (dummy driver, no realtime), named so it meets no other: MIDI and
+    audio between processes on a machine with no sound card and no MIDI hardware."""
+    from processes import ChildProcess
+
+    if shutil.which("jackd") is None:
+        pytest.skip("`jackd` is not on PATH: install the Debian package jackd2 (apt-get install jackd2; "
+                    ".ci/run does)")
+    pytest.importorskip("rtmidi", reason="the midi extra is not installed: pip install 'latentvj[midi]'")
+    name = f"lvj{os.getpid()}"
+    monkeypatch.setenv("JACK_DEFAULT_SERVER", name)
+    monkeypatch.setenv("JACK_NO_AUDIO_RESERVATION", "1")
+    server = ChildProcess(["jackd", "--no-realtime", "-n", name, "-d", "dummy", "-r", "48000", "-p", "256"])
+    try:
+        wait = subprocess.run(["jack_wait", "-w", "-t", "30"], capture_output=True, text=True, timeout=40)
+        assert wait.returncode == 0, f"jackd did not start: {wait.stdout}{wait.stderr}{''.join(server.output)}"
+        yield name
+    finally:
+        server.stop()

@@ -77,25 +77,6 @@ def test_taps_set_the_tempo_and_subscribers_get_a_pulse_on_every_beat(tiny_gan_p
         serve.stop()
 
 
-@pytest.fixture
-def jack(tmp_path, monkeypatch):
-    """A JACK server of this test's own (dummy driver, no realtime), named so it meets no other."""
-    if shutil.which("jackd") is None:
-        pytest.skip("`jackd` is not on PATH: install the Debian package jackd2 (apt-get install jackd2; "
-                    ".ci/run does)")
-    pytest.importorskip("rtmidi", reason="the midi extra is not installed: pip install 'latentvj[midi]'")
-    name = f"lvj{os.getpid()}"
-    monkeypatch.setenv("JACK_DEFAULT_SERVER", name)
-    monkeypatch.setenv("JACK_NO_AUDIO_RESERVATION", "1")
-    server = ChildProcess(["jackd", "--no-realtime", "-n", name, "-d", "dummy", "-r", "48000", "-p", "256"])
-    try:
-        wait = subprocess.run(["jack_wait", "-w", "-t", "30"], capture_output=True, text=True, timeout=40)
-        assert wait.returncode == 0, f"jackd did not start: {wait.stdout}{wait.stderr}{''.join(server.output)}"
-        yield name
-    finally:
-        server.stop()
-
-
 class ClockOut:
     """A MIDI clock sender on a JACK MIDI port (python-rtmidi's virtual port), as a drum machine or a DAW
     sends it: start, then 24 pulses a beat, from its own thread."""

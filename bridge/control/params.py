@@ -439,6 +439,19 @@ PARAMS = Registry(_with_decks([
     Param("mod/routes", "s", "", access="r",
           description="The routes, one per line in the words /lvj/mod/route takes (set by LatentVJ; echoed "
                       "when they change). They are kept in routes.json beside the presets."),
+    # ---- MIDI ----------------------------------------------------------------------------------
+    Param("midi/learn", "s", None, access="w",
+          description="Map the next MIDI CC or note (on --midi PORT) to this address: a continuous parameter "
+                      "takes a CC across its range (14-bit with its pair), a switch toggles, a trigger or an "
+                      "address with its arguments (preset/recall 3) fires on a note; add relative (two's "
+                      "complement) or relative-offset (binary offset) for an endless encoder. See docs/midi.md."),
+    Param("midi/forget", "s", None, access="w",
+          description="Remove the MIDI mappings to this address."),
+    Param("midi/map", "s", "", access="r",
+          description="The MIDI mappings, one per line: CONTROL ADDRESS KIND [ARGS] (set by LatentVJ; echoed "
+                      "when they change; kept in routes.json beside the presets)."),
+    Param("midi/ports", "I", None, access="w",
+          description="Replies /lvj/midi/ports with the MIDI input ports there are."),
     Param("model/blend", "s", None, access="w",
           description="Load a model onto the hidden deck (the one the crossfader is away from) and, once it "
                       "is ready, cross to it over crossfade/time: a model change that is a blend, never a "

@@ -14,6 +14,7 @@ from pythonosc.osc_message import OscMessage
 
 from latentvj.bridge.clock import Moment, TempoClock
 from latentvj.bridge.control.commands import Commands, build_message
+from latentvj.bridge.control.midi import Control, Mapping
 from latentvj.bridge.control.params import ParamError
 from latentvj.bridge.control.state import ControlState
 from latentvj.bridge.engine import Engine, EngineConfig
@@ -128,8 +129,10 @@ def test_routes_over_the_command_path():
 def test_the_routes_file_round_trips_and_a_bad_one_is_named(tmp_path):
     path = tmp_path / "routes.json"
     routes = [parse_route(line.split()) for line in SETS["beat-breathing"]]
-    RouteFile(path).write(routes)
-    assert RouteFile(path).read() == routes
+    mappings = [Mapping(Control("cc", 1, 74), "/lvj/deck/a/walk/speed"),
+                Mapping(Control("note", 10, 36), "/lvj/deck/a/preset/recall", "trigger", (3,))]
+    RouteFile(path).write(routes, mappings)
+    assert RouteFile(path).read() == (routes, mappings)
     assert not list(tmp_path.glob(".*.tmp")), "written atomically, nothing left behind"
     path.write_text('{"version": 1, "routes": [{"source": "lfo:sine:4", "target": "seed"}]}')
     with pytest.raises(ValueError, match="routes.json.*cannot be modulated"):

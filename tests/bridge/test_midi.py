@@ -1,0 +1,82 @@
+"""MIDI in from raw bytes: channel messages, 14-bit CC pairs, notes as velocity and gate, pitch bend, and
+MIDI learn with every kind of mapping (continuous, toggle, trigger, both relative encoders)."""
+
+from __future__ import annotations
+
+import pytest
+
+from latentvj.bridge.control.midi import Control, MidiMap, channel_message
+from latentvj.bridge.control.params import PARAMS
+
+
+def cc(channel, number, value):
+    return bytes([0xB0 | (channel - 1), number, value])
+
+
+def note(channel, number, velocity):
+    return bytes([0x90 | (channel - 1), number, velocity])
+
+
+def test_channel_messages_from_bytes():
+    assert channel_message(cc(3, 74, 100)) == (0xB0, 3, 74, 100)
+    assert channel_message(note(1, 36, 0))[0] == 0x80, "note on at velocity 0 is a note off"
+    assert channel_message(bytes([0xF8])) is None and channel_message(b"") is None
+
+
+def test_inputs_for_modulation():
+    midi = MidiMap(PARAMS)
+    midi.feed(cc(1, 74, 127))
+    midi.feed(note(10, 36, 64))
+    midi.feed(bytes([0xE0, 0x7F, 0x7F]))  # pitch bend, all the way up
+    assert midi.inputs["midi:cc:1:74"] == 1.0
+    assert midi.inputs["midi:note:10:36"] == pytest.approx(64 / 127) and midi.inputs["midi:gate:10:36"] == 1.0
+    assert midi.inputs["midi:bend:1"] == 1.0
+    midi.feed(bytes([0x89, 36, 0]))  # note off
+    assert midi.inputs["midi:gate:10:36"] == 0.0 and midi.inputs["midi:note:10:36"] == 0.0
+    midi.feed(cc(2, 7, 64))  # 14 bits: MSB on CC 7, LSB on CC 39
+    midi.feed(cc(2, 39, 127))
+    assert midi.inputs["midi:cc:2:7"] == pytest.approx((64 * 128 + 127) / 16383)
+
+
+def test_learn_a_continuous_parameter_then_move_it():
+    changed = []
+    midi = MidiMap(PARAMS, selected=lambda: "b")
+    midi.on_change = changed.append
+    assert midi.learn(["/lvj/walk/speed"]) == "/lvj/deck/b/walk/speed"
+    assert midi.feed(cc(1, 21, 127)) == [("/lvj/deck/b/walk/speed", [10.0])], "the learning move itself sets it"
+    assert len(changed) == 1 and changed[0][0].control == Control("cc", 1, 21)
+    assert midi.feed(cc(1, 21, 0)) == [("/lvj/deck/b/walk/speed", [-10.0])]
+    assert midi.feed(cc(1, 22, 5)) == [], "another knob is mapped to nothing"
+    assert midi.forget("/lvj/deck/b/walk/speed") == 1 and midi.feed(cc(1, 21, 64)) == []
+
+
+def test_a_note_fires_a_preset_and_a_switch_toggles():
+    midi = MidiMap(PARAMS)
+    midi.learn(["preset/recall", "3"])
+    assert midi.feed(note(10, 36, 100)) == [("/lvj/deck/a/preset/recall", [3])]
+    assert midi.feed(bytes([0x99, 36, 0])) == [], "the release fires nothing"
+    assert midi.feed(note(10, 36, 90)) == [("/lvj/deck/a/preset/recall", [3])]
+    midi.learn(["walk/freeze"])
+    assert midi.feed(note(1, 40, 100)) == [("/lvj/deck/a/walk/freeze", [1])]
+    assert midi.feed(note(1, 40, 100)) == [("/lvj/deck/a/walk/freeze", [0])]
+    midi.learn(["tempo/tap"])
+    assert midi.feed(note(1, 41, 100)) == [("/lvj/tempo/tap", [])]
+
+
+@pytest.mark.parametrize("kind,up,down", [("relative", 1, 127), ("relative-offset", 65, 63)])
+def test_relative_encoders_step_from_the_current_value(kind, up, down):
+    values = {"/lvj/deck/a/direction/1": 0.0}
+    midi = MidiMap(PARAMS, current=values.get)
+    midi.learn(["direction/1", kind])
+    ((address, (first,)),) = midi.feed(cc(1, 16, up))
+    assert address == "/lvj/deck/a/direction/1" and first == pytest.approx(6.0 / 128)
+    values[address] = first
+    ((_, (second,)),) = midi.feed(cc(1, 16, down))
+    assert second == pytest.approx(0.0)
+
+
+def test_what_cannot_be_learned_is_refused():
+    midi = MidiMap(PARAMS)
+    for address in ("/lvj/nothing", "/lvj/model/name", "/lvj/z"):
+        with pytest.raises(ValueError, match="a MIDI control can drive"):
+            midi.learn([address])

@@ -1,0 +1,83 @@
+"""A MIDI controller, end to end through JACK's dummy driver: a python-rtmidi virtual port plays the
+controller, `latentvj serve --midi` hears it. MIDI learn maps a CC to a parameter and a note to a preset
+recall; a CC is a modulation source; the mappings are in the routes file after a restart."""
+
+from __future__ import annotations
+
+import os
+import socket
+
+import pytest
+
+from latentvj.bridge.control.commands import build_message
+from processes import ServeProcess, free_port_args, wait_until
+
+pytestmark = pytest.mark.integration
+
+
+class Controller:
+    def __init__(self, port: str):
+        import rtmidi
+
+        self.out = rtmidi.MidiOut(rtmidi.API_UNIX_JACK, name="test controller")
+        self.out.open_virtual_port(port)
+
+    def send(self, *data: int) -> None:
+        self.out.send_message(list(data))
+
+    def close(self) -> None:
+        self.out.close_port()
+        self.out.delete()
+
+
+def osc(serve: ServeProcess, address: str, *args) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.sendto(build_message(address, *args), ("127.0.0.1", serve.osc_port))
+
+
+def test_learn_a_cc_and_a_note_and_bend_with_a_cc(tiny_gan_path, jack, tmp_path):
+    controller = Controller("knobs")
+    routes = tmp_path / "routes.json"
+
+    def serve():
+        return ServeProcess("--model", tiny_gan_path, "--shm", f"lvjmidi{os.getpid()}", *free_port_args(),
+                            "--presets", str(tmp_path / "presets.json"), "--routes", str(routes),
+                            "--midi", "test controller", "--midi-api", "jack", env=dict(os.environ)).ready()
+
+    server = serve()
+    try:
+        osc(server, "/lvj/midi/learn", "walk/speed")
+        wait_until(lambda: "learn" in "".join(server.output), "the server to listen for a control")
+        # A performer's first moves reach the server only once JACK has connected the port: repeat the
+        # move until the mapping exists (the learning move is the first that arrives).
+        wait_until(lambda: (controller.send(0xB0, 21, 127), "cc:1:21" in routes.read_text() if routes.exists()
+                            else False)[1], "the CC to be learned")
+        controller.send(0xB0, 21, 0)
+        server.wait_for_status(speed=-10.0)
+        controller.send(0xB0, 21, 96)
+        wait_until(lambda: abs(server.status()["speed"] - (-10 + 20 * 96 / 127)) < 1e-3, "the knob's value")
+
+        osc(server, "/lvj/preset/store", 1)
+        server.wait_for_status(preset=1)  # a frame each: two stores in one frame, the latest wins
+        osc(server, "/lvj/preset/store", 2)
+        server.wait_for_status(preset=2)
+        osc(server, "/lvj/midi/learn", "preset/recall", "1")
+        wait_until(lambda: (controller.send(0x99, 36, 100), controller.send(0x89, 36, 0),
+                            "note:10:36" in routes.read_text())[2], "the note to be learned")
+        server.wait_for_status(preset=1)
+
+        osc(server, "/lvj/mod/route", "midi:cc:1:30", "output/fade", "amount=-1")
+        wait_until(lambda: (controller.send(0xB0, 30, 127),
+                            server.status()["modulated"].get("output/fade") == 0.0)[1], "the CC to bend the fade")
+        server.assert_stops_cleanly()
+    finally:
+        server.stop()
+    again = serve()
+    try:
+        controller.send(0xB0, 21, 127)
+        wait_until(lambda: (controller.send(0xB0, 21, 127), again.status()["speed"] == 10.0)[1],
+                   "the learned CC to work after a restart")
+        again.assert_stops_cleanly()
+    finally:
+        again.stop()
+        controller.close()
