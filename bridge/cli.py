@@ -169,6 +169,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--midi", metavar="PORT",
                        help="a MIDI controller on this input port (a name or part of one, or auto): CCs, notes "
                             "and pitch bend as modulation sources and /lvj/midi/learn (pip install 'latentvj[midi]')")
+    serve.add_argument("--midi-out", metavar="PORT",
+                       help="send values changed elsewhere back to the controller on this output port "
+                            "(motorised faders, LED rings)")
     serve.add_argument("--midi-api", choices=("auto", "alsa", "jack", "coremidi", "windows"), default="auto",
                        help="which MIDI system to find the port on (default: every one there is)")
     serve.add_argument("--quantise", choices=("off", "beat", "bar", "2bars", "4bars"), default="off",
@@ -326,7 +329,7 @@ def _serve_config(args: argparse.Namespace, ServeConfig, EngineConfig):
         osc_host=args.osc_host, osc_port=args.osc_port, allow=args.allow, reply=args.reply,
         http_host=args.http_host, http_port=args.http_port, oscquery_port=args.oscquery_port, mdns=args.mdns,
         presets=None if args.no_presets else args.presets, jitter=args.jitter, ndi=args.ndi,
-        allow_file_pages=args.allow_file_pages, tempo=args.tempo, bpm=args.bpm, midi_clock=args.midi_clock, midi=args.midi,
+        allow_file_pages=args.allow_file_pages, tempo=args.tempo, bpm=args.bpm, midi_clock=args.midi_clock, midi=args.midi, midi_out=args.midi_out,
         midi_api=args.midi_api, quantise=args.quantise, walk_offset=args.walk_offset,
     )
     if args.models:

@@ -80,6 +80,9 @@ class ServeConfig:
     quantise: str = "off"
     walk_offset: float = 0.0
     """Beats this node's walks are ahead of the shared timeline (render nodes of a video wall)."""
+    midi_out: str | None = None
+    """The MIDI output port to the controller (motorised faders, LED rings): values changed elsewhere go
+    back to the controls mapped to them."""
     midi: str | None = None
     """The MIDI input port of a controller (a name or part of one, or ``auto``): CCs, notes and pitch bend
     as modulation sources, and what /lvj/midi/learn maps."""
@@ -256,6 +259,15 @@ class Server:
                     raise ServeError(f"--midi {config.midi}: {exc}") from None
                 self._resources.callback(port.close)
                 self._sources["controller"] = port
+            if config.midi_out:
+                from .control.midi import MidiOutput
+
+                try:
+                    out = MidiOutput(config.midi_out, api=config.midi_api)
+                except RuntimeError as exc:
+                    raise ServeError(f"--midi-out {config.midi_out}: {exc}") from None
+                self._resources.callback(out.close)
+                self.control.listen(lambda change: self._midi_feedback(out, change))
             self.outputs = self._open_outputs()
             self.engine.sinks = [self.shm, self.encoder, *self.outputs.values()]
         except BaseException:
@@ -375,6 +387,13 @@ class Server:
             for message, target in self.protocol.commands.call(address, args, MIDI_SENDER):
                 if target != MIDI_SENDER:
                     self.osc.send(message, target)
+
+    def _midi_feedback(self, out, change) -> None:
+        """A change made elsewhere (OSC, a preset, the engine) shown on the controller; never its own."""
+        if change.source == MIDI_SENDER or change.index is not None:
+            return
+        for data in self.midi_map.feedback(f"{PREFIX}/{change.name}", change.value):
+            out.send(data)
 
     def _tempo_told(self, bpm: float | None, sender) -> None:
         """A tap or an OSC beat set the tempo: echo it like any other change."""

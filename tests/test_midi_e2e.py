@@ -1,6 +1,7 @@
 """A MIDI controller, end to end through JACK's dummy driver: a python-rtmidi virtual port plays the
 controller, `latentvj serve --midi` hears it. MIDI learn maps a CC to a parameter and a note to a preset
-recall; a CC is a modulation source; the mappings are in the routes file after a restart."""
+recall; a CC is a modulation source; a value changed over OSC goes back to the controller's fader (its own
+moves do not); the mappings are in the routes file after a restart."""
 
 from __future__ import annotations
 
@@ -16,18 +17,26 @@ pytestmark = pytest.mark.integration
 
 
 class Controller:
+    """A controller with knobs (a virtual output port) and motorised faders (a virtual input port)."""
+
     def __init__(self, port: str):
         import rtmidi
 
         self.out = rtmidi.MidiOut(rtmidi.API_UNIX_JACK, name="test controller")
         self.out.open_virtual_port(port)
+        self.heard: list[list[int]] = []
+        self.faders = rtmidi.MidiIn(rtmidi.API_UNIX_JACK, name="test faders")
+        self.faders.set_callback(lambda message, _: self.heard.append(message[0]))
+        self.faders.open_virtual_port("motors")
 
     def send(self, *data: int) -> None:
         self.out.send_message(list(data))
 
     def close(self) -> None:
-        self.out.close_port()
-        self.out.delete()
+        self.faders.cancel_callback()
+        for port in (self.out, self.faders):
+            port.close_port()
+            port.delete()
 
 
 def osc(serve: ServeProcess, address: str, *args) -> None:
@@ -42,7 +51,8 @@ def test_learn_a_cc_and_a_note_and_bend_with_a_cc(tiny_gan_path, jack, tmp_path)
     def serve():
         return ServeProcess("--model", tiny_gan_path, "--shm", f"lvjmidi{os.getpid()}", *free_port_args(),
                             "--presets", str(tmp_path / "presets.json"), "--routes", str(routes),
-                            "--midi", "test controller", "--midi-api", "jack", env=dict(os.environ)).ready()
+                            "--midi", "test controller", "--midi-out", "test faders", "--midi-api", "jack",
+                            env=dict(os.environ)).ready()
 
     server = serve()
     try:
@@ -56,6 +66,9 @@ def test_learn_a_cc_and_a_note_and_bend_with_a_cc(tiny_gan_path, jack, tmp_path)
         server.wait_for_status(speed=-10.0)
         controller.send(0xB0, 21, 96)
         wait_until(lambda: abs(server.status()["speed"] - (-10 + 20 * 96 / 127)) < 1e-3, "the knob's value")
+        assert [0xB0, 21, 96] not in controller.heard, "the controller's own moves are not sent back"
+        osc(server, "/lvj/walk/speed", 5.0)  # changed elsewhere: the motorised fader follows
+        wait_until(lambda: [0xB0, 21, 95] in controller.heard, "the fader to be sent 5.0 as CC 95")
 
         osc(server, "/lvj/preset/store", 1)
         server.wait_for_status(preset=1)  # a frame each: two stores in one frame, the latest wins

@@ -93,6 +93,43 @@ class MidiInput:
             midi_in.delete()
 
 
+class MidiOutput:
+    """One open MIDI output port (to a controller's motorised faders and LED rings)."""
+
+    def __init__(self, port: str, *, api: str = "auto", client: str = "LatentVJ"):
+        rtmidi = _rtmidi()
+        tried = []
+        for number in _apis(rtmidi, api):
+            try:
+                midi_out = rtmidi.MidiOut(number, name=client)
+                ports = midi_out.get_ports()
+            except Exception:
+                continue
+            tried += [f"{rtmidi.get_api_name(number)}: {p}" for p in ports]
+            matches = [i for i, p in enumerate(ports) if port == "auto" or port.lower() in p.lower()]
+            if matches:
+                self.name = ports[matches[0]]
+                midi_out.open_port(matches[0], "out")
+                self._out = midi_out
+                self._lock = threading.Lock()
+                log.info("MIDI out to %s", self.name)
+                return
+            midi_out.delete()
+        raise MidiError(f"no MIDI output port matches {port!r}; ports: {'; '.join(tried) or 'none'}")
+
+    def send(self, data: bytes) -> None:
+        with self._lock:
+            if self._out is not None:
+                self._out.send_message(list(data))
+
+    def close(self) -> None:
+        with self._lock:
+            midi_out, self._out = self._out, None
+        if midi_out is not None:
+            midi_out.close_port()
+            midi_out.delete()
+
+
 # ---- messages --------------------------------------------------------------------------------------------
 
 NOTE_OFF, NOTE_ON, CONTROL_CHANGE, PITCH_BEND = 0x80, 0x90, 0xB0, 0xE0
@@ -168,6 +205,7 @@ class MidiMap:
         self._toggles: dict[str, bool] = {}
         self.on_change: Callable[[list[Mapping]], None] | None = None
         self.messages = 0
+        self._sent: dict[Control, int] = {}  # what feedback last told each control
 
     # ---- learn ---------------------------------------------------------------------------------
 
@@ -249,6 +287,35 @@ class MidiMap:
         if learned:
             self._changed()
         return [out for m in mappings if (out := self._drive(m, status, second, value)) is not None]
+
+    def feedback(self, address: str, value: Any) -> list[bytes]:
+        """The messages that show a parameter's new value on the controls mapped to it (motorised faders, LED
+        rings): a CC's position for a continuous mapping, on/off for a toggle. Call it for changes the
+        controller did not make itself (no feedback loop); a value a control already shows is not resent."""
+        with self._lock:
+            mappings = [m for m in self.mappings if m.address == address and m.kind in ("continuous", "toggle")]
+        param = self.registry.find(address)
+        if not mappings or param is None:
+            return []
+        param = param[0]
+        out = []
+        for m in mappings:
+            if m.kind == "toggle":
+                level = 127 if value else 0
+            elif param.range is not None and isinstance(value, (int, float)) and not isinstance(value, bool):
+                lo, hi = param.range
+                level = round(min(1.0, max(0.0, (float(value) - lo) / (hi - lo))) * 127)
+            else:
+                continue
+            if self._sent.get(m.control) == level:
+                continue
+            self._sent[m.control] = level
+            channel = m.control.channel - 1
+            if m.control.kind == "cc":
+                out.append(bytes([CONTROL_CHANGE | channel, m.control.number, level]))
+            else:  # a pad's light
+                out.append(bytes([(NOTE_ON if level else NOTE_OFF) | channel, m.control.number, level]))
+        return out
 
     def _take_learning(self, control: Control) -> bool:
         if self._learning is None:

@@ -962,6 +962,39 @@
 					"patching_rect": [ 1260.0, 544.0, 120.0, 22.0 ],
 					"text": "/lvj/quantise off"
 				}
+			},
+			{
+				"box": {
+					"id": "obj-86",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [ "" ],
+					"patching_rect": [ 1010.0, 580.0, 180.0, 22.0 ],
+					"text": "/lvj/midi/learn walk/speed"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-87",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [ "" ],
+					"patching_rect": [ 1010.0, 606.0, 180.0, 22.0 ],
+					"text": "/lvj/midi/learn direction/1"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-88",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [ "" ],
+					"patching_rect": [ 1010.0, 632.0, 180.0, 22.0 ],
+					"text": "/lvj/midi/learn crossfade"
+				}
 			}
 		],
 		"lines": [
@@ -1346,6 +1379,24 @@
 			{
 				"patchline": {
 					"source": [ "obj-85", 0 ],
+					"destination": [ "obj-2", 0 ]
+				}
+			},
+			{
+				"patchline": {
+					"source": [ "obj-86", 0 ],
+					"destination": [ "obj-2", 0 ]
+				}
+			},
+			{
+				"patchline": {
+					"source": [ "obj-87", 0 ],
+					"destination": [ "obj-2", 0 ]
+				}
+			},
+			{
+				"patchline": {
+					"source": [ "obj-88", 0 ],
 					"destination": [ "obj-2", 0 ]
 				}
 			}

@@ -80,3 +80,17 @@ def test_what_cannot_be_learned_is_refused():
     for address in ("/lvj/nothing", "/lvj/model/name", "/lvj/z"):
         with pytest.raises(ValueError, match="a MIDI control can drive"):
             midi.learn([address])
+
+
+def test_feedback_shows_values_changed_elsewhere_on_the_mapped_controls():
+    midi = MidiMap(PARAMS)
+    midi.learn(["walk/speed"])
+    midi.feed(cc(2, 21, 10))
+    assert midi.feedback("/lvj/deck/a/walk/speed", 0.0) == [bytes([0xB1, 21, 64])]  # the middle of -10..10
+    assert midi.feedback("/lvj/deck/a/walk/speed", 0.0) == [], "a value the control shows is not resent"
+    assert midi.feedback("/lvj/deck/a/walk/speed", 10.0) == [bytes([0xB1, 21, 127])]
+    assert midi.feedback("/lvj/deck/b/walk/speed", 0.0) == [], "not mapped"
+    midi.learn(["walk/freeze"])
+    midi.feed(note(1, 40, 100))
+    assert midi.feedback("/lvj/deck/a/walk/freeze", True) == [bytes([0x90, 40, 127])]  # the pad lights
+    assert midi.feedback("/lvj/deck/a/walk/freeze", False) == [bytes([0x80, 40, 0])]

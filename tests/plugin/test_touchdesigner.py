@@ -524,6 +524,9 @@ def test_parameter_changes_are_sent_as_osc(connected, listener):
     assert next_message(listener) == ("/lvj/quantise", ["bar"])
     par.Walkbeats.val = 16.0
     assert next_message(listener) == ("/lvj/walk/beats", [16.0])
+    par.Midilearn.val = "walk/speed"  # MIDI learn: the address, then its Send pulse
+    ext.OnParPulse(par.Midilearnsend)
+    assert next_message(listener) == ("/lvj/midi/learn", ["walk/speed"])
     par.Host.val = "example.invalid"  # a setup parameter: nothing is sent
     assert_nothing_else_sent(ext, listener)
 
