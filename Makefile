@@ -15,10 +15,10 @@ $(VENV)/.run-installed: pyproject.toml
 	$(PY) -m pip install --quiet -e .
 	touch $@
 
-# The tests also drive the optional MIDI and Link extras (Link's aalink is GPL-3.0: installed for the tests,
+# The tests also drive the optional MIDI, Link and audio extras (Link's aalink is GPL-3.0: installed for the tests,
 # never a dependency of LatentVJ itself).
 $(VENV)/.dev-installed: $(VENV)/.run-installed pyproject.toml
-	$(PY) -m pip install --quiet -e '.[dev,midi,link]'
+	$(PY) -m pip install --quiet -e '.[dev,midi,link,audio]'
 	touch $@
 
 run: $(VENV)/.run-installed

@@ -169,6 +169,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--midi", metavar="PORT",
                        help="a MIDI controller on this input port (a name or part of one, or auto): CCs, notes "
                             "and pitch bend as modulation sources and /lvj/midi/learn (pip install 'latentvj[midi]')")
+    serve.add_argument("--audio", metavar="DEVICE",
+                       help="live audio in (a device's name or part of one, or auto; `latentvj audio-devices` "
+                            "lists them): its features feed audio:... routes (pip install 'latentvj[audio]')")
+    serve.add_argument("--audio-file", type=Path, metavar="FILE.wav",
+                       help="play a WAV into the audio features at its own pace instead (rehearsal)")
+    serve.add_argument("--audio-channel", type=int, default=0, metavar="N", help="the input channel (default 0)")
     serve.add_argument("--midi-out", metavar="PORT",
                        help="send values changed elsewhere back to the controller on this output port "
                             "(motorised faders, LED rings)")
@@ -182,6 +188,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--walk-offset", type=float, default=0.0, metavar="BEATS",
                        help="this node's walks run BEATS ahead on the shared beat (render nodes of a wall)")
 
+    command("audio-devices", help="list the audio inputs (for serve --audio)")
     command("models", help="list the bundled models and those in the model folder")
 
     encode = command("encode", help="turn images into latent points, stored as presets")
@@ -284,7 +291,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="latentvj: %(levelname)s: %(message)s" if args.verbose else "latentvj: %(message)s")
     try:
-        commands = {"serve": _serve, "models": _models, "bench": _bench, "train": _train, "encode": _encode,
+        commands = {"serve": _serve, "models": _models, "audio-devices": _audio_devices, "bench": _bench, "train": _train, "encode": _encode,
                     "eval": _eval, "render": _render}
         return commands[args.command](args)
     except _CliError as exc:
@@ -330,6 +337,7 @@ def _serve_config(args: argparse.Namespace, ServeConfig, EngineConfig):
         http_host=args.http_host, http_port=args.http_port, oscquery_port=args.oscquery_port, mdns=args.mdns,
         presets=None if args.no_presets else args.presets, jitter=args.jitter, ndi=args.ndi,
         allow_file_pages=args.allow_file_pages, tempo=args.tempo, bpm=args.bpm, midi_clock=args.midi_clock, midi=args.midi, midi_out=args.midi_out,
+        audio=args.audio, audio_file=args.audio_file, audio_channel=args.audio_channel,
         midi_api=args.midi_api, quantise=args.quantise, walk_offset=args.walk_offset,
     )
     if args.models:
@@ -358,6 +366,14 @@ def stop_handler(stop, *, exit=os._exit):
         exit(130)
 
     return handle
+
+
+def _audio_devices(args: argparse.Namespace) -> int:
+    from .audio import list_inputs
+
+    for line in list_inputs() or ["(no audio inputs)"]:
+        print(line)
+    return 0
 
 
 def _models(args: argparse.Namespace) -> int:

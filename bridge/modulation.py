@@ -14,7 +14,8 @@ Sources (``Source.parse``):
 - ``midi:cc:CH:N``, ``midi:note:CH:N`` (velocity while held), ``midi:gate:CH:N``, ``midi:bend:CH``: a MIDI
   controller on ``--midi PORT`` (bridge/control/midi.py), each 0..1.
 
-Audio sources come with the modulation issue's later steps, as a further kind here.
+- ``audio:level``, ``audio:low``, ``audio:mid``, ``audio:high``, ``audio:flux``, ``audio:onset``: live audio
+  (``--audio DEVICE`` or ``--audio-file song.wav``, bridge/audio.py), each 0..1.
 
 Targets: every continuous parameter (``walk/speed``, ``direction/N``, ``truncation``, ``temperature``,
 ``output/fade``, ``crossfade``), on either deck (``deck/b/direction/1``; a deck parameter without a deck is
@@ -36,6 +37,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Mapping, Sequence
 
+from .audio import FEATURES as AUDIO_FEATURES
 from .clock import Moment
 from .control.params import PARAMS, ParamError, Registry, deck_name, split_deck
 from .control.midi import KINDS as MIDI_KINDS, MAX_MAPPINGS, Control, Mapping
@@ -89,7 +91,7 @@ def shape(curve: str, x: float) -> float:
 @dataclass(frozen=True)
 class Source:
     kind: str
-    """lfo, osc or midi."""
+    """lfo, osc, midi or audio."""
     name: str = ""
     """An OSC source's name; a MIDI source's whole text (``midi:cc:1:74``), as MidiMap names its inputs."""
     shape: str = "sine"
@@ -110,14 +112,16 @@ class Source:
             return cls("osc", name=parts[1])
         if parts[0] == "midi" and _midi_source(parts[1:]):
             return cls("midi", name=":".join(parts))
+        if parts[0] == "audio" and len(parts) == 2 and parts[1] in AUDIO_FEATURES:
+            return cls("audio", name=":".join(parts))
         raise ParamError(f"unknown source {text!r}: lfo:SHAPE:BEATS[:PHASE], osc:NAME (letters, digits, "
                          "_ . -, up to 32), midi:cc:CHANNEL:NUMBER, midi:note:CHANNEL:NUMBER (velocity while "
-                         "held), midi:gate:CHANNEL:NUMBER or midi:bend:CHANNEL")
+                         "held), midi:gate:CHANNEL:NUMBER, midi:bend:CHANNEL or audio:FEATURE (level, low, mid, high, flux, onset)")
 
     def __str__(self) -> str:
         if self.kind == "osc":
             return f"osc:{self.name}"
-        if self.kind == "midi":
+        if self.kind in ("midi", "audio"):
             return self.name
         return f"lfo:{self.shape}:{self.beats:g}" + (f":{self.phase:g}" if self.phase else "")
 
@@ -273,6 +277,11 @@ class Modulation:
         """MIDI inputs by their source names (``midi:cc:1:74``: 0..1), from the MIDI map."""
         with self._lock:
             self._midi.update(values)
+
+    def set_audio(self, features: Mapping[str, float]) -> None:
+        """The newest audio features (``level``, ``low``...: 0..1), from the audio's thread."""
+        with self._lock:
+            self._midi.update({f"audio:{name}": value for name, value in features.items()})
 
     def _changed(self) -> None:
         if self.on_change is not None:

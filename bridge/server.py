@@ -21,6 +21,7 @@ from latentvj.models.encode import encode_image, load_image_for
 from latentvj.models.registry import DEFAULT_MODEL, load, model_names, resolve_confined
 
 from .clock import SOURCES, MidiClock, TempoClock
+from .audio import AudioFile
 from .control.midi import MidiMap
 from .modulation import SETS, Modulation, RouteFile, parse_route
 from .control.commands import build_message
@@ -80,6 +81,11 @@ class ServeConfig:
     quantise: str = "off"
     walk_offset: float = 0.0
     """Beats this node's walks are ahead of the shared timeline (render nodes of a video wall)."""
+    audio: str | None = None
+    """A live audio input (a device's name or part of one, or ``auto``) whose features feed audio:... routes."""
+    audio_file: Path | None = None
+    """A WAV played into the audio features at its own pace instead (rehearsal, tests)."""
+    audio_channel: int = 0
     midi_out: str | None = None
     """The MIDI output port to the controller (motorised faders, LED rings): values changed elsewhere go
     back to the controls mapped to them."""
@@ -259,6 +265,18 @@ class Server:
                     raise ServeError(f"--midi {config.midi}: {exc}") from None
                 self._resources.callback(port.close)
                 self._sources["controller"] = port
+            if config.audio or config.audio_file:
+                from .audio import AudioError, AudioFile, AudioInput
+
+                try:
+                    if config.audio_file is not None:
+                        self.audio = AudioFile(config.audio_file, self.modulation.set_audio)
+                    else:
+                        self.audio = AudioInput(config.audio, self.modulation.set_audio,
+                                                channel=config.audio_channel)
+                except (AudioError, ValueError) as exc:
+                    raise ServeError(f"--audio: {exc}") from None
+                self._resources.callback(self.audio.close)
             if config.midi_out:
                 from .control.midi import MidiOutput
 
@@ -308,6 +326,12 @@ class Server:
         )
         for name, output in getattr(self, "outputs", {}).items():
             status[name] = output.status()
+        audio = getattr(self, "audio", None)
+        if audio is not None:
+            status["audio"] = {"from": str(getattr(audio, "path", getattr(audio, "name", ""))),
+                               "onsets": len(audio.features.onsets),
+                               "last_onsets": [round(t, 4) for t in audio.features.onsets[-8:]],
+                               **{name: round(v, 4) for name, v in audio.features.values.items()}}
         return status
 
     def report(self, address: str, reason: str, source: tuple[str, int] | None, *,
@@ -512,6 +536,8 @@ class Server:
             self.oscquery.start()
             for output in self.outputs.values():
                 output.start()
+            if isinstance(getattr(self, "audio", None), AudioFile):
+                self.audio.start()
             log.info("rendering")
             self.engine.run(self._stop)
             log.info("stopping after %d frames", self.engine.frames)

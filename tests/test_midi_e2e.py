@@ -24,16 +24,21 @@ class Controller:
 
         self.out = rtmidi.MidiOut(rtmidi.API_UNIX_JACK, name="test controller")
         self.out.open_virtual_port(port)
-        self.heard: list[list[int]] = []
+        self._heard: list[list[int]] = []
         self.faders = rtmidi.MidiIn(rtmidi.API_UNIX_JACK, name="test faders")
-        self.faders.set_callback(lambda message, _: self.heard.append(message[0]))
-        self.faders.open_virtual_port("motors")
+        self.faders.open_virtual_port("motors")  # read by polling: no callback on JACK's process thread
+
+    @property
+    def heard(self) -> list[list[int]]:
+        """What the motorised faders were sent so far."""
+        while (message := self.faders.get_message()) is not None:
+            self._heard.append(message[0])
+        return self._heard
 
     def send(self, *data: int) -> None:
         self.out.send_message(list(data))
 
     def close(self) -> None:
-        self.faders.cancel_callback()
         for port in (self.out, self.faders):
             port.close_port()
             port.delete()

@@ -18,6 +18,8 @@ from typing import Any, Callable, Sequence
 log = logging.getLogger("latentvj.midi")
 
 INSTALL = "MIDI needs the midi extra: pip install 'latentvj[midi]'"
+POLL_S = 0.001
+"""How often the MIDI input is read when it is quiet (a message waits at most this long)."""
 
 
 class MidiError(RuntimeError):
@@ -75,9 +77,15 @@ class MidiInput:
                 self.name = ports[matches[0]]
                 self.system = rtmidi.get_api_name(number)
                 midi_in.ignore_types(sysex=True, timing=False, active_sense=True)  # clock is timing: keep it
-                midi_in.set_callback(lambda message, _: on_message(bytes(message[0]), now()))
                 midi_in.open_port(matches[0], "in")
                 self._in = midi_in
+                # Read by a thread of ours, not by rtmidi's callback: with JACK that callback runs on JACK's
+                # process thread, which closing the port waits for while holding the GIL the callback
+                # needs (a hang at shutdown). A poll every POLL_S costs nothing measurable.
+                self._stop = threading.Event()
+                self._thread = threading.Thread(target=self._read, args=(on_message, now), name="midi-in",
+                                                daemon=True)
+                self._thread.start()
                 log.info("MIDI in from %s (%s)", self.name, self.system)
                 return
             midi_in.delete()
@@ -85,10 +93,23 @@ class MidiInput:
         why = f" ({'; '.join(problems)})" if problems and not tried else ""
         raise MidiError(f"no MIDI input port matches {port!r}; ports: {there}{why}")
 
+    def _read(self, on_message: Callable[[bytes, float], None], now: Callable[[], float]) -> None:
+        midi_in = self._in
+        while not self._stop.is_set():
+            message = midi_in.get_message()
+            if message is None:
+                self._stop.wait(POLL_S)
+                continue
+            try:
+                on_message(bytes(message[0]), now())
+            except Exception:  # one bad message must not end MIDI in
+                log.exception("a MIDI message could not be handled")
+
     def close(self) -> None:
         midi_in, self._in = getattr(self, "_in", None), None
         if midi_in is not None:
-            midi_in.cancel_callback()
+            self._stop.set()
+            self._thread.join(2.0)
             midi_in.close_port()
             midi_in.delete()
 

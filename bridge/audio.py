@@ -1,0 +1,231 @@
+"""Live audio in: features from small blocks of sound, for the modulation matrix.
+
+:class:`AudioFeatures` is pure numpy: each block (512 samples, 10.7 ms at 48 kHz) updates
+
+- ``level``: the block's RMS;
+- ``low``, ``mid``, ``high``: the energy below 200 Hz, 200 Hz - 2 kHz and above 2 kHz, from a Hann-windowed
+  FFT of the last 1,024 samples;
+- ``flux``: spectral flux (the sum of the magnitude spectrum's rises since the last block);
+- ``onset``: 1 on an onset, decaying over 150 ms: an onset is a flux above an adaptive threshold (the median
+  of the last second's flux plus 4 median absolute deviations, three times that median, a fifth of the
+  loudest flux lately, and the gate), at most one per 80 ms.
+
+Each feature but ``onset`` is normalised to 0..1 by a running range (the highest value seen, decaying by
+half every 10 s, and 0), so routes work without hand-tuning the gain; values under ``gate`` (RMS) count as
+silence for a quiet room. The modulation sources are ``audio:level``, ``audio:low`` ... ``audio:onset``.
+
+Where the blocks come from: :class:`AudioInput` (the ``audio`` extra: sounddevice over PortAudio, which
+reaches ALSA, JACK, CoreAudio and WASAPI; imported only when asked for) or :class:`AudioFile` (a WAV read at
+its own pace, for rehearsal and tests). Both run the features on the audio's own thread and hand the newest
+values over; nothing here waits for the render loop.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+import wave
+from collections import deque
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+log = logging.getLogger("latentvj.audio")
+
+BLOCK = 512
+WINDOW = 1024
+BANDS = (("low", 0.0, 200.0), ("mid", 200.0, 2000.0), ("high", 2000.0, math.inf))
+FEATURES = ("level", "low", "mid", "high", "flux", "onset")
+ONSET_DECAY_S = 0.15
+ONSET_GAP_S = 0.08
+RANGE_HALF_LIFE_S = 10.0
+INSTALL = "live audio needs the audio extra: pip install 'latentvj[audio]' (and PortAudio: libportaudio2)"
+
+
+class AudioError(RuntimeError):
+    pass
+
+
+class AudioFeatures:
+    def __init__(self, samplerate: float = 48000.0, *, gate: float = 1e-4):
+        self.samplerate = float(samplerate)
+        self.gate = gate
+        self._history = np.zeros(WINDOW, dtype=np.float32)
+        self._window = np.hanning(WINDOW).astype(np.float32)
+        freqs = np.fft.rfftfreq(WINDOW, 1.0 / self.samplerate)
+        self._bands = [(name, (freqs >= lo) & (freqs < hi)) for name, lo, hi in BANDS]
+        self._last_spectrum: np.ndarray | None = None
+        self._flux: deque[float] = deque(maxlen=max(8, int(self.samplerate / BLOCK)))  # a second of flux
+        self._peaks = {name: 0.0 for name in FEATURES if name != "onset"}
+        self._since_onset = math.inf
+        self.time = 0.0
+        """Seconds of audio seen."""
+        self.onsets: list[float] = []
+        """When each onset was heard (seconds of audio), the last few hundred."""
+        self.values = {name: 0.0 for name in FEATURES}
+
+    def feed(self, block: np.ndarray) -> dict[str, float]:
+        """One block of mono samples (any length; BLOCK is the designed one): the features after it."""
+        block = np.asarray(block, dtype=np.float32).reshape(-1)
+        n = len(block)
+        if n == 0:
+            return self.values
+        dt = n / self.samplerate
+        self.time += dt
+        if n >= WINDOW:
+            self._history[:] = block[-WINDOW:]
+        else:
+            self._history = np.concatenate([self._history[n:], block])
+        rms = float(np.sqrt(np.mean(block.astype(np.float64) ** 2)))
+        spectrum = np.abs(np.fft.rfft(self._history * self._window))
+        raw = {"level": rms if rms >= self.gate else 0.0}
+        for name, mask in self._bands:
+            raw[name] = float(np.sqrt(np.sum(spectrum[mask] ** 2))) if rms >= self.gate else 0.0
+        flux = 0.0
+        if self._last_spectrum is not None:
+            flux = float(np.sum(np.maximum(0.0, spectrum - self._last_spectrum)))
+        self._last_spectrum = spectrum
+        raw["flux"] = flux if rms >= self.gate else 0.0
+        # Onsets: the flux against an adaptive threshold over the last second.
+        self._since_onset += dt
+        history = np.fromiter(self._flux, dtype=np.float64) if self._flux else np.zeros(1)
+        median = float(np.median(history))
+        spread = float(np.median(np.abs(history - median)))
+        # ... and three times the median and a fifth of the loudest flux lately, so the fizz of a noise floor
+        # is never an onset; none in the first quarter second, while the history fills.
+        threshold = max(median + 4.0 * spread, 3.0 * median, 0.2 * self._peaks["flux"] * decay_of(dt)) + 1e-6
+        onset = (raw["flux"] > threshold and rms >= self.gate and self._since_onset >= ONSET_GAP_S
+                 and len(self._flux) * BLOCK / self.samplerate >= 0.25)
+        self._flux.append(raw["flux"])
+        if onset:
+            self._since_onset = 0.0
+            self.onsets.append(self.time - dt)
+            del self.onsets[:-512]
+        decay = decay_of(dt)
+        values = {}
+        for name, value in raw.items():
+            self._peaks[name] = max(value, self._peaks[name] * decay)
+            values[name] = value / self._peaks[name] if self._peaks[name] > 0 else 0.0
+        values["onset"] = math.exp(-self._since_onset / ONSET_DECAY_S) if math.isfinite(self._since_onset) else 0.0
+        self.values = values
+        return values
+
+
+def decay_of(dt: float) -> float:
+    """How much of a running range is left after ``dt`` seconds (half every RANGE_HALF_LIFE_S)."""
+    return 0.5 ** (dt / RANGE_HALF_LIFE_S)
+
+
+class AudioFile:
+    """A WAV (16-bit PCM or float) played into the features at its own pace on a thread ("audio-file"), so
+    routes move as they would with the song playing; loops at the end. Nothing is played out loud."""
+
+    def __init__(self, path: Path, on_features: Callable[[dict[str, float]], None], *, loop: bool = True,
+                 now: Callable[[], float] = time.monotonic):
+        self.path = Path(path)
+        self.samples, self.samplerate = read_wav(self.path)
+        self.features = AudioFeatures(self.samplerate)
+        self._on = on_features
+        self._loop = loop
+        self._now = now
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="audio-file", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _run(self) -> None:
+        start, position = self._now(), 0
+        while not self._stop.is_set():
+            due = start + (position + BLOCK) / self.samplerate
+            if self._stop.wait(max(0.0, due - self._now())):
+                break
+            block = self.samples[position:position + BLOCK]
+            self._on(self.features.feed(block))
+            position += BLOCK
+            if position >= len(self.samples):
+                if not self._loop:
+                    break
+                start, position = self._now(), 0
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(2.0)
+
+
+class AudioInput:
+    """A live input (the ``audio`` extra: sounddevice); the features run in PortAudio's callback thread."""
+
+    def __init__(self, device: str, on_features: Callable[[dict[str, float]], None], *, channel: int = 0,
+                 samplerate: float | None = None):
+        try:
+            import sounddevice
+        except (ImportError, OSError) as exc:  # OSError: the PortAudio library itself is missing
+            raise AudioError(f"{INSTALL} ({exc})") from None
+        try:
+            chosen = None if device == "auto" else _find_device(sounddevice, device)
+            info = sounddevice.query_devices(chosen, "input")
+        except Exception as exc:
+            raise AudioError(f"no audio input {device!r}: {exc}; inputs: {', '.join(list_inputs())}") from None
+        rate = float(samplerate or info["default_samplerate"])
+        self.name = info["name"]
+        self.features = AudioFeatures(rate)
+        self._channel = channel
+        self._on = on_features
+
+        def callback(indata, frames, when, status):
+            self._on(self.features.feed(indata[:, min(self._channel, indata.shape[1] - 1)]))
+
+        self._stream = sounddevice.InputStream(device=chosen, channels=min(info["max_input_channels"], channel + 1),
+                                               samplerate=rate, blocksize=BLOCK, dtype="float32", callback=callback)
+        self._stream.start()
+        log.info("audio in from %s at %g Hz", self.name, rate)
+
+    def close(self) -> None:
+        self._stream.stop()
+        self._stream.close()
+
+
+def _find_device(sounddevice, name: str) -> int:
+    for index, info in enumerate(sounddevice.query_devices()):
+        if info["max_input_channels"] > 0 and name.lower() in info["name"].lower():
+            return index
+    raise ValueError("no input device of that name")
+
+
+def list_inputs() -> list[str]:
+    """The audio inputs there are (``latentvj audio-devices``)."""
+    try:
+        import sounddevice
+    except (ImportError, OSError) as exc:
+        return [f"({INSTALL}: {exc})"]
+    return [f"{i}: {d['name']} ({d['max_input_channels']} in)" for i, d in enumerate(sounddevice.query_devices())
+            if d["max_input_channels"] > 0]
+
+
+def read_wav(path: Path) -> tuple[np.ndarray, float]:
+    """Mono float32 samples and the sample rate of a PCM WAV (8, 16, 24 or 32-bit); ValueError otherwise."""
+    try:
+        with wave.open(str(path), "rb") as wav:
+            channels, width, rate, count = (wav.getnchannels(), wav.getsampwidth(), wav.getframerate(),
+                                            wav.getnframes())
+            data = wav.readframes(count)
+    except (OSError, EOFError, wave.Error) as exc:
+        raise ValueError(f"{path}: not a WAV file this can read ({exc})") from None
+    if width == 1:
+        samples = (np.frombuffer(data, np.uint8).astype(np.float32) - 128.0) / 128.0
+    elif width == 2:
+        samples = np.frombuffer(data, "<i2").astype(np.float32) / 32768.0
+    elif width == 3:
+        raw = np.frombuffer(data, np.uint8).reshape(-1, 3)
+        ints = (raw[:, 0].astype(np.int32) | (raw[:, 1].astype(np.int32) << 8) | (raw[:, 2].astype(np.int32) << 16))
+        samples = (np.where(ints >= 1 << 23, ints - (1 << 24), ints)).astype(np.float32) / float(1 << 23)
+    elif width == 4:
+        samples = np.frombuffer(data, "<i4").astype(np.float32) / float(1 << 31)
+    else:
+        raise ValueError(f"{path}: {width * 8}-bit samples are not supported")
+    return samples.reshape(-1, channels).mean(axis=1), float(rate)

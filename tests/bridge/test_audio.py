@@ -1,0 +1,99 @@
+"""Audio features on synthetic signals with known answers: clicks heard as onsets at their times, tones in
+their bands, silence under the gate, a WAV read at its own pace; audio as a modulation source."""
+
+from __future__ import annotations
+
+import threading
+import wave
+
+import numpy as np
+import pytest
+
+from latentvj.bridge.audio import BLOCK, AudioFeatures, AudioFile, read_wav
+from latentvj.bridge.modulation import Modulation, parse_route
+
+RATE = 48000
+
+
+def blocks(signal):
+    for start in range(0, len(signal) - BLOCK + 1, BLOCK):
+        yield signal[start:start + BLOCK]
+
+
+def clicks(times, seconds, *, noise=0.002, seed=0):
+    signal = np.random.default_rng(seed).normal(0, noise, int(seconds * RATE)).astype(np.float32)
+    for t in times:
+        i = int(t * RATE)
+        signal[i:i + 96] += np.hanning(96).astype(np.float32) * 0.8
+    return signal
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("noise", [0.002, 0.01])
+def test_clicks_are_heard_as_onsets_at_their_times(seed, noise):
+    """Clicks over a noise floor (peak 0.8 over noise of that deviation): every click, nothing else."""
+    times = [0.5, 1.0, 1.5, 2.0, 2.25, 2.5, 3.0]  # 120 BPM with an eighth note
+    features = AudioFeatures(RATE)
+    for block in blocks(clicks(times, 3.5, noise=noise, seed=seed)):
+        features.feed(block)
+    assert len(features.onsets) == len(times), features.onsets
+    for heard, played in zip(features.onsets, times):
+        assert 0 <= heard - played + BLOCK / RATE < 2 * BLOCK / RATE, (heard, played)  # within a block
+
+
+def test_tones_land_in_their_bands_and_silence_is_gated():
+    features = AudioFeatures(RATE)
+    t = np.arange(RATE) / RATE
+    for block in blocks((0.3 * np.sin(2 * np.pi * 80 * t)).astype(np.float32)):
+        low = features.feed(block)
+    assert low["low"] == pytest.approx(1.0) and low["high"] < 0.05 and low["level"] > 0.9
+    for block in blocks((0.3 * np.sin(2 * np.pi * 5000 * t)).astype(np.float32)):
+        high = features.feed(block)
+    assert high["high"] == pytest.approx(1.0) and high["low"] < 0.05
+    for block in blocks(np.zeros(RATE // 4, dtype=np.float32)):
+        quiet = features.feed(block)
+    assert quiet["level"] == 0.0 and quiet["low"] == 0.0 and quiet["onset"] < 0.1
+
+
+def test_audio_is_a_modulation_source():
+    mod = Modulation()
+    mod.add(parse_route(["audio:onset", "pulse", "amount=0.5"]))
+    mod.set_audio({"onset": 1.0, "low": 0.2})
+    from latentvj.bridge.clock import Moment
+    values = mod.apply(Moment(0.0, 0.0, 0.0, 120.0), 0.03, {"deck/a/direction/1": 0.0}.get)
+    assert values["deck/a/direction/1"] == pytest.approx(3.0)  # half the range -3..3
+
+
+def test_a_wav_is_read_and_played_into_the_features_at_its_pace(tmp_path):
+    path = tmp_path / "clicks.wav"
+    signal = clicks([0.4, 0.7], 0.9)
+    with wave.open(str(path), "wb") as wav:
+        wav.setnchannels(2)
+        wav.setsampwidth(2)
+        wav.setframerate(RATE)
+        stereo = np.repeat((np.clip(signal, -1, 1) * 32767).astype("<i2")[:, None], 2, axis=1)
+        wav.writeframes(stereo.tobytes())
+    samples, rate = read_wav(path)
+    assert rate == RATE and len(samples) == len(signal) and np.abs(samples - signal).max() < 1e-3
+    done = threading.Event()
+    seen = []
+
+    class Clock:  # a fake clock a block further on at each look: the file is read without waiting
+        t = 0.0
+
+        def __call__(self):
+            self.t += BLOCK / RATE
+            return self.t
+
+    def on(values):
+        seen.append(dict(values))
+        if len(seen) == len(signal) // BLOCK:
+            done.set()
+
+    player = AudioFile(path, on, loop=False, now=Clock())
+    player.start()
+    assert done.wait(30)
+    player.close()
+    assert len(player.features.onsets) == 2
+    with pytest.raises(ValueError, match="not a WAV"):
+        read_wav(tmp_path / "nothing.wav")
