@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import threading
 import time
 import wave
@@ -162,6 +163,7 @@ class AudioInput:
 
     def __init__(self, device: str, on_features: Callable[[dict[str, float]], None], *, channel: int = 0,
                  samplerate: float | None = None):
+        os.environ.setdefault("JACK_NO_START_SERVER", "1")  # use the JACK that runs; never start one
         try:
             import sounddevice
         except (ImportError, OSError) as exc:  # OSError: the PortAudio library itself is missing
@@ -199,6 +201,7 @@ def _find_device(sounddevice, name: str) -> int:
 
 def list_inputs() -> list[str]:
     """The audio inputs there are (``latentvj audio-devices``)."""
+    os.environ.setdefault("JACK_NO_START_SERVER", "1")
     try:
         import sounddevice
     except (ImportError, OSError) as exc:

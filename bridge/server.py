@@ -359,6 +359,11 @@ class Server:
                 clock.port = port.name
                 self._sources[name] = clock
             else:
+                if self.config.tempo != "link":
+                    # Link multicasts on every network interface: only when the server was started for it,
+                    # never because a packet asked.
+                    raise ValueError("Ableton Link joins the network's session only when the server is "
+                                     "started with --link (or --tempo link)")
                 from .link import LinkSession
 
                 session = LinkSession(self.music.bpm)

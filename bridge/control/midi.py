@@ -10,6 +10,7 @@ mappings that send OSC messages through the one command path (an adapter: it nev
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from dataclasses import dataclass
@@ -27,6 +28,9 @@ class MidiError(RuntimeError):
 
 
 def _rtmidi():
+    # Looking for JACK ports must never start a JACK server (libjack would, taking seconds and the sound
+    # card): LatentVJ uses the JACK that is running, or none.
+    os.environ.setdefault("JACK_NO_START_SERVER", "1")
     try:
         import rtmidi
     except ImportError:

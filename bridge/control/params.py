@@ -382,8 +382,8 @@ PARAMS = Registry(_with_decks([
     # ---- tempo ---------------------------------------------------------------------------------
     Param("tempo/source", "s", "internal", choices=("internal", "osc", "midi", "link"),
           description="Where the beat comes from: internal (tempo/bpm and tap), osc (another program sends "
-                      "/lvj/tempo/beat on every beat), midi (MIDI clock on --midi-clock PORT) or link (an "
-                      "Ableton Link session). A source that goes quiet leaves the clock free-running at the "
+                      "/lvj/tempo/beat on every beat), midi (MIDI clock on --midi-clock PORT) or link (the "
+                      "Ableton Link session of a server started with --link). A source that goes quiet leaves the clock free-running at the "
                       "last tempo (status says so)."),
     Param("tempo/bpm", "f", 120.0, range=(20.0, 999.0), unit="BPM",
           description="The tempo. Echoed when the source changes it (tap, MIDI clock, Link). With Link it "
