@@ -29,6 +29,7 @@ atomically.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import re
@@ -295,7 +296,7 @@ class Modulation:
         sums: dict[str, float] = {}
         smoothed = {}
         for route in routes:
-            value = Source.parse(route.source).value(m, inputs)
+            value = _source(route.source).value(m, inputs)
             if value is None:
                 continue  # an OSC source nobody has sent yet
             x = min(1.0, max(0.0, (value - route.low) / (route.high - route.low)))
@@ -351,6 +352,12 @@ class RouteFile:
                            "midi": [{"control": str(m.control), "address": m.address, "kind": m.kind,
                                      "args": list(m.args)} for m in mappings]}, indent=2)
         write_atomically(self.path, text + "\n")
+
+
+@functools.lru_cache(maxsize=4 * MAX_ROUTES)
+def _source(text: str) -> Source:
+    """A route's source, parsed once (routes hold the text; the render loop asks every frame)."""
+    return Source.parse(text)
 
 
 def _midi_source(parts: list[str]) -> bool:

@@ -60,42 +60,47 @@ def list_ports(api: str = "auto") -> list[str]:
     return found
 
 
+def _open_port(kind: str, port: str, api: str, client: str):
+    """The first ``kind`` (MidiIn or MidiOut) port whose name contains ``port`` (or any, for ``auto``) on the
+    MIDI systems asked for, open: (the rtmidi object, the port's name, its system); MidiError listing what
+    there is."""
+    rtmidi = _rtmidi()
+    tried, problems = [], []
+    for number in _apis(rtmidi, api):
+        system = rtmidi.get_api_name(number)
+        try:
+            midi = getattr(rtmidi, kind)(number, name=client)
+            ports = midi.get_ports()
+        except Exception as exc:  # no ALSA sequencer device, no JACK server
+            problems.append(f"{system}: {str(exc).strip()}")
+            continue
+        tried += [f"{system}: {p}" for p in ports]
+        matches = [i for i, p in enumerate(ports) if port == "auto" or port.lower() in p.lower()]
+        if matches:
+            midi.open_port(matches[0], "in" if kind == "MidiIn" else "out")
+            return midi, ports[matches[0]], system
+        midi.delete()
+    there = "; ".join(tried) if tried else "none"
+    why = f" ({'; '.join(problems)})" if problems and not tried else ""
+    raise MidiError(f"no MIDI {'input' if kind == 'MidiIn' else 'output'} port matches {port!r}; ports: {there}{why}")
+
+
 class MidiInput:
-    """One open MIDI input port; every message goes to ``on_message(bytes, arrival)`` on rtmidi's thread."""
+    """One open MIDI input port; every message goes to ``on_message(bytes, arrival)`` on its "midi-in" thread."""
 
     def __init__(self, port: str, on_message: Callable[[bytes, float], None], *, api: str = "auto",
                  client: str = "LatentVJ", now: Callable[[], float] = time.monotonic):
         """port: a port name, or part of one (case-insensitive), or ``auto`` for the first port."""
-        rtmidi = _rtmidi()
-        tried, problems = [], []
-        for number in _apis(rtmidi, api):
-            try:
-                midi_in = rtmidi.MidiIn(number, name=client)
-                ports = midi_in.get_ports()
-            except Exception as exc:
-                problems.append(f"{rtmidi.get_api_name(number)}: {str(exc).strip()}")
-                continue
-            tried += [f"{rtmidi.get_api_name(number)}: {p}" for p in ports]
-            matches = [i for i, p in enumerate(ports) if port == "auto" or port.lower() in p.lower()]
-            if matches:
-                self.name = ports[matches[0]]
-                self.system = rtmidi.get_api_name(number)
-                midi_in.ignore_types(sysex=True, timing=False, active_sense=True)  # clock is timing: keep it
-                midi_in.open_port(matches[0], "in")
-                self._in = midi_in
-                # Read by a thread of ours, not by rtmidi's callback: with JACK that callback runs on JACK's
-                # process thread, which closing the port waits for while holding the GIL the callback
-                # needs (a hang at shutdown). A poll every POLL_S costs nothing measurable.
-                self._stop = threading.Event()
-                self._thread = threading.Thread(target=self._read, args=(on_message, now), name="midi-in",
-                                                daemon=True)
-                self._thread.start()
-                log.info("MIDI in from %s (%s)", self.name, self.system)
-                return
-            midi_in.delete()
-        there = "; ".join(tried) if tried else "none"
-        why = f" ({'; '.join(problems)})" if problems and not tried else ""
-        raise MidiError(f"no MIDI input port matches {port!r}; ports: {there}{why}")
+        midi_in, self.name, self.system = _open_port("MidiIn", port, api, client)
+        midi_in.ignore_types(sysex=True, timing=False, active_sense=True)  # clock is timing: keep it
+        self._in = midi_in
+        # Read by a thread of ours, not by rtmidi's callback: with JACK that callback runs on JACK's process
+        # thread, which closing the port waits for while holding the GIL the callback needs (a hang at
+        # shutdown). A poll every POLL_S costs nothing measurable.
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._read, args=(on_message, now), name="midi-in", daemon=True)
+        self._thread.start()
+        log.info("MIDI in from %s (%s)", self.name, self.system)
 
     def _read(self, on_message: Callable[[bytes, float], None], now: Callable[[], float]) -> None:
         midi_in = self._in
@@ -122,25 +127,9 @@ class MidiOutput:
     """One open MIDI output port (to a controller's motorised faders and LED rings)."""
 
     def __init__(self, port: str, *, api: str = "auto", client: str = "LatentVJ"):
-        rtmidi = _rtmidi()
-        tried = []
-        for number in _apis(rtmidi, api):
-            try:
-                midi_out = rtmidi.MidiOut(number, name=client)
-                ports = midi_out.get_ports()
-            except Exception:
-                continue
-            tried += [f"{rtmidi.get_api_name(number)}: {p}" for p in ports]
-            matches = [i for i, p in enumerate(ports) if port == "auto" or port.lower() in p.lower()]
-            if matches:
-                self.name = ports[matches[0]]
-                midi_out.open_port(matches[0], "out")
-                self._out = midi_out
-                self._lock = threading.Lock()
-                log.info("MIDI out to %s", self.name)
-                return
-            midi_out.delete()
-        raise MidiError(f"no MIDI output port matches {port!r}; ports: {'; '.join(tried) or 'none'}")
+        self._out, self.name, _ = _open_port("MidiOut", port, api, client)
+        self._lock = threading.Lock()
+        log.info("MIDI out to %s", self.name)
 
     def send(self, data: bytes) -> None:
         with self._lock:
