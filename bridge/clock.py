@@ -106,6 +106,9 @@ class SourceReading:
     peers: int | None = None
     jump: bool = False
     """The source started the music (MIDI start, a song position): take its phase at once, forward."""
+    timeline: int = 0
+    """Which of the source's timelines the position is on: it counts up when the source moves to another one
+    (a Link session joined), and the clock then takes the new position at once instead of slewing to it."""
 
 
 class TempoClock:
@@ -135,6 +138,7 @@ class TempoClock:
         """Why the clock free-runs when it was asked to follow a source ("" while it follows, or internal)."""
         self.resyncs = 0
         """Times a source moved the shared position (the beat stays, the walks move over their morph)."""
+        self._timeline = 0  # the source's timeline last followed (SourceReading.timeline)
         self.set_source(source)
 
     # ---- reading -------------------------------------------------------------------------------
@@ -287,9 +291,10 @@ class TempoClock:
                 self._beat += self._correction + shift
                 self._correction = 0.0
             return
-        if abs(error) <= self.quantum / 2:
+        moved, self._timeline = reading.timeline != self._timeline, reading.timeline
+        if abs(error) <= self.quantum / 2 and not moved:
             self._correction += error
-        else:  # another timeline (a Link session joined): the walks move to it, the beat goes on
+        else:  # another timeline (a Link session joined): the walks move to it at once, the beat goes on
             self._offset += error
             self.resyncs += 1
 

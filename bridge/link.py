@@ -27,6 +27,17 @@ INSTALL = ("Ableton Link needs the link extra (aalink, GPL-3.0, optional): pip i
 SHARED_QUANTUM = 2.0 ** 20
 """The quantum LatentVJ asks Link for: beats agree between LatentVJ nodes up to this many, i.e. exactly."""
 POLL_S = 0.01
+MOVED_BEATS = 0.05
+"""A session's beat further than this from where its last reading and tempo put it: another timeline."""
+
+
+def moved(before: tuple[float, float, float], after: tuple[float, float, float]) -> bool:
+    """Whether the session's beat jumped between two readings (when, beat, tempo): joining another session
+    moves it to that session's timeline; a tempo change does not (Link keeps the beat where it is), so
+    the beat must lie between where either tempo would have carried it."""
+    (t0, b0, bpm0), (t1, b1, bpm1) = before, after
+    low, high = sorted((b0 + (t1 - t0) * bpm0 / 60.0, b0 + (t1 - t0) * bpm1 / 60.0))
+    return not low - MOVED_BEATS <= b1 <= high + MOVED_BEATS
 
 
 class LinkError(RuntimeError):
@@ -42,6 +53,7 @@ class LinkSession:
         self._now = now
         self._lock = threading.Lock()
         self._reading: tuple[float, float, float, int] | None = None  # (when, beat, tempo, peers)
+        self._timeline = 0  # counts the timelines the session moved to (SourceReading.timeline)
         self._tempo_request: float | None = None
         self._ready = threading.Event()
         self._stop = threading.Event()
@@ -81,16 +93,20 @@ class LinkSession:
         when = self._now()
         reading = (when, float(link.beat), float(link.tempo), int(link.num_peers))
         with self._lock:
+            if self._reading is not None and moved(self._reading[:3], reading[:3]):
+                self._timeline += 1
             self._reading = reading
 
     def reading(self, now: float) -> SourceReading | None:
         """The session's beat at ``now`` (extrapolated from the last reading), tempo and peers."""
         with self._lock:
             reading = self._reading
+            timeline = self._timeline
         if reading is None or not self._thread.is_alive():
             return None
         when, beat, tempo, peers = reading
-        return SourceReading(bpm=tempo, position=beat + (now - when) * tempo / 60.0, peers=peers)
+        return SourceReading(bpm=tempo, position=beat + (now - when) * tempo / 60.0, peers=peers,
+                             timeline=timeline)
 
     def set_tempo(self, bpm: float) -> None:
         """Set the session's tempo (every peer follows)."""

@@ -109,6 +109,12 @@ def test_a_followed_source_sets_tempo_and_phase_and_a_quiet_one_free_runs(now):
     said["reading"] = SourceReading(bpm=90.0, position=position + 1000.0, peers=1)  # another timeline
     before = clock.moment().beat
     assert clock.resyncs == 1 and clock.moment().beat >= before, "the position moved, the beat did not"
+    now.t += 0.05
+    position += 1000.0 + 0.075
+    said["reading"] = SourceReading(bpm=90.0, position=position + 1.5, peers=1, timeline=1)  # joined: near
+    m = clock.moment()
+    assert clock.resyncs == 2 and m.position == pytest.approx(position + 1.5, abs=1e-6), \
+        "a session joined is taken at once, even when its beat is close (slewing there would take beats)"
     said["reading"] = SourceReading(bpm=90.0, position=None, peers=0)
     clock.moment()
     assert "alone on Link" in clock.note and not clock.following
@@ -153,3 +159,13 @@ def test_midi_clock_bytes_give_tempo_and_position():
 def test_the_quantise_grid():
     assert quantum_beats("off", 4) == 0 and quantum_beats("bar", 4) == 4 and quantum_beats("4bars", 3) == 12
     assert next_boundary(3.2, 4.0) == 4.0 and next_boundary(4.0, 4.0) == 8.0 and next_boundary(-0.5, 1.0) == 0.0
+
+
+def test_link_tells_a_joined_session_from_a_tempo_change():
+    from latentvj.bridge.link import moved
+
+    assert not moved((10.0, 8.0, 120.0), (10.01, 8.02, 120.0)), "the beat went on at the tempo"
+    assert not moved((10.0, 8.0, 120.0), (10.3, 8.0 + 0.3 * 137 / 60, 137.0)), "a tempo change keeps the beat"
+    assert not moved((10.0, 8.0, 120.0), (10.3, 8.0 + 0.15 * 2 + 0.15 * 137 / 60, 137.0)), "changed half way"
+    assert moved((10.0, 8.0, 120.0), (10.01, 9.52, 120.0)), "another session's timeline, a beat and a half on"
+    assert moved((10.0, 8.0, 120.0), (10.01, 5.0, 120.0)), "or behind"
