@@ -65,6 +65,8 @@ class FuzzReport:
     status_reply_ms: float = 0.0
     status_tries: int = 0
     echo_ok: bool = False
+    echo_said: str = ""
+    """What the echo check got instead of the echo, when it did not."""
     stopped_cleanly: bool = False
     stop_seconds: float = 0.0
     errors: int = 0
@@ -272,7 +274,9 @@ def _ask_status(osc: tuple[str, int]) -> tuple[float, int]:
         return math.inf, tries
 
 
-def _echo_works(osc: tuple[str, int]) -> bool:
+def _echo_works(osc: tuple[str, int]) -> tuple[bool, str]:
+    """Whether a change sent now is echoed back, and if not, what came instead."""
+    heard = []
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
         sock.bind(("127.0.0.1", 0))
         sock.settimeout(10)
@@ -281,9 +285,12 @@ def _echo_works(osc: tuple[str, int]) -> bool:
             while True:
                 message = oscwire.decode(sock.recvfrom(65535)[0])[0]
                 if message.address == "/lvj/walk/period":
-                    return message.args == [7.25]
-        except (socket.timeout, oscwire.OscDecodeError):
-            return False
+                    return message.args == [7.25], f"echoed {message.args}"
+                heard.append(f"{message.address} {message.args}"[:200])
+        except socket.timeout:
+            return False, f"no echo in 10 s; heard {heard[-5:] or 'nothing'}"
+        except oscwire.OscDecodeError as exc:
+            return False, f"a reply that does not decode: {exc}"
 
 
 def run_fuzz(count: int, *, model: str, rate: float, seed: int = 0, out: TextIO) -> FuzzReport:
@@ -344,7 +351,7 @@ def run_fuzz(count: int, *, model: str, rate: float, seed: int = 0, out: TextIO)
             sampling.set()
             sampler.join()
             report.status_reply_ms, report.status_tries = _ask_status(served.osc)
-            report.echo_ok = _echo_works(served.osc)
+            report.echo_ok, report.echo_said = _echo_works(served.osc)
             after = served.status()
             report.rss_after_kb, report.threads_after = _proc_status(served.proc.pid)
             report.frames_during = after["frame"] - before["frame"]
@@ -361,6 +368,8 @@ def run_fuzz(count: int, *, model: str, rate: float, seed: int = 0, out: TextIO)
         report.tracebacks = text.count("Traceback (most recent call last)")
         report.log_lines = text[log_before:].count("\n") if report.log_bytes else 0
     _print(report, out)
+    if not report.echo_ok:  # what the server said, to tell why
+        out.write("the server's last lines:\n" + "".join(f"  {line}\n" for line in text.splitlines()[-25:]))
     return report
 
 
@@ -381,7 +390,7 @@ def _print(r: FuzzReport, out: TextIO) -> None:
         ("median fps", f"{r.fps_before:.1f} before, {r.fps_during:.1f} during (cost {max(0.0, 100 * cost):.0f}%)"),
         ("/lvj/status right after", f"answered in {r.status_reply_ms:.1f} ms ({r.status_tries} "
                                     f"{'try' if r.status_tries == 1 else 'tries'}); a change echoed: "
-                                    f"{'yes' if r.echo_ok else 'NO'}"),
+                                    f"{'yes' if r.echo_ok else 'NO: ' + r.echo_said}"),
         ("SIGTERM", f"{'clean exit' if r.stopped_cleanly else 'NOT clean'} in {r.stop_seconds:.1f} s"),
     ]
     width = max(len(name) for name, _ in rows)

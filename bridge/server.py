@@ -12,6 +12,7 @@ import contextlib
 import errno
 import logging
 import threading
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -173,6 +174,7 @@ class Server:
         self.control.set("mod/routes", _routes_text(self.modulation.routes))
         self.control.set("midi/map", "\n".join(m.describe() for m in self.midi_map.mappings))
         self._sources: dict[str, object] = {}  # the MIDI clock and the Link session, opened when first asked
+        self._ports_listed: tuple[float, list[str]] = (float("-inf"), [])  # (when, the MIDI input ports)
         self._stop = threading.Event()
         self._resources = contextlib.ExitStack()
         pick_device(config.engine.device)  # a device that is not there is reported before anything starts
@@ -223,7 +225,7 @@ class Server:
                     "mod/source/NAME": lambda value, sender, name: self.modulation.set_input(name, value),
                     "midi/learn": self._learn,
                     "midi/forget": lambda address, sender: self._forget(address, sender),
-                    "midi/ports": lambda value, sender: [(build_message(f"{PREFIX}/midi/ports", *_midi_ports()),
+                    "midi/ports": lambda value, sender: [(build_message(f"{PREFIX}/midi/ports", *self._ports()),
                                                           sender)],
                 })
             self.osc = _bind("OSC", config.osc_host, config.osc_port, "--osc-port",
@@ -341,6 +343,13 @@ class Server:
         is summarised, not flooded). ``warning``: applied, but not as asked (/lvj/warning)."""
         for message, target in self.protocol.error_replies(source, address, reason, warning=warning):
             self.osc.send(message, target)
+
+    def _ports(self) -> list[str]:
+        """The MIDI input ports, listed at most once per PORTS_FRESH_S."""
+        when, ports = self._ports_listed
+        if time.monotonic() - when >= PORTS_FRESH_S:
+            self._ports_listed = (time.monotonic(), ports := _midi_ports())
+        return ports
 
     def _tempo_source(self, name: str):
         """What the clock follows for tempo/source ``name``, opened the first time it is asked for; raises
@@ -565,6 +574,11 @@ MIDI_SENDER = ("midi", 0)
 """Who a MIDI mapping's message comes from, for the command path (its replies go to the subscribers)."""
 
 
+PORTS_FRESH_S = 1.0
+"""How long a listing of MIDI ports answers /lvj/midi/ports again: asking the MIDI systems takes milliseconds
+on the OSC thread (and their libraries print to stderr), so a flood of asks costs one listing a second."""
+
+
 def _midi_ports() -> list[str]:
     from .control.midi import MidiError, list_ports
 
@@ -572,3 +586,9 @@ def _midi_ports() -> list[str]:
         return list_ports()
     except MidiError as exc:
         return [str(exc)]
+    try:
+        ports = list_ports()
+    except MidiError as exc:
+        ports = [str(exc)]
+    _ports_listed = (time.monotonic(), ports)
+    return ports

@@ -11,6 +11,7 @@ import socket
 import pytest
 
 from latentvj.bridge.control.commands import build_message
+from latentvj.plugin import oscwire
 from processes import ServeProcess, free_port_args, wait_until
 
 pytestmark = pytest.mark.integration
@@ -61,6 +62,11 @@ def test_learn_a_cc_and_a_note_and_bend_with_a_cc(tiny_gan_path, jack, tmp_path)
 
     server = serve()
     try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:  # the ports a performer can pick
+            sock.settimeout(10)
+            sock.sendto(build_message("/lvj/midi/ports"), ("127.0.0.1", server.osc_port))
+            ports = oscwire.decode(sock.recv(65535))[0]
+        assert ports.address == "/lvj/midi/ports" and any("knobs" in p for p in ports.args), ports
         osc(server, "/lvj/midi/learn", "walk/speed")
         wait_until(lambda: "learn" in "".join(server.output), "the server to listen for a control")
         # A performer's first moves reach the server only once JACK has connected the port: repeat the

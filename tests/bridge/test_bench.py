@@ -30,7 +30,7 @@ def test_bench_fuzz_drives_a_real_server_and_reports_what_it_did(tiny_gan_path):
     report = run_fuzz(3000, model=tiny_gan_path, rate=3000, out=out)
     assert report.sent == 3000 and report.received > 0
     assert report.tracebacks == 0, out.getvalue()
-    assert report.echo_ok and report.stopped_cleanly and report.frames_during > 0
+    assert report.echo_ok and report.stopped_cleanly and report.frames_during > 0, out.getvalue()
     assert 0 < report.rss_before_kb and report.log_bytes < 100_000
     text = out.getvalue()
     for row in ("escaped exceptions", "log written during the fuzz", "resident memory", "/lvj/status right after"):
