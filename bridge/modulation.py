@@ -61,6 +61,16 @@ SETS: dict[str, tuple[str, ...]] = {
         "lfo:triangle:16 direction/2 amount=0.3 offset=-0.15 curve=s",
         "lfo:saw:4 direction/3 amount=0.1 offset=-0.05",
     ),
+    # Lucid Sonic Dreams' two mappings, live: the bass pushes the latent point, onsets kick it sideways,
+    # the loudness sets the speed of travel.
+    "bass-pulse": (
+        "audio:low pulse/1 amount=0.25 smooth=0.05",
+        "audio:onset pulse/2 amount=0.15 smooth=0.1",
+        "audio:level motion amount=0.1 smooth=0.3",
+    ),
+    # Eight knobs sending CC 21-28 on channel 1 (the first knob row of many controllers' default maps),
+    # each bending a direction either way around where it was set.
+    "controller-8-knobs": tuple(f"midi:cc:1:{20 + n} direction/{n} amount=1 offset=-0.5" for n in range(1, 9)),
 }
 """Route sets shipped as starting points (``/lvj/mod/load NAME``)."""
 

@@ -429,9 +429,12 @@ PARAMS = Registry(_with_decks([
           description="Remove the routes to this target (all: every route)."),
     Param("mod/list", "I", None, access="w",
           description="Replies /lvj/mod/route s with each route, in the words /lvj/mod/route takes."),
-    Param("mod/load", "s", None, access="w", choices=("beat-breathing", "bar-sweep"),
+    Param("mod/load", "s", None, access="w",
+          choices=("beat-breathing", "bar-sweep", "bass-pulse", "controller-8-knobs"),
           description="Replace the routes with a shipped set: beat-breathing (truncation, a direction and "
-                      "the fade breathing with the bar) or bar-sweep (directions swept over 4 bars)."),
+                      "the fade breathing with the bar), bar-sweep (directions swept over 4 bars), bass-pulse "
+                      "(live audio: the bass pushes the latent point, onsets kick it, loudness sets the speed) "
+                      "or controller-8-knobs (CC 21-28 on MIDI channel 1 bend directions 1-8)."),
     Param("mod/source/NAME", "f", None, range=(-1e6, 1e6), access="w",
           description="The value of the OSC source NAME (letters, digits, _ . -; up to 64 of them), for "
                       "routes from osc:NAME: a sensor, a Kinect joint, Wekinator. A route's range=LO,HI says "

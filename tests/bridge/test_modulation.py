@@ -15,7 +15,7 @@ from pythonosc.osc_message import OscMessage
 from latentvj.bridge.clock import Moment, TempoClock
 from latentvj.bridge.control.commands import Commands, build_message
 from latentvj.bridge.control.midi import Control, Mapping
-from latentvj.bridge.control.params import ParamError
+from latentvj.bridge.control.params import PARAMS, ParamError
 from latentvj.bridge.control.state import ControlState
 from latentvj.bridge.engine import Engine, EngineConfig
 from latentvj.bridge.modulation import Modulation, Route, RouteFile, SETS, lfo, parse_route
@@ -48,6 +48,10 @@ def test_routes_are_parsed_checked_and_said_back():
     for lines in SETS.values():  # the shipped sets are valid routes
         for line in lines:
             parse_route(line.split())
+    assert set(PARAMS["mod/load"].choices) == set(SETS), "/lvj/mod/load takes every shipped set"
+    knobs = [parse_route(line.split()) for line in SETS["controller-8-knobs"]]
+    assert [(r.source, r.target) for r in knobs] == [(f"midi:cc:1:{20 + n}", f"deck/a/direction/{n}")
+                                                     for n in range(1, 9)]
 
 
 def moment(position, bpm=120.0):
