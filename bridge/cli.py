@@ -238,7 +238,7 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--out", required=True, type=Path, metavar="FILE|DIR/",
                         help="loop.mp4 (H.264), loop.mov (HAP), loop.gif, or frames/ for PNGs")
     device_options(render)
-    render.add_argument("--seconds", type=float, default=8.0, help="clip length (default: 8)")
+    render.add_argument("--seconds", type=float, help="clip length (default: 8, or the whole --audio song)")
     render.add_argument("--fps", type=float, default=30.0, help="frames per second (default: 30)")
     render.add_argument("--walk", default="loop", metavar="MODE",
                         help="loop (default), noise, keyframes (all seamless), drift or hold")
@@ -252,6 +252,12 @@ def build_parser() -> argparse.ArgumentParser:
                         help="GAN truncation / VAE temperature, 0..2 (default: 1)")
     render.add_argument("--size", type=_size, metavar="WxH", help="output size (default: the model's resolution)")
     render.add_argument("--overwrite", action="store_true", help="replace an existing file or frames")
+    render.add_argument("--audio", type=Path, metavar="SONG.wav",
+                        help="an audio-reactive clip: the song's sound drives the routes, the clip lasts the song "
+                             "and the sound is muxed in (MP4, .mov)")
+    render.add_argument("--routes", metavar="SET|FILE",
+                        help="modulation routes: a shipped set (beat-breathing, bar-sweep, bass-pulse, "
+                             "controller-8-knobs) or a routes.json (default with --audio: bass-pulse)")
 
     bench = command("bench", help="forward pass vs end-to-end engine frame rate, in one run")
     device_options(bench)
@@ -605,10 +611,12 @@ def _render(args: argparse.Namespace) -> int:
     from .render import RenderConfig, RenderError, render
 
     try:
-        config = RenderConfig(out=args.out, model=args.model, seconds=args.seconds, fps=args.fps, walk=args.walk,
+        config = RenderConfig(out=args.out, model=args.model, seconds=8.0 if args.seconds is None else args.seconds,
+                              seconds_given=args.seconds is not None, fps=args.fps, walk=args.walk,
                               loops=args.loops, seed=args.seed, speed=args.speed, truncation=args.truncation,
                               size=args.size, device=args.device, precision=args.precision,
-                              overwrite=args.overwrite, bpm=args.bpm, bars=args.bars)
+                              overwrite=args.overwrite, bpm=args.bpm, bars=args.bars, audio=args.audio,
+                              routes=args.routes)
     except RenderError as exc:
         raise _CliError(str(exc)) from None
     bar = _ProgressBar(config.frames, label="frame", rate_unit="frames/s")
@@ -620,9 +628,11 @@ def _render(args: argparse.Namespace) -> int:
         bar.close()
     loop = ("a seamless loop" if result.seamless
             else f"not a loop: {config.walk} does not repeat (use --walk loop, noise or keyframes)")
-    bars = f" = {config.bars:g} bars at {config.bpm:g} BPM" if config.bpm else ""
+    bars = f" = {config.bars:g} bars at {config.bpm:g} BPM" if config.bars else ""
+    routes = f", {result.routes} modulation route(s)" if result.routes else ""
+    sound = f", {result.sound}" if result.sound else ""
     print(f"wrote {result.out}: {result.frames} frames, {result.width}x{result.height}, {result.fps:.6g} fps, "
-          f"{result.frames / result.fps:.6g} s{bars} of '{result.model}', {loop}")
+          f"{result.frames / result.fps:.6g} s{bars} of '{result.model}', {loop}{routes}{sound}")
     return 0
 
 

@@ -51,11 +51,16 @@ def ffmpeg_exe() -> str:
 class FfmpegWriter:
     """Raw RGB frames piped into ffmpeg, which encodes them as ``args`` say."""
 
-    def __init__(self, path: Path, width: int, height: int, fps: float, args: list[str]):
+    def __init__(self, path: Path, width: int, height: int, fps: float, args: list[str], *,
+                 audio: tuple[Path, str] | None = None):
+        """audio: (a sound file, the codec to write it with), muxed in from its start; the clip ends with
+        the shorter of the two."""
         self.path = path
+        sound = ["-an"] if audio is None else ["-i", str(audio[0]), "-map", "0:v:0", "-map", "1:a:0",
+                                               "-c:a", audio[1], "-shortest"]
         command = [ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-nostdin", "-y",
                    "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{width}x{height}", "-framerate", _rate(fps),
-                   "-i", "pipe:0", "-an", *args, str(path)]
+                   "-i", "pipe:0", *sound, *args, str(path)]
         # stderr goes to a file, not a pipe: a chatty encoder can never fill a pipe and stall the render.
         self._log = open(path.with_name(path.name + ".ffmpeg.log"), "w+b")
         self._proc = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
@@ -127,8 +132,16 @@ def _pad_to(multiple: int) -> str:
     return f"pad=ceil(iw/{multiple})*{multiple}:ceil(ih/{multiple})*{multiple}"
 
 
-def open_writer(out: Path, width: int, height: int, fps: float, *, overwrite: bool = False):
+SOUND_CODECS = {".mp4": "aac", ".mov": "pcm_s16le"}
+"""The codec a clip's sound is written with: AAC in an MP4, uncompressed PCM beside HAP (as Resolume wants)."""
+
+
+def open_writer(out: Path, width: int, height: int, fps: float, *, overwrite: bool = False,
+                audio: Path | None = None):
+    """A writer for ``out`` (its suffix says which); ``audio``: a sound file muxed into an MP4 or a .mov."""
     kind = output_format(out)
+    if audio is not None and kind not in SOUND_CODECS:
+        raise WriterError(f"--out {out}: only an MP4 or a .mov holds sound")
     if kind == "/":
         existing = sorted(out.glob("frame_*.png")) if out.is_dir() else []
         if existing and not overwrite:
@@ -149,4 +162,5 @@ def open_writer(out: Path, width: int, height: int, fps: float, *, overwrite: bo
     else:  # .gif: one palette made from the whole clip, then dithered into it; loops forever
         args = ["-filter_complex", "split[a][b];[a]palettegen=stats_mode=full[p];[b][p]paletteuse=dither=sierra2_4a",
                 "-loop", "0"]
-    return FfmpegWriter(out, width, height, fps, args)
+    return FfmpegWriter(out, width, height, fps, args,
+                        audio=None if audio is None else (Path(audio), SOUND_CODECS[kind]))

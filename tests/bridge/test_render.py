@@ -160,3 +160,79 @@ def test_cli_renders_bars(tmp_path, tiny_gan_path, capsys):
                  "--fps", "6"]) == 0
     said = capsys.readouterr().out
     assert "12 frames" in said and "= 1 bars at 120 BPM" in said and "a seamless loop" in said
+
+
+KICKS = (0.5, 1.5, 2.5, 3.5)  # seconds: a kick drum once a second (60 BPM)
+
+
+def _song(path, seconds=4.0, rate=22050):
+    """A mono 16-bit WAV: quiet noise, and a 55 Hz kick (a decaying sine, 150 ms) at each of KICKS."""
+    import wave
+
+    t = np.arange(int(seconds * rate)) / rate
+    signal = 0.002 * np.random.default_rng(0).standard_normal(len(t))
+    for kick in KICKS:
+        after = t - kick
+        signal += np.where((after >= 0) & (after < 0.15), 0.8 * np.sin(2 * np.pi * 55 * after) * np.exp(-after / 0.05), 0)
+    with wave.open(str(path), "wb") as wav:
+        wav.setnchannels(1), wav.setsampwidth(2), wav.setframerate(rate)
+        wav.writeframes((np.clip(signal, -1, 1) * 32767).astype("<i2").tobytes())
+    return path
+
+
+def test_an_audio_reactive_clip_moves_on_the_songs_kicks_and_carries_its_sound(tmp_path, tiny_gan_path):
+    """--audio with bass-pulse on a still walk (hold): every move of the image is the music's. The frames
+    change on each kick and stay still between them; the MP4 lasts the song and holds its sound, in time."""
+    import subprocess
+
+    import imageio_ffmpeg
+
+    song = _song(tmp_path / "song.wav")
+    folder = render(RenderConfig(out=tmp_path / "frames/", model=tiny_gan_path, walk="hold", fps=30,
+                                 audio=song)).out
+    assert render(RenderConfig(out=tmp_path / "clip.mp4", model=tiny_gan_path, walk="hold", fps=30,
+                               audio=song, routes="bass-pulse")).frames == 120
+    steps, _ = _steps(_frames(folder))  # steps[i]: the change from frame i to frame i + 1
+    said = " ".join(f"{i}:{v:.2f}" for i, v in enumerate(steps))
+    for kick in KICKS[1:]:  # (before the first, the features' running range is still learning the noise)
+        heard = int(kick * 30) + 1  # the first frame whose audio holds the kick's first block
+        during = steps[heard - 1:heard + 5].max()
+        before = steps[heard - 9:heard - 2].max()  # the tail of the last kick has faded by then
+        assert during > 10 * max(before, 1e-3), (kick, during, before, said)
+        assert steps[heard - 1] == during, f"the image jumps on the frame that hears the kick: {said}"
+
+    # The MP4's sound: decoded back by ffmpeg, its kicks where the song has them (to a few ms).
+    decoded = subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-i", str(tmp_path / "clip.mp4"),
+                              "-f", "s16le", "-ac", "1", "-ar", "22050", "-"], capture_output=True, check=True).stdout
+    sound = np.frombuffer(decoded, "<i2").astype(np.float32) / 32768
+    assert len(sound) / 22050 == pytest.approx(4.0, abs=0.05)
+    loud = np.flatnonzero(np.abs(sound) > 0.2) / 22050
+    starts = [float(loud[np.searchsorted(loud, kick - 0.05)]) for kick in KICKS]
+    assert starts == pytest.approx(KICKS, abs=0.01)
+    reader = imageio_ffmpeg.read_frames(str(tmp_path / "clip.mp4"))
+    assert next(reader)["duration"] == pytest.approx(4.0, abs=0.05) and sum(1 for _ in reader) == 120
+
+
+def test_audio_options_are_refused_clearly(tmp_path, tiny_gan_path):
+    song = _song(tmp_path / "song.wav", seconds=1.0)
+    (tmp_path / "noise.wav").write_bytes(b"RIFF not really")
+    for options, said in (({"audio": tmp_path / "missing.wav"}, "not a WAV"),
+                          ({"audio": tmp_path / "noise.wav"}, "not a WAV"),
+                          ({"audio": song, "bars": 2, "bpm": 120}, "lasts the song"),
+                          ({"audio": song, "seconds": 3.0, "seconds_given": True}, "lasts 1.00 s"),
+                          ({"audio": song, "routes": "no-such-set"}, "neither a shipped set"),
+                          ({"routes": "bass-pulse"}, "give the sound with --audio"),
+                          ({"audio": song, "out": tmp_path / "x.gif", "routes": "nothing"}, "neither")):
+        with pytest.raises(RenderError, match=said):
+            RenderConfig(**{"out": tmp_path / "x.mp4", "model": tiny_gan_path, **options})
+    config = RenderConfig(out=tmp_path / "short.mp4", model=tiny_gan_path, audio=song, seconds=0.5,
+                          seconds_given=True, fps=10)
+    assert config.frames == 5, "--seconds shortens the song's clip"
+
+
+def test_cli_renders_a_song_and_says_what_became_of_its_sound(tmp_path, tiny_gan_path, capsys):
+    song = _song(tmp_path / "song.wav", seconds=1.0)
+    assert main(["render", "--model", tiny_gan_path, "--out", str(tmp_path / "s.gif"), "--audio", str(song),
+                 "--fps", "6"]) == 0
+    said = capsys.readouterr().out
+    assert "6 frames" in said and "3 modulation route(s)" in said and "a GIF holds no sound" in said
