@@ -16,6 +16,9 @@ Sources (``Source.parse``):
 
 - ``audio:level``, ``audio:low``, ``audio:mid``, ``audio:high``, ``audio:flux``, ``audio:onset``: live audio
   (``--audio DEVICE`` or ``--audio-file song.wav``, bridge/audio.py), each 0..1.
+- ``env:ATTACK:DECAY:TRIGGER``: an envelope, rising to 1 over ATTACK seconds and falling back to 0 over
+  DECAY seconds each time TRIGGER (any other source but an envelope: ``audio:onset``, ``midi:gate:10:36``,
+  ``osc:kick``) rises through 0.5; a trigger during the envelope starts it again from where it is.
 
 Targets: every continuous parameter (``walk/speed``, ``direction/N``, ``truncation``, ``temperature``,
 ``output/fade``, ``crossfade``), on either deck (``deck/b/direction/1``; a deck parameter without a deck is
@@ -102,12 +105,15 @@ def shape(curve: str, x: float) -> float:
 @dataclass(frozen=True)
 class Source:
     kind: str
-    """lfo, osc, midi or audio."""
+    """lfo, osc, midi, audio or env."""
     name: str = ""
-    """An OSC source's name; a MIDI source's whole text (``midi:cc:1:74``), as MidiMap names its inputs."""
+    """An OSC source's name; a MIDI source's whole text (``midi:cc:1:74``), as MidiMap names its inputs; an
+    envelope's trigger source."""
     shape: str = "sine"
     beats: float = 4.0
     phase: float = 0.0
+    attack: float = 0.0
+    decay: float = 0.0
 
     @classmethod
     def parse(cls, text: str) -> Source:
@@ -125,21 +131,59 @@ class Source:
             return cls("midi", name=":".join(parts))
         if parts[0] == "audio" and len(parts) == 2 and parts[1] in AUDIO_FEATURES:
             return cls("audio", name=":".join(parts))
+        if parts[0] == "env":
+            if len(parts) < 4 or parts[3] == "env":
+                raise ParamError(f"an envelope is env:ATTACK:DECAY:TRIGGER (seconds, and a source that is not an "
+                                 f"envelope, e.g. env:0.01:0.5:audio:onset), got {text!r}")
+            trigger = cls.parse(":".join(parts[3:]))
+            return cls("env", name=str(trigger), attack=_number(parts[1], "the envelope's attack", 0, 60),
+                       decay=_number(parts[2], "the envelope's decay", 0.001, 60))
         raise ParamError(f"unknown source {text!r}: lfo:SHAPE:BEATS[:PHASE], osc:NAME (letters, digits, "
                          "_ . -, up to 32), midi:cc:CHANNEL:NUMBER, midi:note:CHANNEL:NUMBER (velocity while "
-                         "held), midi:gate:CHANNEL:NUMBER, midi:bend:CHANNEL or audio:FEATURE (level, low, mid, high, flux, onset)")
+                         "held), midi:gate:CHANNEL:NUMBER, midi:bend:CHANNEL, audio:FEATURE (level, low, mid, high, flux, onset) "
+                         "or env:ATTACK:DECAY:TRIGGER")
 
     def __str__(self) -> str:
         if self.kind == "osc":
             return f"osc:{self.name}"
         if self.kind in ("midi", "audio"):
             return self.name
+        if self.kind == "env":
+            return f"env:{self.attack:g}:{self.decay:g}:{self.name}"
         return f"lfo:{self.shape}:{self.beats:g}" + (f":{self.phase:g}" if self.phase else "")
 
     def value(self, m: Moment, inputs: Mapping[str, float]) -> float | None:
+        """The source's value at ``m`` (an envelope's comes from :class:`Envelope`, which remembers)."""
         if self.kind == "lfo":
             return lfo(self.shape, m.phase(self.beats) + self.phase)
         return inputs.get(self.name)
+
+
+class Envelope:
+    """An ``env:`` source's state: when its trigger last rose through 0.5, and from what level."""
+
+    def __init__(self, source: Source):
+        self.source = source
+        self._trigger = _source(source.name)
+        self._was = 0.0
+        self._start: float | None = None
+        self._from = 0.0
+        self.level = 0.0
+
+    def step(self, m: Moment, inputs: Mapping[str, float]) -> float:
+        now = self._trigger.value(m, inputs) or 0.0
+        if now >= 0.5 > self._was:  # a rising edge: attack again from where the envelope is
+            self._start, self._from = m.seconds, self.level
+        self._was = now
+        if self._start is not None:
+            t, attack, decay = m.seconds - self._start, self.source.attack, self.source.decay
+            if t < attack:
+                self.level = self._from + (1.0 - self._from) * t / attack
+            else:
+                self.level = max(0.0, 1.0 - (t - attack) / decay)
+                if self.level == 0.0:
+                    self._start = None
+        return self.level
 
 
 @dataclass(frozen=True)
@@ -239,6 +283,7 @@ class Modulation:
         self._inputs: dict[str, float] = {}
         self._midi: dict[str, float] = {}
         self._smoothed: dict[Route, float] = {}
+        self._envelopes: dict[str, Envelope] = {}  # the env: sources' state, by source
         self.last: dict[str, float] = {}
         """The modulated values of the last frame, by the state's name."""
         self.on_change: Callable[[list[Route]], None] | None = None
@@ -305,8 +350,17 @@ class Modulation:
             routes, inputs = list(self._routes), {**self._midi, **self._inputs}
         sums: dict[str, float] = {}
         smoothed = {}
+        envelopes = {}
+        for route in routes:  # each envelope steps once a frame, however many routes it feeds
+            source = _source(route.source)
+            if source.kind == "env" and route.source not in envelopes:
+                envelope = self._envelopes.get(route.source) or Envelope(source)
+                envelopes[route.source] = envelope
+                envelope.step(m, inputs)
+        self._envelopes = envelopes
         for route in routes:
-            value = _source(route.source).value(m, inputs)
+            source = _source(route.source)
+            value = envelopes[route.source].level if source.kind == "env" else source.value(m, inputs)
             if value is None:
                 continue  # an OSC source nobody has sent yet
             x = min(1.0, max(0.0, (value - route.low) / (route.high - route.low)))

@@ -420,7 +420,9 @@ PARAMS = Registry(_with_decks([
     Param("mod/route", "s", None, access="w",
           description="Make or change a route: SOURCE TARGET [amount=A] [offset=O] [range=LO,HI] "
                       "[curve=linear|exp|s] [smooth=S], as separate strings or one. Sources: lfo:SHAPE:BEATS"
-                      "[:PHASE] (sine, triangle, saw, square, hit; 4 beats: a bar) or osc:NAME. Targets: a "
+                      "[:PHASE] (sine, triangle, saw, square, hit; 4 beats: a bar), osc:NAME, midi:cc|note|gate:"
+                      "CH:N, midi:bend:CH, audio:level|low|mid|high|flux|onset or env:ATTACK:DECAY:TRIGGER (an "
+                      "envelope on another source's rise). Targets: a "
                       "continuous parameter of a deck or the output, motion (walk/speed) or pulse/N "
                       "(direction/N). The route adds offset + amount x curve(source) (fractions of the "
                       "target's range) to the value you set; sending the same source and target again "

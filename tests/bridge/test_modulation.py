@@ -74,6 +74,40 @@ def test_a_route_adds_to_the_base_and_is_clamped():
     assert mod.remove("crossfade") == 1 and mod.remove("all") == 1 and not mod.routes
 
 
+def test_an_envelope_rises_and_falls_on_each_trigger_and_restarts_from_where_it_is():
+    mod = Modulation()
+    mod.add(parse_route(["env:0.1:0.5:osc:kick", "output/fade", "amount=-1"]))  # the image flashes dark
+    mod.add(parse_route(["env:0.1:0.5:osc:kick", "crossfade"]))  # one envelope, two routes: stepped once
+    assert str(mod.routes[0].source) == "env:0.1:0.5:osc:kick"
+    base = {"deck/a/output/fade": 1.0, "output/fade": 1.0, "crossfade": 0.0}.get
+
+    def at(seconds):
+        return mod.apply(Moment(seconds=seconds, beat=2 * seconds, position=2 * seconds, bpm=120.0), 0.01,
+                         base)["crossfade"]
+
+    mod.set_input("kick", 0.0)
+    assert at(0.0) == 0.0
+    mod.set_input("kick", 1.0)  # rises through 0.5 at 1.0 s
+    assert [at(t) for t in (1.0, 1.05, 1.1, 1.35, 1.6, 2.0)] == pytest.approx([0.0, 0.5, 1.0, 0.5, 0.0, 0.0])
+    assert at(2.1) == 0.0, "held high is one trigger, not many"
+    mod.set_input("kick", 0.0)
+    at(2.2)
+    mod.set_input("kick", 0.9)
+    at(3.0)
+    assert at(3.35) == pytest.approx(0.5)
+    mod.set_input("kick", 0.0)
+    at(3.36)
+    mod.set_input("kick", 1.0)  # again while at ~0.48: the attack starts there, no drop to 0
+    assert at(3.4) == pytest.approx(0.48, abs=0.01) and at(3.45) == pytest.approx(0.74, abs=0.01)
+    assert mod.last["output/fade"] == pytest.approx(1.0 - 0.74, abs=0.01)
+    for words, said in ((["env:0.1:osc:kick", "crossfade"], "env:ATTACK:DECAY:TRIGGER"),
+                        (["env:0.1:0.5:env:0:1:osc:kick", "crossfade"], "not an envelope"),
+                        (["env:0.1:0:osc:kick", "crossfade"], "decay"),
+                        (["env:0.1:0.5:osc:bad/name", "crossfade"], "unknown source")):
+        with pytest.raises(ParamError, match=said):
+            parse_route(words)
+
+
 def test_smoothing_glides_a_route(tmp_path):
     mod = Modulation()
     mod.add(parse_route(["osc:x", "output/fade", "smooth=0.5"]))
