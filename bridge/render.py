@@ -87,10 +87,12 @@ class RenderConfig:
         self.out = Path(self.out)
         self.parsed_routes = []
         self.sound: tuple[np.ndarray, float] | None = None
+        if self.bars is not None and self.bpm is None or (self.bpm is not None and self.bars is None
+                                                           and self.audio is None and self.routes is None):
+            raise RenderError("--bpm and --bars go together: the clip is BARS bars at BPM (--bpm alone sets "
+                              "the tempo of the beat LFOs of --routes or --audio)")
         if self.audio is not None:
             self._take_audio()
-        elif (self.bpm is None) != (self.bars is None):
-            raise RenderError("--bpm and --bars go together: the clip is BARS bars at BPM")
         if self.routes is not None or self.audio is not None:
             self.parsed_routes = _read_routes(self.routes or "bass-pulse")
             if self.audio is None and any(r.source.startswith("audio:") for r in self.parsed_routes):
@@ -139,10 +141,6 @@ class RenderConfig:
         elif math.isfinite(self.seconds) and self.seconds > song:
             raise RenderError(f"--seconds {self.seconds:g}: the song {self.audio.name} lasts {song:.2f} s")
         self.sound = (samples, rate)
-
-    @property
-    def modulated(self) -> bool:
-        return bool(self.parsed_routes)
 
     @property
     def frames(self) -> int:

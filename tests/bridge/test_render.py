@@ -228,6 +228,8 @@ def test_audio_options_are_refused_clearly(tmp_path, tiny_gan_path):
     config = RenderConfig(out=tmp_path / "short.mp4", model=tiny_gan_path, audio=song, seconds=0.5,
                           seconds_given=True, fps=10)
     assert config.frames == 5, "--seconds shortens the song's clip"
+    lfo = RenderConfig(out=tmp_path / "lfo.mp4", model=tiny_gan_path, routes="bar-sweep", bpm=90, seconds=1.0)
+    assert lfo.frames == 30 and lfo.clip_fps == 30, "--bpm alone: the beat LFOs' tempo, not the clip's length"
 
 
 def test_cli_renders_a_song_and_says_what_became_of_its_sound(tmp_path, tiny_gan_path, capsys):
