@@ -5,14 +5,17 @@
 - ``level``: the block's RMS;
 - ``low``, ``mid``, ``high``: the energy below 200 Hz, 200 Hz - 2 kHz and above 2 kHz, from a Hann-windowed
   FFT of the last 1,024 samples;
+- ``mel1`` .. ``mel8``: the energy in eight mel bands from 40 Hz to 8 kHz (triangular filters, each
+  overlapping its neighbours by half), for routes that follow one part of the sound (a hi-hat, a voice);
 - ``flux``: spectral flux (the sum of the magnitude spectrum's rises since the last block);
 - ``onset``: 1 on an onset, decaying over 150 ms: an onset is a flux above an adaptive threshold (the median
   of the last second's flux plus 4 median absolute deviations, three times that median, a fifth of the
   loudest flux lately, and the gate), at most one per 80 ms.
 
 Each feature but ``onset`` is normalised to 0..1 by a running range (the highest value seen, decaying by
-half every 10 s, and 0), so routes work without hand-tuning the gain; values under ``gate`` (RMS) count as
-silence for a quiet room. The modulation sources are ``audio:level``, ``audio:low`` ... ``audio:onset``.
+half every 10 s, and 0), so routes work without hand-tuning a gain; blocks under the gate (-80 dBFS RMS
+by default; ``--audio-gate`` and ``/lvj/audio/gate`` set it) count as silence, for a room whose hum must
+not move the image. The modulation sources are ``audio:level``, ``audio:low`` ... ``audio:onset``.
 
 Where the blocks come from: :class:`AudioInput` (the ``audio`` extra: sounddevice over PortAudio, which
 reaches ALSA, JACK, CoreAudio and WASAPI; imported only when asked for) or :class:`AudioFile` (a WAV read at
@@ -39,7 +42,10 @@ log = logging.getLogger("latentvj.audio")
 BLOCK = 512
 WINDOW = 1024
 BANDS = (("low", 0.0, 200.0), ("mid", 200.0, 2000.0), ("high", 2000.0, math.inf))
-FEATURES = ("level", "low", "mid", "high", "flux", "onset")
+MELS = 8
+MEL_RANGE = (40.0, 8000.0)
+FEATURES = ("level", "low", "mid", "high", *(f"mel{n}" for n in range(1, MELS + 1)), "flux", "onset")
+GATE_DB = -80.0
 ONSET_DECAY_S = 0.15
 ONSET_GAP_S = 0.08
 RANGE_HALF_LIFE_S = 10.0
@@ -51,13 +57,15 @@ class AudioError(RuntimeError):
 
 
 class AudioFeatures:
-    def __init__(self, samplerate: float = 48000.0, *, gate: float = 1e-4):
+    def __init__(self, samplerate: float = 48000.0, *, gate_db: float = GATE_DB):
         self.samplerate = float(samplerate)
-        self.gate = gate
+        self.gate = 10.0 ** (gate_db / 20.0)
+        """RMS under which a block is silence (set it with :meth:`set_gate`, from any thread)."""
         self._history = np.zeros(WINDOW, dtype=np.float32)
         self._window = np.hanning(WINDOW).astype(np.float32)
         freqs = np.fft.rfftfreq(WINDOW, 1.0 / self.samplerate)
         self._bands = [(name, (freqs >= lo) & (freqs < hi)) for name, lo, hi in BANDS]
+        self._mels = mel_filters(freqs, min(MEL_RANGE[1], self.samplerate / 2))
         self._last_spectrum: np.ndarray | None = None
         self._flux: deque[float] = deque(maxlen=max(8, int(self.samplerate / BLOCK)))  # a second of flux
         self._peaks = {name: 0.0 for name in FEATURES if name != "onset"}
@@ -85,6 +93,9 @@ class AudioFeatures:
         raw = {"level": rms if rms >= self.gate else 0.0}
         for name, mask in self._bands:
             raw[name] = float(np.sqrt(np.sum(spectrum[mask] ** 2))) if rms >= self.gate else 0.0
+        mels = np.sqrt(self._mels @ (spectrum ** 2)) if rms >= self.gate else np.zeros(MELS)
+        for n, value in enumerate(mels, 1):
+            raw[f"mel{n}"] = float(value)
         flux = 0.0
         if self._last_spectrum is not None:
             flux = float(np.sum(np.maximum(0.0, spectrum - self._last_spectrum)))
@@ -113,6 +124,27 @@ class AudioFeatures:
         values["onset"] = math.exp(-self._since_onset / ONSET_DECAY_S) if math.isfinite(self._since_onset) else 0.0
         self.values = values
         return values
+
+
+    def set_gate(self, db: float) -> None:
+        """The gate in dBFS (RMS): quieter blocks are silence."""
+        self.gate = 10.0 ** (float(db) / 20.0)
+
+
+def mel_filters(freqs: np.ndarray, top: float) -> np.ndarray:
+    """MELS triangular filters (rows) over the FFT bins at ``freqs``, equally spaced on the mel scale from
+    MEL_RANGE's low end to ``top`` Hz."""
+    def mel(f):
+        return 2595.0 * np.log10(1.0 + np.asarray(f) / 700.0)
+
+    edges = 700.0 * (10.0 ** (np.linspace(mel(MEL_RANGE[0]), mel(top), MELS + 2) / 2595.0) - 1.0)
+    filters = np.zeros((MELS, len(freqs)), dtype=np.float32)
+    for n in range(MELS):
+        low, mid, high = edges[n:n + 3]
+        rise = (freqs - low) / (mid - low)
+        fall = (high - freqs) / (high - mid)
+        filters[n] = np.clip(np.minimum(rise, fall), 0.0, 1.0)
+    return filters
 
 
 def decay_of(dt: float) -> float:

@@ -175,6 +175,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--audio-file", type=Path, metavar="FILE.wav",
                        help="play a WAV into the audio features at its own pace instead (rehearsal)")
     serve.add_argument("--audio-channel", type=int, default=0, metavar="N", help="the input channel (default 0)")
+    serve.add_argument("--audio-gate", type=float, default=-80.0, metavar="DBFS",
+                       help="live audio quieter than this is silence (default -80; also /lvj/audio/gate)")
     serve.add_argument("--midi-out", metavar="PORT",
                        help="send values changed elsewhere back to the controller on this output port "
                             "(motorised faders, LED rings)")
@@ -344,6 +346,7 @@ def _serve_config(args: argparse.Namespace, ServeConfig, EngineConfig):
         presets=None if args.no_presets else args.presets, jitter=args.jitter, ndi=args.ndi,
         allow_file_pages=args.allow_file_pages, tempo=args.tempo, bpm=args.bpm, midi_clock=args.midi_clock, midi=args.midi, midi_out=args.midi_out,
         audio=args.audio, audio_file=args.audio_file, audio_channel=args.audio_channel,
+        audio_gate=args.audio_gate,
         midi_api=args.midi_api, quantise=args.quantise, walk_offset=args.walk_offset,
     )
     if args.models:

@@ -14,7 +14,7 @@ Sources (``Source.parse``):
 - ``midi:cc:CH:N``, ``midi:note:CH:N`` (velocity while held), ``midi:gate:CH:N``, ``midi:bend:CH``: a MIDI
   controller on ``--midi PORT`` (bridge/control/midi.py), each 0..1.
 
-- ``audio:level``, ``audio:low``, ``audio:mid``, ``audio:high``, ``audio:flux``, ``audio:onset``: live audio
+- ``audio:level``, ``audio:low``, ``audio:mid``, ``audio:high``, ``audio:mel1`` .. ``audio:mel8``, ``audio:flux``, ``audio:onset``: live audio
   (``--audio DEVICE`` or ``--audio-file song.wav``, bridge/audio.py), each 0..1.
 - ``env:ATTACK:DECAY:TRIGGER``: an envelope, rising to 1 over ATTACK seconds and falling back to 0 over
   DECAY seconds each time TRIGGER (any other source but an envelope: ``audio:onset``, ``midi:gate:10:36``,
@@ -140,7 +140,7 @@ class Source:
                        decay=_number(parts[2], "the envelope's decay", 0.001, 60))
         raise ParamError(f"unknown source {text!r}: lfo:SHAPE:BEATS[:PHASE], osc:NAME (letters, digits, "
                          "_ . -, up to 32), midi:cc:CHANNEL:NUMBER, midi:note:CHANNEL:NUMBER (velocity while "
-                         "held), midi:gate:CHANNEL:NUMBER, midi:bend:CHANNEL, audio:FEATURE (level, low, mid, high, flux, onset) "
+                         "held), midi:gate:CHANNEL:NUMBER, midi:bend:CHANNEL, audio:FEATURE (level, low, mid, high, mel1..mel8, flux, onset) "
                          "or env:ATTACK:DECAY:TRIGGER")
 
     def __str__(self) -> str:

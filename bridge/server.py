@@ -87,6 +87,8 @@ class ServeConfig:
     audio_file: Path | None = None
     """A WAV played into the audio features at its own pace instead (rehearsal, tests)."""
     audio_channel: int = 0
+    audio_gate: float = -80.0
+    """dBFS: quieter live audio is silence (also /lvj/audio/gate)."""
     midi_out: str | None = None
     """The MIDI output port to the controller (motorised faders, LED rings): values changed elsewhere go
     back to the controls mapped to them."""
@@ -154,7 +156,8 @@ class Server:
         self.control = ControlState()
         for name, value, option in (("tempo/bpm", float(config.bpm), "--bpm"), ("quantise", config.quantise, "--quantise"),
                                     ("walk/offset", float(config.walk_offset), "--walk-offset"),
-                                    ("tempo/source", config.tempo, "--tempo")):
+                                    ("tempo/source", config.tempo, "--tempo"),
+                                    ("audio/gate", float(config.audio_gate), "--audio-gate")):
             try:
                 self.control.set(name, self.control.registry[name].coerce([value]))
             except ParamError as exc:
@@ -279,6 +282,10 @@ class Server:
                 except (AudioError, ValueError) as exc:
                     raise ServeError(f"--audio: {exc}") from None
                 self._resources.callback(self.audio.close)
+                features = self.audio.features
+                features.set_gate(self.control.get("audio/gate"))
+                self.control.listen(lambda change: features.set_gate(change.value)
+                                    if change.name == "audio/gate" else None)
             if config.midi_out:
                 from .control.midi import MidiOutput
 

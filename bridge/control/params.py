@@ -421,7 +421,7 @@ PARAMS = Registry(_with_decks([
           description="Make or change a route: SOURCE TARGET [amount=A] [offset=O] [range=LO,HI] "
                       "[curve=linear|exp|s] [smooth=S], as separate strings or one. Sources: lfo:SHAPE:BEATS"
                       "[:PHASE] (sine, triangle, saw, square, hit; 4 beats: a bar), osc:NAME, midi:cc|note|gate:"
-                      "CH:N, midi:bend:CH, audio:level|low|mid|high|flux|onset or env:ATTACK:DECAY:TRIGGER (an "
+                      "CH:N, midi:bend:CH, audio:level|low|mid|high|mel1..mel8|flux|onset or env:ATTACK:DECAY:TRIGGER (an "
                       "envelope on another source's rise). Targets: a "
                       "continuous parameter of a deck or the output, motion (walk/speed) or pulse/N "
                       "(direction/N). The route adds offset + amount x curve(source) (fractions of the "
@@ -455,6 +455,9 @@ PARAMS = Registry(_with_decks([
     Param("midi/map", "s", "", access="r",
           description="The MIDI mappings, one per line: CONTROL ADDRESS KIND [ARGS] (set by LatentVJ; echoed "
                       "when they change; kept in routes.json beside the presets)."),
+    Param("audio/gate", "f", -80.0, range=(-120.0, 0.0), unit="dBFS",
+          description="Live audio quieter than this (RMS of a block) is silence: raise it until the room's "
+                      "hum no longer moves the image. Also --audio-gate. Not held by presets."),
     Param("midi/ports", "I", None, access="w",
           description="Replies /lvj/midi/ports with the MIDI input ports there are."),
     Param("model/blend", "s", None, access="w",

@@ -50,14 +50,14 @@ SLOTS = range(1, 1000)
 
 _NOT_A_LOOK = ("z", "z/N", "output/size", "output/fps", "status/rate", "preset/time", "preset/beats", "deck",
                "crossfade", "crossfade/time", "crossfade/beats", "scene/current", "quantise", "walk/offset",
-               *(p.name for p in PARAMS if p.name.startswith("tempo/")))
+               "audio/gate", *(p.name for p in PARAMS if p.name.startswith("tempo/")))
 PRESET_PARAMS: tuple[str, ...] = tuple(p.name for p in PARAMS if p.access == "rw" and p.name not in _NOT_A_LOOK
                                        and p.deck in (None, "*"))
 """The parameters a preset holds: every value a performer sets and reads back (``rw``) that makes up the
 look of a deck, in registry order, under the names without a deck (a preset stored from deck A recalls on
 deck B as well). Not ``z`` and ``z/N``: the latent point is stored whole in :attr:`Preset.latent`. Not the
 output format (size, fps), the status rate, the recall time, the deck selection, the crossfader, the tempo,
-the quantise grid or the node's walk offset: a preset is a look, and recalling one must not change how it
+the quantise grid, the node's walk offset or the audio gate (the room's): a preset is a look, and recalling one must not change how it
 is delivered, recalled, mixed or timed. Not triggers (``w``:
 recalling ``preset/store`` would store) nor values only LatentVJ sets (``r``)."""
 

@@ -55,6 +55,39 @@ def test_tones_land_in_their_bands_and_silence_is_gated():
     assert quiet["level"] == 0.0 and quiet["low"] == 0.0 and quiet["onset"] < 0.1
 
 
+@pytest.mark.parametrize("rate", [22050, 48000])
+def test_each_mel_band_hears_its_own_part_of_the_sound(rate):
+    """A tone at each band's centre, one after another: the raw energy peaks in that band, the bands rise
+    in order from low to high, and a route can follow one of them."""
+    from latentvj.bridge.audio import MELS, mel_filters
+
+    freqs = np.fft.rfftfreq(1024, 1.0 / rate)
+    filters = mel_filters(freqs, min(8000.0, rate / 2))
+    centres = [float(freqs[np.argmax(row)]) for row in filters]
+    assert centres == sorted(centres) and 150 < centres[0] < 400 and 4000 < centres[-1] <= 8000
+    t = np.arange(rate // 4) / rate
+    for n, centre in enumerate(centres, 1):
+        features = AudioFeatures(rate)
+        tone = (0.3 * np.sin(2 * np.pi * centre * t)).astype(np.float32)
+        for start in range(0, len(tone) - BLOCK + 1, BLOCK):
+            values = features.feed(tone[start:start + BLOCK])
+        loudest = max(range(1, MELS + 1), key=lambda k: features._peaks[f"mel{k}"])
+        assert loudest == n and values[f"mel{n}"] > 0.9, (centre, loudest)
+    assert parse_route(["audio:mel8", "pulse/3"]).source == "audio:mel8"
+
+
+def test_the_gate_is_set_in_dbfs():
+    features = AudioFeatures(RATE)
+    hum = (0.003 * np.sin(2 * np.pi * 50 * np.arange(RATE // 4) / RATE)).astype(np.float32)  # -53 dBFS RMS
+    for block in blocks(hum):
+        heard = features.feed(block)
+    assert heard["level"] > 0.9, "under the default gate (-80 dBFS) the hum is sound"
+    features.set_gate(-40)
+    for block in blocks(hum):
+        gated = features.feed(block)
+    assert gated["level"] == 0.0 and gated["low"] == 0.0 and gated["mel1"] == 0.0
+
+
 def test_audio_is_a_modulation_source():
     mod = Modulation()
     mod.add(parse_route(["audio:onset", "pulse", "amount=0.5"]))
@@ -97,3 +130,32 @@ def test_a_wav_is_read_and_played_into_the_features_at_its_pace(tmp_path):
     assert len(player.features.onsets) == 2
     with pytest.raises(ValueError, match="not a WAV"):
         read_wav(tmp_path / "nothing.wav")
+
+
+@pytest.mark.integration
+def test_the_gate_is_set_over_osc_on_a_serving_server(tiny_gan_path, tmp_path):
+    """`serve --audio-file` with a steady tone: heard; /lvj/audio/gate above its level: silence; a gate out
+    of range at start is refused in one line."""
+    import os
+    import socket
+
+    from latentvj.bridge.control.commands import build_message
+    from processes import ServeProcess, free_port_args, wait_until
+
+    path = tmp_path / "tone.wav"
+    tone = 0.3 * np.sin(2 * np.pi * 220 * np.arange(RATE) / RATE)  # -13 dBFS RMS
+    with wave.open(str(path), "wb") as wav:
+        wav.setnchannels(1), wav.setsampwidth(2), wav.setframerate(RATE)
+        wav.writeframes((tone * 32767).astype("<i2").tobytes())
+    args = ("--model", tiny_gan_path, "--shm", f"lvjgate{os.getpid()}", *free_port_args(), "--no-presets",
+            "--no-routes", "--audio-file", str(path))
+    server = ServeProcess(*args).ready()
+    try:
+        wait_until(lambda: server.status()["audio"]["level"] > 0.5, "the tone to be heard")
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            sock.sendto(build_message("/lvj/audio/gate", -6.0), ("127.0.0.1", server.osc_port))
+        wait_until(lambda: server.status()["audio"]["level"] == 0.0, "the gate to silence the tone")
+    finally:
+        server.assert_stops_cleanly()
+    refused = ServeProcess(*args, "--audio-gate", "-200")
+    assert refused.finish() != 0 and "--audio-gate" in "".join(refused.output)
