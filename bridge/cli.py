@@ -158,7 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--ndi", metavar="NAME",
                        help="also publish frames as the NDI source NAME (pip install 'latentvj[ndi]')")
 
-    serve.add_argument("--tempo", choices=("internal", "osc", "midi", "link"), default="internal",
+    serve.add_argument("--tempo", choices=("internal", "osc", "midi", "link", "audio"), default="internal",
                        help="where the beat comes from (default: internal; also /lvj/tempo/source)")
     serve.add_argument("--bpm", type=float, default=120.0, help="starting tempo (default: 120)")
     serve.add_argument("--link", dest="tempo", action="store_const", const="link",

@@ -33,7 +33,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Callable, Protocol
 
-SOURCES = ("internal", "osc", "midi", "link")
+SOURCES = ("internal", "osc", "midi", "link", "audio")
 QUANTISE = ("off", "beat", "bar", "2bars", "4bars")
 BPM_RANGE = (20.0, 999.0)
 TAP_RESET_S = 2.0
@@ -90,7 +90,7 @@ def next_boundary(position: float, grid: float) -> float:
 
 
 class Source(Protocol):
-    """Something the clock follows (MidiClock, LinkSession); one with ``set_tempo(bpm)`` takes a tempo."""
+    """Something the clock follows (MidiClock, LinkSession, audio.AudioTempo); one with ``set_tempo(bpm)`` takes a tempo."""
 
     def reading(self, now: float) -> SourceReading | None:
         """What the source says at ``now`` (the monotonic clock's seconds); None while it is quiet."""
@@ -304,7 +304,7 @@ class TempoClock:
 
 
 _SOURCE_NAMES = {"internal": "the internal tempo", "osc": "OSC beats", "midi": "MIDI clock",
-                 "link": "Ableton Link"}
+                 "link": "Ableton Link", "audio": "the beat of the live audio"}
 
 
 def _check_bpm(bpm: float) -> float:

@@ -252,10 +252,6 @@ class Server:
                                  report=self.report, on_resize=self._resize, music=self.music,
                                  tempo_source=self._tempo_source, on_pulse=self._pulse,
                                  modulation=self.modulation)
-            try:
-                self.music.set_source(config.tempo, self._tempo_source(config.tempo))
-            except (OSError, RuntimeError, ValueError) as exc:
-                raise ServeError(f"--tempo {config.tempo}: {exc}") from None
             self.engine.renderer.keep(self.engine.prepared)  # resident: switching back to it is instant
             self._resources.callback(self.engine.close)  # last: the presets are written after the loop ends
             self.shm = ShmFrameWriter(config.shm, self.engine.width, self.engine.height,
@@ -286,6 +282,10 @@ class Server:
                 features.set_gate(self.control.get("audio/gate"))
                 self.control.listen(lambda change: features.set_gate(change.value)
                                     if change.name == "audio/gate" else None)
+            try:  # after the audio: --tempo audio follows it
+                self.music.set_source(config.tempo, self._tempo_source(config.tempo))
+            except (OSError, RuntimeError, ValueError) as exc:
+                raise ServeError(f"--tempo {config.tempo}: {exc}") from None
             if config.midi_out:
                 from .control.midi import MidiOutput
 
@@ -364,7 +364,14 @@ class Server:
         if name in ("internal", "osc"):
             return None
         if name not in self._sources:
-            if name == "midi":
+            if name == "audio":
+                if getattr(self, "audio", None) is None:
+                    raise ValueError("the beat of the audio needs a sound: start the server with --audio "
+                                     "DEVICE or --audio-file FILE.wav")
+                from .audio import AudioTempo
+
+                self._sources[name] = AudioTempo(self.audio.features)
+            elif name == "midi":
                 if not self.config.midi_clock:
                     raise ValueError("no MIDI clock port: start the server with --midi-clock PORT (or auto)")
                 from .control.midi import MidiInput

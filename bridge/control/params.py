@@ -380,10 +380,11 @@ PARAMS = Registry(_with_decks([
     Param("scene/current", "i", 0, range=(0, 999), access="r",
           description="The scene slot last stored or recalled (0: none yet)."),
     # ---- tempo ---------------------------------------------------------------------------------
-    Param("tempo/source", "s", "internal", choices=("internal", "osc", "midi", "link"),
+    Param("tempo/source", "s", "internal", choices=("internal", "osc", "midi", "link", "audio"),
           description="Where the beat comes from: internal (tempo/bpm and tap), osc (another program sends "
-                      "/lvj/tempo/beat on every beat), midi (MIDI clock on --midi-clock PORT) or link (the "
-                      "Ableton Link session of a server started with --link). A source that goes quiet leaves the clock free-running at the "
+                      "/lvj/tempo/beat on every beat), midi (MIDI clock on --midi-clock PORT), link (the "
+                      "Ableton Link session of a server started with --link) or audio (the beat estimated "
+                      "from the onsets of --audio or --audio-file). A source that goes quiet leaves the clock free-running at the "
                       "last tempo (status says so)."),
     Param("tempo/bpm", "f", 120.0, range=(20.0, 999.0), unit="BPM",
           description="The tempo. Echoed when the source changes it (tap, MIDI clock, Link). With Link it "

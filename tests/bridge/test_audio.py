@@ -159,3 +159,81 @@ def test_the_gate_is_set_over_osc_on_a_serving_server(tiny_gan_path, tmp_path):
         server.assert_stops_cleanly()
     refused = ServeProcess(*args, "--audio-gate", "-200")
     assert refused.finish() != 0 and "--audio-gate" in "".join(refused.output)
+
+
+def _beats(bpm, seconds, *, start=0.3, jitter=0.004, seed=0):
+    rng = np.random.default_rng(seed)
+    times = np.arange(start, seconds, 60.0 / bpm)
+    return list(times + rng.uniform(-jitter, jitter, len(times)))
+
+
+@pytest.mark.parametrize("bpm", [72.0, 90.0, 120.0, 128.0, 174.0])
+def test_the_beat_is_estimated_from_onsets(bpm):
+    """Onsets on the beat with 4 ms of jitter, two beats missing and two off-beat hits: the tempo to a
+    quarter of a BPM (90 is not taken for 180, nor 120 for 60 or 240) and a beat within 10 ms of the grid."""
+    from latentvj.bridge.audio import TEMPO_MIN_FIT, estimate_beat
+
+    onsets = _beats(bpm, 8.0)
+    onsets = sorted([t for i, t in enumerate(onsets) if i not in (3, 7)] + [onsets[4] + 30 / bpm, onsets[9] + 30 / bpm])
+    found, beat_at, fit = estimate_beat(onsets)
+    assert found == pytest.approx(bpm, abs=0.25) and fit >= TEMPO_MIN_FIT
+    off = ((beat_at - 0.3) * bpm / 60.0 + 0.5) % 1.0 - 0.5  # beats from the nearest grid line
+    assert abs(off) * 60.0 / bpm < 0.010
+    scattered = sorted(np.random.default_rng(1).uniform(0, 8, 16))
+    assert estimate_beat(scattered) is None, "onsets on no grid are no beat"
+    assert estimate_beat(onsets[:3]) is None
+
+
+def test_the_clock_follows_the_beat_of_the_audio():
+    """The tempo clock on the audio source: from 100 BPM free-running to the music's 126, its beats on the
+    music's onsets; quiet again when the music stops."""
+    from latentvj.bridge.audio import AudioTempo
+    from latentvj.bridge.clock import TempoClock
+
+    class Heard:  # what AudioFeatures holds of the sound, as the audio's thread leaves it
+        onsets, time, fed_at = [], 0.0, None
+
+    now = [100.0]
+    heard = Heard()
+    clock = TempoClock(lambda: now[0], bpm=100.0)
+    clock.set_source("audio", AudioTempo(heard, now=lambda: now[0]))
+    onsets = _beats(126.0, 12.0)
+    for step in range(int(12.0 / 0.02)):
+        now[0] += 0.02
+        heard.time, heard.fed_at = step * 0.02, now[0]
+        heard.onsets = [t for t in onsets if t <= heard.time]
+        m = clock.moment()
+    assert clock.bpm == pytest.approx(126.0, abs=0.25) and clock.following
+    last = onsets[-1]
+    phase_at_last = (m.position - (heard.time - last) * 126.0 / 60.0) % 1.0
+    assert min(phase_at_last, 1 - phase_at_last) * 60 / 126 < 0.015, "the beat falls on the music's beats"
+    for _ in range(150):  # three seconds of nothing
+        now[0] += 0.02
+        heard.time, heard.fed_at = heard.time + 0.02, now[0]
+        clock.moment()
+    assert not clock.following and "quiet" in clock.note
+
+
+@pytest.mark.integration
+def test_a_server_takes_its_tempo_from_a_song(tiny_gan_path, tmp_path):
+    """`serve --audio-file clicks.wav --tempo audio`: the status says 126 BPM, following the audio; without
+    a sound, --tempo audio is refused in one line."""
+    import os
+
+    from processes import ServeProcess, free_port_args, wait_until
+
+    path = tmp_path / "clicks.wav"
+    with wave.open(str(path), "wb") as wav:
+        wav.setnchannels(1), wav.setsampwidth(2), wav.setframerate(RATE)
+        wav.writeframes((np.clip(clicks(_beats(126.0, 10.0, jitter=0.0), 10.0), -1, 1) * 32767).astype("<i2").tobytes())
+    args = ("--model", tiny_gan_path, "--shm", f"lvjbeat{os.getpid()}", *free_port_args(), "--no-presets",
+            "--no-routes", "--tempo", "audio")
+    server = ServeProcess(*args, "--audio-file", str(path)).ready()
+    try:
+        wait_until(lambda: abs(server.status()["tempo"]["bpm"] - 126.0) < 0.5, "the tempo of the clicks")
+        tempo = server.status()["tempo"]
+        assert tempo["source"] == "audio" and not tempo.get("note"), tempo
+    finally:
+        server.assert_stops_cleanly()
+    refused = ServeProcess(*args)
+    assert refused.finish() != 0 and "--audio DEVICE or --audio-file" in "".join(refused.output)
