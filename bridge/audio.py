@@ -10,7 +10,7 @@
 - ``flux``: spectral flux (the sum of the magnitude spectrum's rises since the last block);
 - ``onset``: 1 on an onset, decaying over 150 ms: an onset is a flux above an adaptive threshold (the median
   of the last second's flux plus 4 median absolute deviations, three times that median, a fifth of the
-  loudest flux lately, and the gate), at most one per 80 ms.
+  loudest flux lately, and the gate) in a window that got louder, at most one per 80 ms.
 
 Each feature but ``onset`` is normalised to 0..1 by a running range (the highest value seen, decaying by
 half every 10 s, and 0), so routes work without hand-tuning a gain; blocks under the gate (-80 dBFS RMS
@@ -104,18 +104,22 @@ class AudioFeatures:
         else:
             self._history = np.concatenate([self._history[n:], block])
         rms = float(np.sqrt(np.mean(block.astype(np.float64) ** 2)))
+        # The spectral features look at the whole window, so the gate does too: a click at the end of a
+        # block reaches the window's middle (and its flux) only in the next block, which may be silent.
+        sound = float(np.sqrt(np.mean(self._history.astype(np.float64) ** 2))) >= self.gate
         spectrum = np.abs(np.fft.rfft(self._history * self._window))
         raw = {"level": rms if rms >= self.gate else 0.0}
         for name, mask in self._bands:
-            raw[name] = float(np.sqrt(np.sum(spectrum[mask] ** 2))) if rms >= self.gate else 0.0
-        mels = np.sqrt(self._mels @ (spectrum ** 2)) if rms >= self.gate else np.zeros(MELS)
+            raw[name] = float(np.sqrt(np.sum(spectrum[mask] ** 2))) if sound else 0.0
+        mels = np.sqrt(self._mels @ (spectrum ** 2)) if sound else np.zeros(MELS)
         for n, value in enumerate(mels, 1):
             raw[f"mel{n}"] = float(value)
-        flux = 0.0
+        flux, louder = 0.0, True
         if self._last_spectrum is not None:
             flux = float(np.sum(np.maximum(0.0, spectrum - self._last_spectrum)))
+            louder = float(np.sum(spectrum ** 2)) > float(np.sum(self._last_spectrum ** 2))
         self._last_spectrum = spectrum
-        raw["flux"] = flux if rms >= self.gate else 0.0
+        raw["flux"] = flux if sound else 0.0
         # Onsets: the flux against an adaptive threshold over the last second.
         self._since_onset += dt
         history = np.fromiter(self._flux, dtype=np.float64) if self._flux else np.zeros(1)
@@ -124,7 +128,8 @@ class AudioFeatures:
         # ... and three times the median and a fifth of the loudest flux lately, so the fizz of a noise floor
         # is never an onset; none in the first quarter second, while the history fills.
         threshold = max(median + 4.0 * spread, 3.0 * median, 0.2 * self._peaks["flux"] * decay_of(dt)) + 1e-6
-        onset = (raw["flux"] > threshold and rms >= self.gate and self._since_onset >= ONSET_GAP_S
+        # An onset makes the window louder: the smeared spectrum of a sound that stops has flux too.
+        onset = (raw["flux"] > threshold and sound and louder and self._since_onset >= ONSET_GAP_S
                  and len(self._flux) * BLOCK / self.samplerate >= 0.25)
         self._flux.append(raw["flux"])
         if onset:
