@@ -386,3 +386,180 @@ def link_nodes(seconds: float, *, model: str, tempo_to: float = 137.0, out: Text
                   f"frames shown: median {part['shown']['median_ms']} ms, p95 {part['shown']['p95_ms']} ms, "
                   f"max {part['shown']['max_ms']} ms (a frame at 30 fps: 33.3 ms)\n")
     return result
+
+
+# ---- live audio: from a click to the first frame that shows it ----------------------------------------
+
+CLICK_GAP_S = 0.5
+"""Seconds between clicks, plus a random part of a frame so the clicks fall at every phase of the frames."""
+
+
+def audio_latency(seconds: float, *, model: str, out: TextIO) -> dict:
+    """Clicks through JACK (its dummy driver, a server of this run's own) into `latentvj serve --audio`,
+    with a route from audio:onset to the fade: each click darkens the frames. A player of ours (a JACK
+    client through sounddevice, in its own process) notes when each click goes into JACK; this process reads
+    the shared-memory ring and notes when each frame was published (the writer's timestamp). The latency
+    of a click is from it to the first frame published after it that is dark: the audio block, the
+    features, the wait for the next frame, its drawing and its publishing. Needs jackd (Debian jackd2) and
+    the audio extra."""
+    import importlib.util
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    from latentvj.plugin.shmring import ShmFrameReader
+
+    from .control.commands import build_message
+    from .fuzz import Served
+
+    missing = [tool for tool in ("jackd", "jack_wait", "jack_lsp", "jack_connect") if shutil.which(tool) is None]
+    if missing or importlib.util.find_spec("sounddevice") is None:
+        raise RuntimeError(f"--audio-latency needs JACK ({', '.join(missing) or 'found'}: apt-get install jackd2) "
+                           "and the audio extra (pip install 'latentvj[audio]')")
+    name = f"lvjlatency{os.getpid()}"
+    env = {"JACK_DEFAULT_SERVER": name, "JACK_NO_AUDIO_RESERVATION": "1", "OMP_NUM_THREADS": "1"}
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    processes: list[subprocess.Popen] = []
+    served = None
+    try:
+        processes.append(subprocess.Popen(["jackd", "--no-realtime", "-n", name, "-d", "dummy", "-r", "48000",
+                                           "-p", "256"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        subprocess.run(["jack_wait", "-w", "-t", "30"], check=True, capture_output=True, timeout=40)
+        with tempfile.TemporaryDirectory(prefix="lvj-latency-") as folder:
+            served = Served(model, Path(folder), "--no-presets", "--no-routes", "--audio", "system",
+                            name="latency")
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+                sock.sendto(build_message("/lvj/mod/route", "audio:onset", "output/fade", "amount=-1"), served.osc)
+            before = set(_jack_ports())
+            player = subprocess.Popen([sys.executable, "-c", "from latentvj.bridge.bench import play_clicks; "
+                                       f"play_clicks({seconds!r})"], stdout=subprocess.PIPE, text=True)
+            processes.append(player)
+            assert player.stdout is not None
+            if player.stdout.readline().strip() != "playing":
+                raise RuntimeError("the click player did not start")
+            ours = [p for p in set(_jack_ports()) - before if p.endswith("out_0") or p.endswith("out_1")][:1]
+            inputs = [p for p in before if p.endswith("in_0") or p.endswith("in_1")][:1]
+            if not ours or not inputs:
+                raise RuntimeError(f"no JACK ports to connect: player {ours}, server {inputs}")
+            subprocess.run(["jack_connect", ours[0], inputs[0]], check=True, capture_output=True)
+            frames: list[tuple[float, float]] = []  # (published, mean brightness)
+            clicks: list[float] = []
+            reading = threading.Event()
+
+            def read_frames() -> None:
+                with ShmFrameReader(served.shm) as reader:
+                    seen = 0
+                    while not reading.is_set():
+                        frame = reader.read()
+                        if frame is not None and frame.number != seen:
+                            seen = frame.number
+                            frames.append((frame.timestamp, float(frame.pixels.mean())))
+                        time.sleep(0.002)
+
+            reader_thread = threading.Thread(target=read_frames, daemon=True)
+            reader_thread.start()
+            for line in player.stdout:
+                if line.startswith("click "):
+                    clicks.append(float(line.split()[1]))
+            player.wait(30)
+            reading.set()
+            reader_thread.join(5)
+            onsets = served.status().get("audio", {}).get("onsets", 0)
+            served.stop()
+            served = None
+    finally:
+        if served is not None:
+            served.stop()
+        for process in reversed(processes):
+            process.terminate()
+            try:
+                process.wait(10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        for key, value in saved.items():
+            os.environ.pop(key) if value is None else os.environ.__setitem__(key, value)
+    return _latency_figures(clicks, frames, onsets, out)
+
+
+def _latency_figures(clicks: list[float], frames: list[tuple[float, float]], onsets: int, out: TextIO) -> dict:
+    """Each click's latency: to the first frame published after it whose brightness fell below half of the
+    frames' usual (their median) brightness; a click no frame shows within CLICK_GAP_S is missed. The first
+    click (the features learn their range on it) and the clicks of the last CLICK_GAP_S are not counted."""
+    bright = statistics.median(mean for _, mean in frames) if frames else 0.0
+    last = frames[-1][0] if frames else 0.0
+    clicks = [c for c in clicks if c < last - CLICK_GAP_S]  # not those whose frames came after the reading
+    latencies, missed_at = [], []
+    for click in clicks[1:]:  # the first click teaches the features their range
+        shown = next((t for t, mean in frames if t > click and mean < 0.5 * bright), None)
+        if shown is None or shown - click > CLICK_GAP_S:
+            missed_at.append(round(click - clicks[0], 2))
+        else:
+            latencies.append(1000.0 * (shown - click))
+    latencies.sort()
+
+    def pct(q):
+        return round(latencies[min(len(latencies) - 1, int(q * len(latencies)))], 1) if latencies else None
+
+    missed = len(missed_at)
+    figures = {"clicks": len(clicks) - 1, "heard_onsets": onsets, "shown": len(latencies), "missed": missed,
+               "missed_at_s": missed_at,
+               "frames": len(frames), "p50_ms": pct(0.5), "p90_ms": pct(0.9), "p99_ms": pct(0.99),
+               "max_ms": round(latencies[-1], 1) if latencies else None,
+               "frame_period_ms": round(1000 / 30, 1), "block_ms": round(1000 * 512 / 48000, 1)}
+    out.write(f"click to frame through JACK: {figures['shown']} of {figures['clicks']} clicks shown "
+              f"({missed} missed; {onsets} onsets heard), latency p50 {figures['p50_ms']} ms, p90 "
+              f"{figures['p90_ms']} ms, p99 {figures['p99_ms']} ms, max {figures['max_ms']} ms (a frame at 30 fps: "
+              f"33.3 ms; an audio block: 10.7 ms)\n")
+    return figures
+
+
+def _jack_ports() -> list[str]:
+    return subprocess.run(["jack_lsp"], capture_output=True, text=True, timeout=10).stdout.split("\n")
+
+
+def play_clicks(seconds: float) -> None:
+    """The latency bench's click player (its own process: PortAudio is never started in the bench's): a JACK
+    output through sounddevice, a click every CLICK_GAP_S plus a random part of a frame; prints "playing",
+    then "click T" (time.time() of the click's first sample going into JACK) for each."""
+    import queue
+    import random
+
+    import numpy as np
+    import sounddevice
+
+    rate = 48000
+    shape = (np.hanning(96) * 0.8).astype(np.float32)
+    rng = random.Random(0)
+    state = {"at": 0, "next": int(rate * 0.5)}
+    said: queue.Queue = queue.Queue()
+
+    def callback(outdata, frames, when, status):
+        now = time.time()
+        outdata.fill(0)
+        start = state["at"]
+        while state["next"] + len(shape) <= start + frames:
+            k = state["next"] - start
+            outdata[k:k + len(shape), 0] = shape
+            said.put(now + k / rate)
+            state["next"] += int(rate * (CLICK_GAP_S + rng.uniform(0, 1 / 30)))
+        if state["next"] < start + frames:  # a click would straddle two buffers: start it in the next
+            state["next"] = start + frames
+        state["at"] = start + frames
+
+    device = next(i for i, d in enumerate(sounddevice.query_devices())
+                  if d["max_output_channels"] > 0 and "system" in d["name"].lower())
+    with sounddevice.OutputStream(device=device, channels=1, samplerate=rate, blocksize=256, dtype="float32",
+                                  callback=callback):
+        print("playing", flush=True)
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            try:
+                print(f"click {said.get(timeout=0.1):.6f}", flush=True)
+            except queue.Empty:
+                pass
+        time.sleep(0.6)
+    while not said.empty():
+        print(f"click {said.get():.6f}", flush=True)
+    sys.stdout.flush()
+    os._exit(0)  # PortAudio's JACK host may assert at exit once its server is gone: nothing is left to do

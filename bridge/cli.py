@@ -13,6 +13,7 @@ import os
 import re
 import shlex
 import signal
+import subprocess
 import sys
 from pathlib import Path
 from typing import Sequence
@@ -270,7 +271,11 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--link-nodes", type=float, default=0.0, metavar="SECONDS",
                        help="run two serve --link nodes for SECONDS and measure how far apart their beats are "
                             "(run it inside a network namespace: see docs/tempo.md)")
-    bench.add_argument("--json", type=Path, metavar="FILE", help="also write the figures as JSON (--link-nodes)")
+    bench.add_argument("--audio-latency", type=float, default=0.0, metavar="SECONDS",
+                       help="clicks through JACK's dummy driver into serve --audio for SECONDS: the latency from "
+                            "a click to the first frame that shows it, p50/p90/p99 (needs jackd2 and the audio extra)")
+    bench.add_argument("--json", type=Path, metavar="FILE",
+                       help="also write the figures as JSON (--link-nodes, --audio-latency)")
     bench.add_argument("--flood", type=float, default=0.0, metavar="MSGS_PER_S",
                        help="also measure the engine while a separate process sends OSC at this rate (e.g. "
                             "20000), first to a socket nobody reads (the sender's own cost), then to the "
@@ -652,6 +657,17 @@ def _bench(args: argparse.Namespace) -> int:
         except RuntimeError as exc:
             raise _CliError(str(exc)) from None
         return 0 if report.tracebacks == 0 and report.stopped_cleanly and report.echo_ok else 1
+
+    if args.audio_latency:
+        from .bench import audio_latency
+
+        try:
+            figures = audio_latency(args.audio_latency, model=args.model, out=sys.stdout)
+        except (RuntimeError, subprocess.SubprocessError) as exc:
+            raise _CliError(str(exc)) from None
+        if args.json:
+            args.json.write_text(json.dumps(figures, indent=2) + "\n")
+        return 0 if figures["shown"] else 1
 
     if args.link_nodes:
         from .bench import link_nodes

@@ -212,8 +212,8 @@ class Served:
         self.log_path = folder / "serve.log"
         self.log = self.log_path.open("wb")
         env = dict(os.environ, LATENTVJ_CONFIG=str(folder / "config"))
-        command = [sys.executable, "-m", "latentvj.bridge.cli", "serve", "--model", model, "--shm",
-                   f"lvj{name}{os.getpid()}", "--osc-port", "0", "--http-port", "0", "--oscquery-port", "0",
+        self.shm = f"lvj{name}{os.getpid()}"
+        command = [sys.executable, "-m", "latentvj.bridge.cli", "serve", "--model", model, "--shm", self.shm, "--osc-port", "0", "--http-port", "0", "--oscquery-port", "0",
                    "--images", str(folder / "images"), *args]
         (folder / "images").mkdir(exist_ok=True)
         self.proc = subprocess.Popen(command, stdout=self.log, stderr=subprocess.STDOUT, env=env)

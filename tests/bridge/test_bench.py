@@ -47,3 +47,26 @@ def test_the_fuzz_never_points_the_server_at_another_host():
         except oscwire.OscDecodeError:
             continue
         assert not any("subscribe" in m.address for m in messages)
+
+
+@pytest.mark.integration
+def test_bench_audio_latency_measures_clicks_through_jack_to_frames(tiny_gan_path, tmp_path):
+    """`latentvj bench --audio-latency`: its own JACK server, a click player, a serving server; every click is
+    heard and shown, and the figures are written (their values are the bench's to report, not a test's)."""
+    import importlib.util
+    import json
+    import shutil
+    import subprocess
+    import sys
+
+    if shutil.which("jackd") is None or importlib.util.find_spec("sounddevice") is None:
+        pytest.skip("needs jackd (Debian jackd2) and the audio extra: pip install 'latentvj[audio]'")
+    out = tmp_path / "latency.json"
+    run = subprocess.run([sys.executable, "-m", "latentvj.bridge.cli", "bench", "--audio-latency", "5", "--model",
+                          tiny_gan_path, "--json", str(out)], capture_output=True, text=True, timeout=180)
+    assert run.returncode == 0, run.stdout + run.stderr
+    figures = json.loads(out.read_text())
+    assert figures["clicks"] >= 6 and figures["shown"] >= figures["clicks"] - 1, figures
+    assert figures["heard_onsets"] >= figures["clicks"] - 1, figures  # (one may fall in a JACK xrun)
+    assert 0 < figures["p50_ms"] <= figures["p99_ms"] <= figures["max_ms"], figures
+    assert "click to frame through JACK" in run.stdout
