@@ -245,7 +245,8 @@ class Server:
                                                          port=config.oscquery_port, osc_host=config.osc_host,
                                                          osc_port=self.osc.address[1], mdns=config.mdns,
                                                          on_osc=websocket_osc(self.protocol, send=self.osc.send),
-                                                         allow=allow, allow_file_pages=config.allow_file_pages))
+                                                         allow=allow, allow_file_pages=config.allow_file_pages,
+                                                         modulated=self._modulated))
             self._resources.callback(self.oscquery.stop)
             model = load(config.model, config.model_dirs)
             self.engine = Engine(model, config=config.engine, control=self.control, presets=presets,
@@ -350,6 +351,10 @@ class Server:
         is summarised, not flooded). ``warning``: applied, but not as asked (/lvj/warning)."""
         for message, target in self.protocol.error_replies(source, address, reason, warning=warning):
             self.osc.send(message, target)
+
+    def _modulated(self) -> dict[str, float]:
+        """The modulated values the last frame drew (none while no route is made)."""
+        return dict(self.modulation.last) if self.modulation.routes else {}
 
     def _ports(self) -> list[str]:
         """The MIDI input ports, listed at most once per PORTS_FRESH_S."""

@@ -42,7 +42,7 @@ import struct
 import threading
 import time
 from http import HTTPStatus
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 from urllib.parse import unquote, urlsplit
 
 from latentvj.plugin.oscwire import Arg
@@ -98,7 +98,12 @@ OscHandler = Callable[[bytes, Address], list[bytes]]
 
 # ---- the namespace as JSON ---------------------------------------------------------------------------
 
-def namespace(state: ControlState, *, name: str = "LatentVJ") -> dict[str, Any]:
+MODULATED = f"{PREFIX}/mod/value"
+"""Where the values drawn this frame of modulated parameters are (``/lvj/mod/value/deck/a/direction/1``)."""
+
+
+def namespace(state: ControlState, *, name: str = "LatentVJ",
+              modulated: Mapping[str, float] | None = None) -> dict[str, Any]:
     """The whole OSCQuery tree of the state's registry, with current values.
 
     Each path segment is a node; a parameter is a node with TYPE/ACCESS/RANGE/...; a node may be both a
@@ -120,6 +125,16 @@ def namespace(state: ControlState, *, name: str = "LatentVJ") -> dict[str, Any]:
         node.clear()
         node.update(_leaf(param, state, param.address))
         node["CONTENTS"] = contents
+    for target, value in sorted((modulated or {}).items()):
+        # Read only, never streamed: they move every frame, and the echo path carries what was set.
+        path = f"{MODULATED}/{target}"
+        param = state.registry[target]
+        lo, hi = param.range
+        _container(root, path).update({
+            "FULL_PATH": path, "TYPE": "f", "ACCESS": ACCESS["r"], "VALUE": [float(value)],
+            "RANGE": [{"MIN": lo, "MAX": hi}],
+            "DESCRIPTION": f"What is drawn of /lvj/{target} this frame: the value set plus its routes "
+                           "(read only; it moves every frame, so it is asked for, not streamed)"})
     _prune(root)
     return root
 
@@ -454,8 +469,11 @@ class OscQueryServer:
                  osc_host: str = "127.0.0.1", osc_port: int = 9000, name: str = "LatentVJ", mdns: bool = False,
                  send_timeout: float = 3.0, on_osc: OscHandler | None = None,
                  allow: Callable[[str], bool] | None = None, allow_file_pages: bool = False,
-                 max_clients: int = MAX_CLIENTS, max_websockets: int = MAX_WEBSOCKETS):
+                 max_clients: int = MAX_CLIENTS, max_websockets: int = MAX_WEBSOCKETS,
+                 modulated: Callable[[], Mapping[str, float]] | None = None):
         self.state = state
+        self.modulated = modulated or dict
+        """The modulated parameters' values of the last frame (by the state's name), for /lvj/mod/value/..."""
         """Where the namespace (registry, latent size) and the values come from; changes are streamed."""
         self.osc_host = osc_host
         """Where controllers send OSC (HOST_INFO's OSC_IP; left out when it is a wildcard address)."""
@@ -694,7 +712,8 @@ class OscQueryServer:
                 if "HOST_INFO" in query:
                     self._json(host_info(name=server.name, osc_host=server.osc_host, osc_port=server.osc_port))
                     return
-                node = find_node(namespace(server.state, name=server.name), unquote(url.path))
+                node = find_node(namespace(server.state, name=server.name, modulated=server.modulated()),
+                                 unquote(url.path))
                 if node is None:
                     self._send(HTTPStatus.NOT_FOUND, f"no OSC node at {url.path}\n".encode(), "text/plain")
                 elif not query:

@@ -4,9 +4,11 @@ file and back after a restart."""
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import socket
+import urllib.request
 
 import numpy as np
 import pytest
@@ -194,6 +196,14 @@ def test_routes_survive_a_restart(tiny_gan_path, tmp_path):
                         ("127.0.0.1", first.osc_port))
         wait_until(lambda: "output/fade" in first.status()["modulated"], "the route to play")
         wait_until(lambda: routes.exists() and "output/fade" in routes.read_text(), "the routes file")
+        # OSCQuery holds what is drawn apart from what was set: the square wave takes the fade to 0.5 or 1.
+        def drawn():
+            with urllib.request.urlopen(first.oscquery + "lvj/mod/value/output/fade?VALUE", timeout=10) as reply:
+                return json.load(reply)["VALUE"][0]
+        wait_until(lambda: drawn() == pytest.approx(0.5), "the fade drawn half-way down")
+        wait_until(lambda: drawn() == pytest.approx(1.0), "the fade drawn up again, half a bar later")
+        with urllib.request.urlopen(first.oscquery + "lvj/output/fade?VALUE", timeout=10) as reply:
+            assert json.load(reply)["VALUE"] == [1.0], "the value set is untouched by the route"
         first.assert_stops_cleanly()
     finally:
         first.stop()
