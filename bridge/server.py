@@ -33,7 +33,7 @@ from .engine import Engine, EngineConfig
 from .jobs import LatestJob
 from .outputs import NETWORK_OUTPUTS, OutputError
 from .control.osc import AllowList, OscProtocol, OscServer, Subscribers, clip
-from .control.oscquery import OscQueryServer, websocket_osc
+from .control.oscquery import Live, OscQueryServer, websocket_osc
 from .control.presets import Preset, PresetError, PresetStore
 from .folders import default_config_dir, default_presets_path
 from .outputs.preview import PreviewEncoder, PreviewServer
@@ -246,7 +246,7 @@ class Server:
                                                          osc_port=self.osc.address[1], mdns=config.mdns,
                                                          on_osc=websocket_osc(self.protocol, send=self.osc.send),
                                                          allow=allow, allow_file_pages=config.allow_file_pages,
-                                                         modulated=self._modulated))
+                                                         live=self._live))
             self._resources.callback(self.oscquery.stop)
             model = load(config.model, config.model_dirs)
             self.engine = Engine(model, config=config.engine, control=self.control, presets=presets,
@@ -352,9 +352,22 @@ class Server:
         for message, target in self.protocol.error_replies(source, address, reason, warning=warning):
             self.osc.send(message, target)
 
-    def _modulated(self) -> dict[str, float]:
-        """The modulated values the last frame drew (none while no route is made)."""
-        return dict(self.modulation.last) if self.modulation.routes else {}
+    def _live(self) -> list[Live]:
+        """OSCQuery's nodes that move every frame: what the last frame drew of each routed parameter
+        (/lvj/mod/value/..., none while no route is made) and the live audio's features
+        (/lvj/audio/feature/..., with --audio or --audio-file)."""
+        nodes = []
+        if self.modulation.routes:
+            for target, value in sorted(self.modulation.last.items()):
+                low, high = self.control.registry[target].range
+                nodes.append(Live(f"{PREFIX}/mod/value/{target}", value, low, high,
+                                  f"What is drawn of {PREFIX}/{target} this frame: the value set plus its routes"))
+        audio = getattr(self, "audio", None)
+        if audio is not None:
+            for feature, value in audio.features.values.items():
+                nodes.append(Live(f"{PREFIX}/audio/feature/{feature}", value, 0.0, 1.0,
+                                  f"The live audio's {feature} now, 0..1 (the source audio:{feature})"))
+        return nodes
 
     def _ports(self) -> list[str]:
         """The MIDI input ports, listed at most once per PORTS_FRESH_S."""

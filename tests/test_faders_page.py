@@ -99,9 +99,24 @@ def preview_status(preview: str) -> dict:
         return json.load(reply)
 
 
+def _tone(path: Path) -> Path:
+    """A second of a 220 Hz tone: a song for the audio meters."""
+    import wave
+
+    import numpy as np
+
+    with wave.open(str(path), "wb") as wav:
+        wav.setnchannels(1)
+        wav.setsampwidth(2)
+        wav.setframerate(48000)
+        wav.writeframes((0.3 * np.sin(2 * np.pi * 220 * np.arange(48000) / 48000) * 32767).astype("<i2").tobytes())
+    return path
+
+
 def test_faders_page_controls_the_server_and_follows_its_changes(chromium_available, shm_name, tiny_gan_path,
                                                                  tmp_path):
-    server = ServeProcess("--model", tiny_gan_path, "--shm", shm_name, "--allow-file-pages", *free_port_args())
+    server = ServeProcess("--model", tiny_gan_path, "--shm", shm_name, "--allow-file-pages", *free_port_args(),
+                          "--audio-file", str(_tone(tmp_path / "tone.wav")))
     browser = None
     try:
         server.ready()
@@ -150,6 +165,22 @@ def test_faders_page_controls_the_server_and_follows_its_changes(chromium_availa
         browser.evaluate("send('/lvj/walk/speed', [['f', 99]])")
         wait_until(lambda: "/lvj/walk/speed:" in browser.evaluate("document.getElementById('errors').textContent"),
                  "the error to be shown")
+
+        # A route typed into the page plays, is listed (the echo of /lvj/mod/routes) and what it draws is
+        # shown beside the value set; "clear all" removes it.
+        browser.evaluate("(() => { document.getElementById('route').value = 'lfo:square:4 output/fade amount=-0.5';"
+                         " document.getElementById('add-route').click(); })()")
+        wait_until(lambda: "output/fade" in preview_status(preview)["modulated"], "the route to play")
+        wait_until(lambda: "lfo:square:4 output/fade" in browser.evaluate(
+            "document.getElementById('routes').textContent"), "the page to list the route")
+        wait_until(lambda: "output/fade drawn at 0.500" in browser.evaluate(
+            "document.getElementById('drawn').textContent"), "the page to show the fade drawn half-way down")
+        wait_until(lambda: browser.evaluate("+(document.querySelector('meter[data-feature=\"level\"]') || {}).value")
+                   > 0.5, "the audio meter to show the tone")
+        browser.evaluate("document.getElementById('clear-routes').click()")
+        wait_until(lambda: browser.evaluate("document.getElementById('routes').textContent") == "(no routes)",
+                   "the routes to be cleared")
+        assert not preview_status(preview)["modulated"]
 
         # The server goes away: the page says so (and keeps retrying).
         assert server.stop() == 0

@@ -41,8 +41,9 @@ import socket
 import struct
 import threading
 import time
+from dataclasses import dataclass
 from http import HTTPStatus
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Iterable
 from urllib.parse import unquote, urlsplit
 
 from latentvj.plugin.oscwire import Arg
@@ -98,12 +99,18 @@ OscHandler = Callable[[bytes, Address], list[bytes]]
 
 # ---- the namespace as JSON ---------------------------------------------------------------------------
 
-MODULATED = f"{PREFIX}/mod/value"
-"""Where the values drawn this frame of modulated parameters are (``/lvj/mod/value/deck/a/direction/1``)."""
+@dataclass(frozen=True)
+class Live:
+    """A read-only node whose value moves every frame or block (what a route draws, an audio feature): served
+    when asked for, never streamed over LISTEN."""
+    path: str
+    value: float
+    low: float
+    high: float
+    description: str
 
 
-def namespace(state: ControlState, *, name: str = "LatentVJ",
-              modulated: Mapping[str, float] | None = None) -> dict[str, Any]:
+def namespace(state: ControlState, *, name: str = "LatentVJ", live: Iterable[Live] = ()) -> dict[str, Any]:
     """The whole OSCQuery tree of the state's registry, with current values.
 
     Each path segment is a node; a parameter is a node with TYPE/ACCESS/RANGE/...; a node may be both a
@@ -125,16 +132,10 @@ def namespace(state: ControlState, *, name: str = "LatentVJ",
         node.clear()
         node.update(_leaf(param, state, param.address))
         node["CONTENTS"] = contents
-    for target, value in sorted((modulated or {}).items()):
-        # Read only, never streamed: they move every frame, and the echo path carries what was set.
-        path = f"{MODULATED}/{target}"
-        param = state.registry[target]
-        lo, hi = param.range
-        _container(root, path).update({
-            "FULL_PATH": path, "TYPE": "f", "ACCESS": ACCESS["r"], "VALUE": [float(value)],
-            "RANGE": [{"MIN": lo, "MAX": hi}],
-            "DESCRIPTION": f"What is drawn of /lvj/{target} this frame: the value set plus its routes "
-                           "(read only; it moves every frame, so it is asked for, not streamed)"})
+    for node in live:
+        _container(root, node.path).update({
+            "FULL_PATH": node.path, "TYPE": "f", "ACCESS": ACCESS["r"], "VALUE": [float(node.value)],
+            "RANGE": [{"MIN": node.low, "MAX": node.high}], "DESCRIPTION": node.description})
     _prune(root)
     return root
 
@@ -470,10 +471,10 @@ class OscQueryServer:
                  send_timeout: float = 3.0, on_osc: OscHandler | None = None,
                  allow: Callable[[str], bool] | None = None, allow_file_pages: bool = False,
                  max_clients: int = MAX_CLIENTS, max_websockets: int = MAX_WEBSOCKETS,
-                 modulated: Callable[[], Mapping[str, float]] | None = None):
+                 live: Callable[[], Iterable[Live]] | None = None):
         self.state = state
-        self.modulated = modulated or dict
-        """The modulated parameters' values of the last frame (by the state's name), for /lvj/mod/value/..."""
+        self.live = live or tuple
+        """The nodes whose values move too fast to stream (see :class:`Live`), as they are now."""
         """Where the namespace (registry, latent size) and the values come from; changes are streamed."""
         self.osc_host = osc_host
         """Where controllers send OSC (HOST_INFO's OSC_IP; left out when it is a wildcard address)."""
@@ -712,7 +713,7 @@ class OscQueryServer:
                 if "HOST_INFO" in query:
                     self._json(host_info(name=server.name, osc_host=server.osc_host, osc_port=server.osc_port))
                     return
-                node = find_node(namespace(server.state, name=server.name, modulated=server.modulated()),
+                node = find_node(namespace(server.state, name=server.name, live=server.live()),
                                  unquote(url.path))
                 if node is None:
                     self._send(HTTPStatus.NOT_FOUND, f"no OSC node at {url.path}\n".encode(), "text/plain")

@@ -155,8 +155,10 @@ def test_a_wav_is_read_and_played_into_the_features_at_its_pace(tmp_path):
 def test_the_gate_is_set_over_osc_on_a_serving_server(tiny_gan_path, tmp_path):
     """`serve --audio-file` with a steady tone: heard; /lvj/audio/gate above its level: silence; a gate out
     of range at start is refused in one line."""
+    import json
     import os
     import socket
+    import urllib.request
 
     from latentvj.bridge.control.commands import build_message
     from processes import ServeProcess, free_port_args, wait_until
@@ -171,9 +173,16 @@ def test_the_gate_is_set_over_osc_on_a_serving_server(tiny_gan_path, tmp_path):
     server = ServeProcess(*args).ready()
     try:
         wait_until(lambda: server.status()["audio"]["level"] > 0.5, "the tone to be heard")
+
+        def meter():  # what a host's meter reads from the OSCQuery tree
+            with urllib.request.urlopen(server.oscquery + "lvj/audio/feature/level?VALUE", timeout=10) as reply:
+                return json.load(reply)["VALUE"][0]
+
+        assert meter() > 0.5
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
             sock.sendto(build_message("/lvj/audio/gate", -6.0), ("127.0.0.1", server.osc_port))
         wait_until(lambda: server.status()["audio"]["level"] == 0.0, "the gate to silence the tone")
+        assert meter() == 0.0
     finally:
         server.assert_stops_cleanly()
     refused = ServeProcess(*args, "--audio-gate", "-200")
