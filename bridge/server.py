@@ -27,13 +27,13 @@ from .control.midi import MidiMap
 from .modulation import SETS, Modulation, RouteFile, parse_route
 from .control.commands import build_message
 from .control.params import DECKS, PREFIX, ParamError, deck_name
-from .control.state import ControlState
+from .control.state import ControlState, Live
 from .device import pick_device
 from .engine import Engine, EngineConfig
 from .jobs import LatestJob
 from .outputs import NETWORK_OUTPUTS, OutputError
 from .control.osc import AllowList, OscProtocol, OscServer, Subscribers, clip
-from .control.oscquery import Live, OscQueryServer, websocket_osc
+from .control.oscquery import OscQueryServer, websocket_osc
 from .control.presets import Preset, PresetError, PresetStore
 from .folders import default_config_dir, default_presets_path
 from .outputs.preview import PreviewEncoder, PreviewServer
@@ -210,7 +210,7 @@ class Server:
             self.subscribers = Subscribers(config.reply)
             self.protocol = OscProtocol(
                 self.control, status=self.status, subscribers=self.subscribers,
-                models=lambda: model_names(config.model_dirs),
+                models=lambda: model_names(config.model_dirs), live=self._live,
                 commands={
                     "model/load": lambda name, sender, deck: self.loads[deck].submit((name, deck, False, sender)),
                     "model/blend": self._blend,

@@ -23,7 +23,7 @@ from latentvj.plugin.oscwire import encode_message
 
 from .params import PREFIX, TIMED, ParamError, is_release, split_deck
 from .problems import ProblemLog, describe_source
-from .state import ControlState
+from .state import ControlState, Live
 
 log = logging.getLogger("latentvj.osc")
 
@@ -110,7 +110,8 @@ class Commands:
 
     def __init__(self, state: ControlState, *, status: Callable[[], dict],
                  models: Callable[[], list[str]] = lambda: [], subscribers: Subscribers | None = None,
-                 problems: ProblemLog | None = None, table: Mapping[str, Command] | None = None):
+                 problems: ProblemLog | None = None, table: Mapping[str, Command] | None = None,
+                 live: Callable[[], Iterable[Live]] = tuple):
         """
         Args:
             state: where values go; its registry says what exists.
@@ -120,16 +121,18 @@ class Commands:
             problems: bounds the logging and answering of errors per sender.
             table: commands besides the built-in ones (status, model/list, subscribe, unsubscribe), by
                 parameter name: ``{"model/load": ...}``. A command's parameter must be in the registry.
+            live: the values that move too fast to echo (see :class:`Live`): they follow every status.
         """
         self.state = state
         self.status = status
+        self.live = live
         self.models = models
         self.subscribers = subscribers if subscribers is not None else Subscribers()
         self.problems = problems if problems is not None else ProblemLog(log)
         self.errors = 0
         """Messages answered with /lvj/error since start (answered or, under a flood, only counted)."""
         self.table: dict[str, Command] = {
-            "status": lambda value, sender: [(self.status_message(), sender)],
+            "status": lambda value, sender: [(message, sender) for message in self.status_messages()],
             "model/list": lambda value, sender: [(build_message(MODEL_LIST_ADDRESS, *self.models()), sender)],
             "subscribe": lambda args, sender: self._subscription("subscribe", args, sender),
             "unsubscribe": lambda args, sender: self._subscription("unsubscribe", args, sender),
@@ -197,6 +200,11 @@ class Commands:
         else:
             self.state.set_item(name, index, value, source=sender)
         return []
+
+    def status_messages(self) -> list[bytes]:
+        """/lvj/status, then each live value as a message of its own at its address (a meter's, what a
+        route draws): Pd's oscparse takes no bundles."""
+        return [self.status_message(), *(build_message(node.path, float(node.value)) for node in self.live())]
 
     def status_message(self) -> bytes:
         status = self.status()

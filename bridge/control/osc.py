@@ -45,7 +45,7 @@ from .commands import (  # noqa: F401 - the replies' addresses and helpers, as t
     osc_args,
 )
 from .problems import ProblemLog, describe_source
-from .state import Change, ControlState
+from .state import Change, ControlState, Live
 
 log = logging.getLogger("latentvj.osc")
 
@@ -163,6 +163,7 @@ class OscProtocol:
         problems: ProblemLog | None = None,
         schedule: Schedule | None = None,
         commands: dict[str, Command] | None = None,
+        live: Callable[[], Iterable[Live]] = tuple,
     ):
         """
         Args:
@@ -171,9 +172,11 @@ class OscProtocol:
             schedule: where future-timetagged messages wait.
             commands: commands besides the built-in ones, by parameter name (the server's model loads and
                 encodes).
+            live: the values that move too fast to echo (see :class:`Live`): they follow every status,
+                asked for or periodic.
         """
         self.commands = Commands(state, status=status, models=models, subscribers=subscribers,
-                                 problems=problems, table=commands)
+                                 problems=problems, table=commands, live=live)
         self.state = state
         self.subscribers = self.commands.subscribers
         self.problems = self.commands.problems
@@ -183,6 +186,7 @@ class OscProtocol:
         self.status_message = self.commands.status_message
         self.dump = self.commands.dump
         self.error_replies = self.commands.error_replies
+        self.status_messages = self.commands.status_messages
 
     @property
     def errors(self) -> int:
@@ -562,9 +566,10 @@ class OscServer:
         if rate <= 0 or now < self._next_status:
             return
         self._next_status = now + 1.0 / rate
-        message = self.protocol.status_message()
+        messages = self.protocol.status_messages()
         for target in self.protocol.subscribers:
-            self.send(message, target)
+            for message in messages:
+                self.send(message, target)
 
     def send(self, data: bytes, destination: Address) -> None:
         try:

@@ -41,14 +41,13 @@ import socket
 import struct
 import threading
 import time
-from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any, Callable, Iterable
 from urllib.parse import unquote, urlsplit
 
 from latentvj.plugin.oscwire import Arg
 
-from .state import Change, ControlState
+from .state import Change, ControlState, Live
 from ..httpguard import GuardedHandler, GuardedHTTPServer
 from .osc import ERROR_ADDRESS, AllowList, OscProtocol, build_message, clip
 from .problems import ProblemLog
@@ -98,17 +97,6 @@ OscHandler = Callable[[bytes, Address], list[bytes]]
 
 
 # ---- the namespace as JSON ---------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class Live:
-    """A read-only node whose value moves every frame or block (what a route draws, an audio feature): served
-    when asked for, never streamed over LISTEN."""
-    path: str
-    value: float
-    low: float
-    high: float
-    description: str
-
 
 def namespace(state: ControlState, *, name: str = "LatentVJ", live: Iterable[Live] = ()) -> dict[str, Any]:
     """The whole OSCQuery tree of the state's registry, with current values.

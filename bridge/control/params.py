@@ -347,7 +347,9 @@ PARAMS = Registry(_with_decks([
     Param("status", "I", None, access="w",
           description="Replies /lvj/status to the sender (fields below)."),
     Param("status/rate", "f", 0.0, range=(0.0, 30.0), unit="Hz",
-          description="Send /lvj/status to every subscriber this many times a second; 0 sends none."),
+          description="Send /lvj/status to every subscriber this many times a second, each followed by the "
+                      "values that move too fast to echo: /lvj/mod/value/TARGET f (what a route draws) and, "
+                      "with live audio, /lvj/audio/feature/NAME f (meters); 0 sends none."),
     Param("subscribe", "I", None, access="w",
           description="Subscribe the sender to echoes, errors and periodic status. With an int argument, "
                       "subscribe that port on the sender's host instead (for hosts that listen on a fixed "

@@ -172,3 +172,15 @@ class ControlState:
                 listener(change)
             except Exception:  # a broken listener must not break control
                 log.exception("a listener failed on %s", change.address)
+
+
+@dataclass(frozen=True)
+class Live:
+    """A read-only value that moves every frame or audio block (what a route draws, an audio feature), at
+    its address: OSCQuery serves it when asked, subscribers get it with the periodic status; it never goes
+    through the echo path."""
+    path: str
+    value: float
+    low: float
+    high: float
+    description: str

@@ -54,6 +54,10 @@ HTTP_TIMEOUT = 2.0
 """Seconds Connect() waits for the OSCQuery server (it runs on TouchDesigner's main thread)."""
 STATUS_INTERVAL = 1.0
 """Seconds between /lvj/status requests while connected."""
+METER_INTERVAL = 0.1
+"""... and while the tree has meters: the values that move too fast to echo (an audio feature, what a route
+draws) come with each status reply, and update their read-only parameters."""
+METERS = ("/lvj/audio/feature/", "/lvj/mod/value/")
 SILENT_AFTER = 3.0
 """Seconds without any reply before the status line says the server is gone."""
 ECHO_HOLDOFF = 0.25
@@ -272,9 +276,12 @@ class LatentVJExt:
         self._send(f"{PREFIX}/subscribe", self.sock.getsockname()[1])
         self._send(f"{PREFIX}/status")
         now = self.clock()
-        self._next_status = now + STATUS_INTERVAL
+        self._next_status = now + self._status_interval()
         self._last_reply = now
         self._silent = False
+
+    def _status_interval(self) -> float:
+        return METER_INTERVAL if any(a.startswith(METERS) for a in self.bindings) else STATUS_INTERVAL
 
     # ---- building parameters from the tree -----------------------------------------------------------
 
@@ -504,7 +511,7 @@ class LatentVJExt:
             self.handle_datagram(data)
         now = self.clock()
         if now >= self._next_status:
-            self._next_status = now + STATUS_INTERVAL
+            self._next_status = now + self._status_interval()
             self._send(f"{PREFIX}/status")
         if not self._silent and now - self._last_reply > SILENT_AFTER:
             self._silent = True

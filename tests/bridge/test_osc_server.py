@@ -26,10 +26,10 @@ def client():
     sock.close()
 
 
-def start_server(*, subscribers=(), allow=None):
+def start_server(*, subscribers=(), allow=None, live=tuple):
     state = ControlState()
     state.latent_dim, state.model_kind = 16, "gan"
-    protocol = OscProtocol(state, status=lambda: dict(STATUS), subscribers=Subscribers(subscribers))
+    protocol = OscProtocol(state, status=lambda: dict(STATUS), subscribers=Subscribers(subscribers), live=live)
     server = OscServer(protocol, port=0, allow=allow)
     server.start()
     return state, server
@@ -130,5 +130,28 @@ def test_subscribers_get_status_at_the_rate_asked_for():
             first = receive(listener, "/lvj/status")
             second = receive(listener, "/lvj/status")
             assert first.params[0] == second.params[0] == "tiny"
+        finally:
+            server.stop()
+
+
+def test_subscribers_get_the_live_values_with_each_status():
+    """What moves too fast to echo (a route's drawn value, an audio meter) follows each periodic status, a
+    message per value at its own address, as it is at that moment."""
+    from latentvj.bridge.control.state import Live
+
+    level = iter(range(1, 10**6))
+    live = lambda: [Live("/lvj/audio/feature/level", next(level) / 1000, 0.0, 1.0, "a meter"),
+                    Live("/lvj/mod/value/output/fade", 0.5, 0.0, 1.0, "drawn")]
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.settimeout(10)
+        state, server = start_server(subscribers=[listener.getsockname()], live=live)
+        try:
+            state.set("status/rate", 20.0)
+            receive(listener, "/lvj/status")
+            first = receive(listener, "/lvj/audio/feature/level").params[0]
+            assert receive(listener, "/lvj/mod/value/output/fade").params == [0.5]
+            second = receive(listener, "/lvj/audio/feature/level").params[0]
+            assert second > first, "each status carries the values of its moment"
         finally:
             server.stop()

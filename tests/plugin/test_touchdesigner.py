@@ -584,6 +584,41 @@ def test_status_line_and_a_server_that_goes_quiet(ext_module, oscquery, listener
 
 
 @pytest.mark.integration
+def test_meters_and_the_route_list_follow_the_server(ext_module, state, listener):
+    """With live audio and routes, the tree has meters (/lvj/audio/feature/..., /lvj/mod/value/...): they
+    become read-only parameters, status is asked ten times a second, and the values that come with each
+    status reply move them; the route list is a read-only string that follows its echo."""
+    from latentvj.bridge.control.state import Live
+
+    state.set("mod/routes", "lfo:sine:4 deck/a/truncation amount=0.1")
+    live = lambda: [Live("/lvj/audio/feature/level", 0.25, 0.0, 1.0, "the live audio's level"),
+                    Live("/lvj/mod/value/deck/a/truncation", 1.05, 0.0, 2.0, "drawn")]
+    oscquery = OscQueryServer(state, port=0, osc_port=listener.getsockname()[1], live=live)
+    oscquery.start()
+    clock = Clock()
+    comp, ext = make_ext(ext_module, oscquery.address[1], clock=clock)
+    try:
+        assert ext.Connect()
+        comp.flush()
+        assert [next_message(listener)[0] for _ in range(2)] == ["/lvj/subscribe", "/lvj/status"]
+        level, drawn = comp.par.Audiofeaturelevel, comp.par.Modvaluedeckatruncation
+        assert level.readOnly and level.style == "Float" and (level.min, level.max) == (0.0, 1.0)
+        assert level.eval() == 0.25 and drawn.eval() == 1.05 and drawn.max == 2.0
+        assert comp.par.Modroutes.readOnly and "lfo:sine:4" in comp.par.Modroutes.eval()
+        reply_to = ext.sock.getsockname()
+        listener.sendto(build_message("/lvj/audio/feature/level", 0.75), reply_to)
+        listener.sendto(build_message("/lvj/mod/routes", ""), reply_to)
+        wait_for(lambda: comp.par.Audiofeaturelevel.eval() == 0.75, step=ext.Update, what="the meter")
+        wait_for(lambda: comp.par.Modroutes.eval() == "", step=ext.Update, what="the route list")
+        clock.offset += 0.15  # a meter's status request is due (not a second later)
+        ext.Update()
+        assert next_message(listener) == ("/lvj/status", [])
+    finally:
+        ext.onDestroyTD()
+        oscquery.stop()
+
+
+@pytest.mark.integration
 def test_end_to_end_with_the_real_osc_server(ext_module, state):
     clock = Clock()
     status = {"model": "tiny", "device": "cpu", "width": 32, "height": 32, "fps": 30.0, "target_fps": 30.0}
