@@ -197,13 +197,11 @@ class AudioTempo:
     as a SourceReading; quiet (None) while the sound fits no beat. The position counts beats on from the
     first estimate and moves towards the grid of the newest one, so it never jumps by whole beats."""
 
-    def __init__(self, features: AudioFeatures, *, now: Callable[[], float] = time.monotonic):
+    def __init__(self, features: AudioFeatures):
         self.features = features
-        self._now = now
         self._estimate: tuple[float, float, float] | None = None
-        self._onsets_seen = -1
+        self._newest: float | None = None  # the newest onset the estimate was made with
         self._position: tuple[float, float] | None = None  # (audio seconds, beat position) of the last answer
-        self.fit = 0.0
 
     def reading(self, now: float):
         from .clock import SourceReading
@@ -213,14 +211,14 @@ class AudioTempo:
             return None
         heard = self.features.time + (now - fed_at)  # the audio's seconds now
         onsets = [t for t in list(self.features.onsets) if t > heard - TEMPO_WINDOW_S]
-        if len(onsets) != self._onsets_seen:  # estimate again only when something new was heard
-            self._onsets_seen = len(onsets)
-            self._estimate = estimate_beat(onsets) if onsets and heard - onsets[-1] < 2.0 else None
-        elif onsets and heard - onsets[-1] >= 2.0:
+        if not onsets or heard - onsets[-1] >= 2.0:
             self._estimate = None  # two seconds without an onset: the music stopped
+        elif onsets[-1] != self._newest:  # estimate again only when something new was heard
+            self._newest = onsets[-1]
+            self._estimate = estimate_beat(onsets)
         if self._estimate is None:
             return None
-        bpm, beat_at, self.fit = self._estimate
+        bpm, beat_at, _fit = self._estimate
         grid = (heard - beat_at) * bpm / 60.0  # beats since a beat of the grid
         if self._position is None:
             position = grid

@@ -224,7 +224,7 @@ def test_the_clock_follows_the_beat_of_the_audio():
     now = [100.0]
     heard = Heard()
     clock = TempoClock(lambda: now[0], bpm=100.0)
-    clock.set_source("audio", AudioTempo(heard, now=lambda: now[0]))
+    clock.set_source("audio", AudioTempo(heard))
     onsets = _beats(126.0, 12.0)
     for step in range(int(12.0 / 0.02)):
         now[0] += 0.02
