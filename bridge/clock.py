@@ -294,8 +294,10 @@ class TempoClock:
         moved, self._timeline = reading.timeline != self._timeline, reading.timeline
         if abs(error) <= self.quantum / 2 and not moved:
             self._correction += error
-        else:  # another timeline (a Link session joined): the walks move to it at once, the beat goes on
-            self._offset += error
+        else:  # another timeline (a Link session joined): the walks move to it at once, the beat goes on;
+            # what was still being slewed towards the old timeline is dropped, or the walks would lag by it
+            self._offset += error + self._correction
+            self._correction = 0.0
             self.resyncs += 1
 
     def _check_quiet(self, t: float, last: float, patience: float, why: str) -> None:

@@ -161,6 +161,26 @@ def test_the_quantise_grid():
     assert next_boundary(3.2, 4.0) == 4.0 and next_boundary(4.0, 4.0) == 8.0 and next_boundary(-0.5, 1.0) == 0.0
 
 
+def test_a_timeline_joined_while_slewing_is_taken_exactly(now):
+    """The failure the Link nodes test found: a node still slewing towards its own session (its clock
+    started before Link did) when it joined another lagged the session by what it had left to slew."""
+    said = {"reading": None}
+    clock = TempoClock(now, bpm=120)
+    clock.set_source("link", Said(said))
+    now.t += 0.5
+    said["reading"] = SourceReading(bpm=120.0, position=-0.5, peers=0)  # a beat behind the clock's 1.0
+    clock.moment()
+    now.t += 0.01
+    said["reading"] = SourceReading(bpm=120.0, position=7.0, peers=1, timeline=1)  # joined, mid-slew
+    m = clock.moment()
+    assert m.position == pytest.approx(7.0, abs=1e-9) and clock.resyncs == 1
+    for _ in range(40):  # and it stays on the session from then on
+        now.t += 0.05
+        said["reading"] = SourceReading(bpm=120.0, position=7.0 + (now.t - 100.51) * 2.0, peers=1, timeline=1)
+        m = clock.moment()
+        assert m.position == pytest.approx(said["reading"].position, abs=1e-6)
+
+
 def test_link_tells_a_joined_session_from_a_tempo_change():
     from latentvj.bridge.link import moved
 
