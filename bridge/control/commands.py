@@ -101,6 +101,10 @@ class Subscribers:
         with self._lock:
             return iter(list(self._addresses))
 
+    def __contains__(self, address) -> bool:
+        with self._lock:
+            return address in self._addresses
+
     def __len__(self) -> int:
         return len(self._addresses)
 
@@ -132,7 +136,7 @@ class Commands:
         self.errors = 0
         """Messages answered with /lvj/error since start (answered or, under a flood, only counted)."""
         self.table: dict[str, Command] = {
-            "status": lambda value, sender: [(message, sender) for message in self.status_messages()],
+            "status": lambda value, sender: [(message, sender) for message in self._status_for(sender)],
             "model/list": lambda value, sender: [(build_message(MODEL_LIST_ADDRESS, *self.models()), sender)],
             "subscribe": lambda args, sender: self._subscription("subscribe", args, sender),
             "unsubscribe": lambda args, sender: self._subscription("unsubscribe", args, sender),
@@ -200,6 +204,11 @@ class Commands:
         else:
             self.state.set_item(name, index, value, source=sender)
         return []
+
+    def _status_for(self, sender: Address) -> list[bytes]:
+        """/lvj/status to the sender; the live values too only for a subscriber, which asked for traffic
+        (a 20-byte request from anyone must not be answered with a datagram per meter)."""
+        return self.status_messages() if sender in self.subscribers else [self.status_message()]
 
     def status_messages(self) -> list[bytes]:
         """/lvj/status, then each live value as a message of its own at its address (a meter's, what a

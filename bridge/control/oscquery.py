@@ -461,9 +461,9 @@ class OscQueryServer:
                  max_clients: int = MAX_CLIENTS, max_websockets: int = MAX_WEBSOCKETS,
                  live: Callable[[], Iterable[Live]] | None = None):
         self.state = state
+        """Where the namespace (registry, latent size) and the values come from; changes are streamed."""
         self.live = live or tuple
         """The nodes whose values move too fast to stream (see :class:`Live`), as they are now."""
-        """Where the namespace (registry, latent size) and the values come from; changes are streamed."""
         self.osc_host = osc_host
         """Where controllers send OSC (HOST_INFO's OSC_IP; left out when it is a wildcard address)."""
         self.osc_port = osc_port

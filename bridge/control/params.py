@@ -345,7 +345,8 @@ PARAMS = Registry(_with_decks([
           description="The slot last stored or recalled (0: none yet).", deck="*"),
     # ---- the conversation ----------------------------------------------------------------------
     Param("status", "I", None, access="w",
-          description="Replies /lvj/status to the sender (fields below)."),
+          description="Replies /lvj/status to the sender (fields below); to a subscriber, followed by the "
+                      "live values (see status/rate)."),
     Param("status/rate", "f", 0.0, range=(0.0, 30.0), unit="Hz",
           description="Send /lvj/status to every subscriber this many times a second, each followed by the "
                       "values that move too fast to echo: /lvj/mod/value/TARGET f (what a route draws) and, "

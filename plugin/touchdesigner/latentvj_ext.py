@@ -56,7 +56,7 @@ STATUS_INTERVAL = 1.0
 """Seconds between /lvj/status requests while connected."""
 METER_INTERVAL = 0.1
 """... and while the tree has meters: the values that move too fast to echo (an audio feature, what a route
-draws) come with each status reply, and update their read-only parameters."""
+draws) come with each status reply to a subscriber (as this COMP is), and update their read-only parameters."""
 METERS = ("/lvj/audio/feature/", "/lvj/mod/value/")
 SILENT_AFTER = 3.0
 """Seconds without any reply before the status line says the server is gone."""

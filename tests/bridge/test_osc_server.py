@@ -153,5 +153,12 @@ def test_subscribers_get_the_live_values_with_each_status():
             assert receive(listener, "/lvj/mod/value/output/fade").params == [0.5]
             second = receive(listener, "/lvj/audio/feature/level").params[0]
             assert second > first, "each status carries the values of its moment"
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as stranger:  # asks, never subscribed
+                stranger.settimeout(10)
+                stranger.sendto(build_message("/lvj/status"), server.address)
+                stranger.sendto(build_message("/lvj/walk/speed", 2.0), server.address)
+                replies = [OscMessage(stranger.recvfrom(65535)[0]).address for _ in range(2)]
+            assert replies[0] == "/lvj/status" and replies[1].endswith("/walk/speed"), \
+                f"a stranger's ask is not answered per meter: {replies}"
         finally:
             server.stop()
