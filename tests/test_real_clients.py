@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 
 import pytest
-from processes import ChildProcess, ServeProcess, free_port_args, free_udp_port, oscdump
+from processes import ChildProcess, ServeProcess, free_port_args, free_udp_port, oscdump, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -183,7 +183,7 @@ def test_pd_abstraction_sends_from_its_inlets_and_outputs_replies(server):
 
 
 @needs_pd
-@pytest.mark.parametrize("patch", ["latentvj.pd", "latentvj-help.pd"])
+@pytest.mark.parametrize("patch", ["latentvj.pd", "latentvj-help.pd", "latentvj-panel.pd"])
 def test_pd_plugin_patches_load_without_errors(patch):
     """Every object in the abstraction and its help patch exists in vanilla Pd (a typo would print
     "couldn't create" and leave a dead box in the user's patch)."""
@@ -191,3 +191,76 @@ def test_pd_plugin_patches_load_without_errors(patch):
     assert loaded.finish() == 0
     problems = [line for line in loaded.output if "error" in line or "couldn't create" in line]
     assert not problems, "".join(loaded.output)
+
+
+def _panel_patch(folder: Path, osc_port: int) -> Path:
+    """A user's patch holding [latentvj-panel OSCPORT], printing its outlet and what its meters, route list
+    and drawn-value lines send (their send names carry the port)."""
+    prints = ["level", "route1", "route2", "drawn-output-fade"]
+    lines = ["#N canvas 40 40 900 600 12;", f"#X obj 20 20 latentvj-panel {osc_port};", "#X obj 20 600 print panel;"]
+    for i, name in enumerate(prints):
+        lines += [f"#X obj 400 {20 + 60 * i} r lvj-{osc_port}-{name};", f"#X obj 400 {50 + 60 * i} print {name};"]
+    lines.append("#X connect 0 0 1 0;")
+    lines += [f"#X connect {2 + 2 * i} 0 {3 + 2 * i} 0;" for i in range(len(prints))]
+    path = folder / "panel.pd"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def _clicks(path: Path) -> Path:
+    """Two seconds of a click every half second (then the server loops it): level and onsets to meter."""
+    import wave
+
+    import numpy as np
+
+    rate = 48000
+    samples = np.zeros(2 * rate)
+    for start in range(0, len(samples), rate // 2):
+        samples[start:start + 480] = 0.8 * np.sin(2 * np.pi * 1000 * np.arange(480) / rate)
+    with wave.open(str(path), "wb") as wav:
+        wav.setnchannels(1)
+        wav.setsampwidth(2)
+        wav.setframerate(rate)
+        wav.writeframes((samples * 32767).astype("<i2").tobytes())
+    return path
+
+
+@needs_pd
+def test_pd_panel_learns_a_cc_meters_the_audio_and_lists_the_routes(tiny_gan_path, jack, tmp_path):
+    """plugin/pd/latentvj-panel.pd as a performer uses it: its learn button maps the next CC (sent through
+    JACK by a virtual controller) to walk/speed, its meters move with the audio, its route list and the line
+    under a fader follow a route made by another controller (oscsend)."""
+    from test_midi_e2e import Controller
+
+    controller = Controller("knobs")
+    routes = tmp_path / "routes.json"
+    serve = Serve(tiny_gan_path, f"lvjpanel{os.getpid()}", "--routes", str(routes), "--midi", "test controller",
+                  "--midi-api", "jack", "--audio-file", str(_clicks(tmp_path / "clicks.wav")))
+    patch = None
+    try:
+        serve.ready()
+        patch = pd(_panel_patch(tmp_path, serve.osc_port), f"lvj-{serve.osc_port}-learn-walk-speed bang")
+        wait_until(lambda: "learn" in "".join(serve.output), "the server to listen for a control")
+        wait_until(lambda: (controller.send(0xB0, 21, 127), routes.exists() and "cc:1:21" in routes.read_text())[1],
+                   "the CC to be learned")
+        controller.send(0xB0, 21, 0)
+        serve.wait_for_status(speed=-10.0)
+        patch.wait_for_line(r"panel: (list )?lvj walk speed -10$")  # the echo that sets its fader
+
+        # The meters: the panel's polled /lvj/status brings the features after it.
+        wait_until(lambda: any(float(m[1]) > 0.1 for line in patch.output
+                               if (m := re.match(r"level: (\S+)$", line))), "the level meter to move")
+
+        oscsend(serve.osc_port, "/lvj/mod/route", "s", "audio:onset output/fade amount=-1")
+        oscsend(serve.osc_port, "/lvj/mod/route", "s", "osc:knee direction/2 range=0,1023")
+        patch.wait_for_line(r"route1: (list )?audio:onset output/fade amount=-1$")
+        patch.wait_for_line(r"route2: (list )?osc:knee deck/a/direction/2 amount=1 range=0\\?,1023$")
+        patch.wait_for_line(r"drawn-output-fade: (0|0?\.\d+|1)$")
+        serve.assert_stops_cleanly()
+    finally:
+        if patch is not None:
+            patch.stop()
+        serve.stop()
+        controller.close()
+    problems = [line for line in patch.output if "error" in line or "couldn't create" in line]
+    assert not problems, "".join(problems)
