@@ -10,7 +10,10 @@ Name ``LatentVJExt``), with a Parameter Execute DAT (``parexec_callbacks.py``) a
   per OSC address, with the server's ranges, menus and current values. Moving one sends it over OSC (UDP).
 - It subscribes (``/lvj/subscribe PORT``) on a non-blocking UDP socket; ``Update()``, called every frame,
   reads the echoes (changes made by anyone: another controller, a preset recall) and sets the parameters
-  without sending them back, and asks for ``/lvj/status`` once a second for the status line.
+  without sending them back, and asks for ``/lvj/status`` once a second for the status line (ten times a
+  second while the tree has meters: audio features, what routes draw). A route made or removed later
+  refetches the tree, so its meter comes and goes without another Connect. Page "Learn" has a pulse per
+  parameter a MIDI control can play, which sends ``/lvj/midi/learn ADDRESS``.
 - ``StartServer()`` / ``StopServer()`` run ``latentvj serve`` as a child process (terminate, then kill
   after a timeout).
 
@@ -50,6 +53,9 @@ except ImportError:  # inside TouchDesigner: oscwire.py on the module path, or a
 PREFIX = "/lvj"
 PAGE = "LatentVJ"
 SETUP_PAGE = "Connection"
+LEARN_PAGE = "Learn"
+LEARN = "Learn"
+"""A pulse per parameter that a MIDI control can play (a float, a toggle, a trigger): /lvj/midi/learn."""
 HTTP_TIMEOUT = 2.0
 """Seconds Connect() waits for the OSCQuery server (it runs on TouchDesigner's main thread)."""
 STATUS_INTERVAL = 1.0
@@ -58,6 +64,12 @@ METER_INTERVAL = 0.1
 """... and while the tree has meters: the values that move too fast to echo (an audio feature, what a route
 draws) come with each status reply to a subscriber (as this COMP is), and update their read-only parameters."""
 METERS = ("/lvj/audio/feature/", "/lvj/mod/value/")
+REFRESH_INTERVAL = 1.0
+"""Seconds between refetches of the tree when the meters changed after Connect (a value arrives for a meter
+with no parameter yet: a route made since), so that a meter the tree lacks does not refetch every frame."""
+REFRESH_SETTLE = 0.25
+"""Seconds after the route list's echo changed before the tree is refetched: a meter is in the tree once a
+frame has drawn the new routes (a removed route's meter leaves then)."""
 SILENT_AFTER = 3.0
 """Seconds without any reply before the status line says the server is gone."""
 ECHO_HOLDOFF = 0.25
@@ -176,6 +188,8 @@ class LatentVJExt:
         self._kill_at: float | None = None
         self._connect_when_up = False
         self._next_connect = 0.0
+        self._next_refresh = 0.0  # the earliest tree refetch (meters changed)
+        self._refresh_at: float | None = None  # a refetch due (the route list changed)
         self._ensure_setup_page()
         self._restore()
 
@@ -226,7 +240,7 @@ class LatentVJExt:
         """Fetch the OSCQuery tree, (re)build page "LatentVJ", subscribe to echoes. False (and a status
         line saying why) when no server answers."""
         host = self._setting("Host", "127.0.0.1")
-        base = f"http://{host}:{self._setting('Queryport', 9002)}"
+        base = self._tree_url()
         try:
             tree = fetch_json(base + "/", timeout=HTTP_TIMEOUT)
         except (OSError, ValueError) as exc:  # refused, timed out, not JSON
@@ -249,6 +263,24 @@ class LatentVJExt:
         self._connect_when_up = False
         self._set_status(f"connected to {host}:{osc_port}, waiting for status")
         return True
+
+    def _tree_url(self) -> str:
+        return f"http://{self._setting('Host', '127.0.0.1')}:{self._setting('Queryport', 9002)}"
+
+    def _refresh(self) -> None:
+        """Rebuild page "LatentVJ" from a fresh tree, for meters made or gone since Connect (at most once per
+        REFRESH_INTERVAL; a server that does not answer leaves the page as it is)."""
+        now = self.clock()
+        self._refresh_at = None
+        if now < self._next_refresh:
+            self._refresh_at = self._next_refresh
+            return
+        self._next_refresh = now + REFRESH_INTERVAL
+        try:
+            tree = fetch_json(self._tree_url() + "/", timeout=HTTP_TIMEOUT)
+        except (OSError, ValueError):
+            return
+        self.build(tree)
 
     def Disconnect(self) -> None:
         """Unsubscribe and close the reply socket (the parameters stay)."""
@@ -313,7 +345,32 @@ class LatentVJExt:
         for name, par in existing.items():
             if name not in self.addresses:
                 par.destroy()
+        self._build_learn()
         self._remember()
+
+    def _build_learn(self) -> None:
+        """Page "Learn": ``Learn<Name>`` for each parameter a MIDI control can play. Pressing it sends
+        ``/lvj/midi/learn ADDRESS``; the next CC or note on the server's --midi controller is mapped to it."""
+        page = self._page(LEARN_PAGE) or self.ownerComp.appendCustomPage(LEARN_PAGE)
+        existing = {par.name: par for par in page.pars}
+        wanted = self._learnable()
+        for name, address in wanted.items():
+            self._append(page, existing, "Pulse", name, f"Learn {par_label(address)}")
+        for name, par in existing.items():
+            if name not in wanted:
+                par.destroy()
+
+    def _learnable(self) -> dict[str, str]:
+        """Learn pulse name -> address, for the parameters a MIDI control can play."""
+        learnable = {}
+        for address, binding in self.bindings.items():
+            if binding.kind not in ("float", "toggle", "pulse") or binding.writeonly:
+                continue
+            par = getattr(self.ownerComp.par, binding.pars[0], None)
+            if par is None or par.readOnly:
+                continue  # set by LatentVJ (a meter, the model's name)
+            learnable[LEARN + binding.pars[0].lower()] = address  # TouchDesigner: one capital, then lower case
+        return learnable
 
     def _remember(self) -> None:
         """Keep the name <-> address map in the COMP's storage (saved with the project, plain data), so
@@ -461,6 +518,8 @@ class LatentVJExt:
             self.StopServer()
         elif name in self.addresses:
             self.send_binding(self.bindings[self.addresses[name]])
+        elif name.startswith(LEARN) and (address := self._learnable().get(name)):
+            self._send(f"{PREFIX}/midi/learn", address[len(PREFIX) + 1:])
 
     def send_binding(self, binding: Binding) -> None:
         """Send the binding's address with its parameters' current values."""
@@ -510,6 +569,8 @@ class LatentVJExt:
             self.received += 1
             self.handle_datagram(data)
         now = self.clock()
+        if self._refresh_at is not None and now >= self._refresh_at:
+            self._refresh()
         if now >= self._next_status:
             self._next_status = now + self._status_interval()
             self._send(f"{PREFIX}/status")
@@ -541,8 +602,13 @@ class LatentVJExt:
             self._set_status(f"error: {self.last_error}")
             return
         binding = self.bindings.get(address)
+        if binding is None and address.startswith(METERS):
+            self._refresh()  # a meter made since Connect: a route to a new target
+            binding = self.bindings.get(address)
         if binding is None or binding.kind == "pulse" or len(args) < len(binding.pars):
             return
+        if address == f"{PREFIX}/mod/routes" and args[:1] != [self._value_of(binding, binding.pars[0])]:
+            self._refresh_at = self.clock() + REFRESH_SETTLE  # routes made or removed: their meters too
         if self.clock() - self._sent_at.get(address, -1e9) < ECHO_HOLDOFF:
             return  # most likely our own earlier value coming back while the user still moves it
         for name, value in zip(binding.pars, args):

@@ -452,8 +452,15 @@ def test_connect_builds_parameters_from_the_oscquery_tree(connected, oscquery, l
     assert any(s.startswith("/lvj/encode") for s in ext.skipped)
     assert par.Oscport.eval() == listener.getsockname()[1]  # from HOST_INFO
     assert ext.addresses["Walkspeed"] == "/lvj/walk/speed" and ext.addresses["Outputsize2"] == "/lvj/output/size"
-    assert [p.name for p in comp.customPages] == ["Connection", "LatentVJ"]
+    assert [p.name for p in comp.customPages] == ["Connection", "LatentVJ", "Learn"]
     assert_nothing_else_sent(ext, listener)  # building set values without sending them
+    # Page "Learn": a pulse for each parameter a MIDI control can play, none for what only LatentVJ sets.
+    learn = {p.name for p in comp.customPages[2].pars}
+    assert {"Learnwalkspeed", "Learndirection1", "Learnwalkfreeze", "Learnwalkrandomise"} <= learn
+    assert not learn & {"Learnmodelname", "Learnpresetstore", "Learnpresetstoresend", "Learnwalkmode"}
+    assert par.Learnwalkspeed.label == "Learn Walk Speed"
+    ext.OnParPulse(par.Learndirection1)
+    assert next_message(listener) == ("/lvj/midi/learn", ["direction/1"])
 
     speed = comp.par.Walkspeed
     comp.par.Oldthing = comp.customPages[1]._append("Float", "Oldthing")[0]  # gone from the server
@@ -461,7 +468,8 @@ def test_connect_builds_parameters_from_the_oscquery_tree(connected, oscquery, l
     comp.customPages[1]._append("Str", "Walkmode")  # of another type now
     ext.Connect()  # again: parameters are updated in place, not doubled, and their values are not sent
     comp.flush()
-    assert [p.name for p in comp.customPages] == ["Connection", "LatentVJ"]
+    assert [p.name for p in comp.customPages] == ["Connection", "LatentVJ", "Learn"]
+    assert len(comp.customPages[2].pars) == len(learn)
     assert comp.par.Walkspeed is speed  # an expression or export on it survives a reconnect
     assert getattr(comp.par, "Oldthing", None) is None
     assert comp.par.Walkmode.style == "Menu"
@@ -476,7 +484,8 @@ def test_a_recreated_extension_knows_its_parameters(connected, ext_module, liste
     comp, ext = connected
     again = ext_module.LatentVJExt(comp)  # an edited extension DAT, or the project opened again
     assert again.addresses == ext.addresses and again.bindings == ext.bindings
-    assert len(comp.customPages) == 2
+    assert len(comp.customPages) == 3
+    assert again._learnable() == ext._learnable() and "Learnwalkspeed" in again._learnable()
     again.OnParValueChange(comp.par.Walkspeed)  # no socket until Connect: nothing sent, and it says so
     assert "press Connect" in comp.par.Serverstatus.eval()
 
@@ -591,9 +600,9 @@ def test_meters_and_the_route_list_follow_the_server(ext_module, state, listener
     from latentvj.bridge.control.state import Live
 
     state.set("mod/routes", "lfo:sine:4 deck/a/truncation amount=0.1")
-    live = lambda: [Live("/lvj/audio/feature/level", 0.25, 0.0, 1.0, "the live audio's level"),
-                    Live("/lvj/mod/value/deck/a/truncation", 1.05, 0.0, 2.0, "drawn")]
-    oscquery = OscQueryServer(state, port=0, osc_port=listener.getsockname()[1], live=live)
+    meters = [Live("/lvj/audio/feature/level", 0.25, 0.0, 1.0, "the live audio's level"),
+              Live("/lvj/mod/value/deck/a/truncation", 1.05, 0.0, 2.0, "drawn")]
+    oscquery = OscQueryServer(state, port=0, osc_port=listener.getsockname()[1], live=lambda: list(meters))
     oscquery.start()
     clock = Clock()
     comp, ext = make_ext(ext_module, oscquery.address[1], clock=clock)
@@ -613,6 +622,25 @@ def test_meters_and_the_route_list_follow_the_server(ext_module, state, listener
         clock.offset += 0.15  # a meter's status request is due (not a second later)
         ext.Update()
         assert next_message(listener) == ("/lvj/status", [])
+
+        # A route made after Connect: its meter's first value makes its parameter, without a Connect.
+        meters.append(Live("/lvj/mod/value/deck/a/walk/speed", 2.5, -10.0, 10.0, "drawn"))
+        listener.sendto(build_message("/lvj/mod/value/deck/a/walk/speed", 3.0), reply_to)
+        wait_for(lambda: getattr(comp.par, "Modvaluedeckawalkspeed", None) is not None
+                 and comp.par.Modvaluedeckawalkspeed.eval() == 3.0, step=ext.Update, what="the new meter")
+        assert comp.par.Modvaluedeckawalkspeed.readOnly
+        assert_nothing_else_sent(ext, listener)  # the rebuild sent no value
+        # The routes removed: once a frame has drawn without them, their meters go.
+        del meters[1:]
+        state.set("mod/routes", "")
+        listener.sendto(build_message("/lvj/mod/routes", "lfo:saw:1 crossfade amount=1"), reply_to)
+        wait_for(lambda: comp.par.Modroutes.eval().startswith("lfo:saw"), step=ext.Update, what="the routes")
+        assert getattr(comp.par, "Modvaluedeckatruncation", None) is not None  # not before the frame
+        clock.offset += 1.5  # past the settling time and the refetch interval
+        ext.Update()
+        assert getattr(comp.par, "Modvaluedeckatruncation", None) is None
+        assert getattr(comp.par, "Modvaluedeckawalkspeed", None) is None
+        assert comp.par.Audiofeaturelevel is level  # kept in place: an export from it survives
     finally:
         ext.onDestroyTD()
         oscquery.stop()
