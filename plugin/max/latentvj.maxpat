@@ -647,10 +647,10 @@
 					"id": "obj-57",
 					"maxclass": "newobj",
 					"numinlets": 2,
-					"numoutlets": 6,
-					"outlettype": [ "", "", "", "", "", "" ],
+					"numoutlets": 7,
+					"outlettype": [ "", "", "", "", "", "", "" ],
 					"patching_rect": [ 510.0, 285.0, 420.0, 22.0 ],
-					"text": "route /lvj/walk/speed /lvj/walk/mode /lvj/truncation /lvj/output/fade /lvj/seed"
+					"text": "route /lvj/walk/speed /lvj/walk/mode /lvj/truncation /lvj/output/fade /lvj/seed /lvj/mod/routes"
 				}
 			},
 			{
@@ -995,6 +995,687 @@
 					"patching_rect": [ 1010.0, 632.0, 180.0, 22.0 ],
 					"text": "/lvj/midi/learn crossfade"
 				}
+			},
+			{
+				"box": {
+					"id": "obj-89",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"outlettype": [ ],
+					"patching_rect": [ 1200.0, 580.0, 180.0, 48.0 ],
+					"text": "MIDI learn: click one, then move a control on the server's --midi controller"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-90",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [ "" ],
+					"patching_rect": [ 1010.0, 658.0, 180.0, 22.0 ],
+					"text": "/lvj/midi/learn truncation"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-91",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [ "" ],
+					"patching_rect": [ 1010.0, 684.0, 180.0, 22.0 ],
+					"text": "/lvj/midi/learn output/fade"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-92",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [ "" ],
+					"patching_rect": [ 1010.0, 710.0, 180.0, 22.0 ],
+					"text": "/lvj/midi/learn walk/freeze"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-93",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [ "" ],
+					"patching_rect": [ 1010.0, 736.0, 180.0, 22.0 ],
+					"text": "/lvj/midi/learn walk/randomise"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-94",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [ "" ],
+					"patching_rect": [ 1010.0, 762.0, 180.0, 22.0 ],
+					"text": "/lvj/midi/learn morph/time"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-95",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [ "" ],
+					"patching_rect": [ 1010.0, 788.0, 180.0, 22.0 ],
+					"text": "/lvj/midi/learn crossfade/go"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-96",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [ "" ],
+					"patching_rect": [ 1010.0, 814.0, 180.0, 22.0 ],
+					"text": "/lvj/midi/learn tempo/bpm"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-97",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [ "" ],
+					"patching_rect": [ 1010.0, 840.0, 180.0, 22.0 ],
+					"text": "/lvj/midi/learn tempo/tap"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-98",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [ "" ],
+					"patching_rect": [ 1010.0, 866.0, 180.0, 22.0 ],
+					"text": "/lvj/midi/learn walk/beats"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-99",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [ "" ],
+					"patching_rect": [ 1010.0, 892.0, 180.0, 22.0 ],
+					"text": "/lvj/midi/learn preset/recall 1"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-100",
+					"maxclass": "newobj",
+					"numinlets": 2,
+					"numoutlets": 61,
+					"outlettype": [ "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "" ],
+					"patching_rect": [ 20.0, 760.0, 1200.0, 22.0 ],
+					"text": "route /lvj/audio/feature/level /lvj/audio/feature/low /lvj/audio/feature/mid /lvj/audio/feature/high /lvj/audio/feature/mel1 /lvj/audio/feature/mel2 /lvj/audio/feature/mel3 /lvj/audio/feature/mel4 /lvj/audio/feature/mel5 /lvj/audio/feature/mel6 /lvj/audio/feature/mel7 /lvj/audio/feature/mel8 /lvj/audio/feature/flux /lvj/audio/feature/onset /lvj/mod/value/deck/a/walk/speed /lvj/mod/value/deck/b/walk/speed /lvj/mod/value/deck/a/direction/1 /lvj/mod/value/deck/b/direction/1 /lvj/mod/value/deck/a/direction/2 /lvj/mod/value/deck/b/direction/2 /lvj/mod/value/deck/a/direction/3 /lvj/mod/value/deck/b/direction/3 /lvj/mod/value/deck/a/direction/4 /lvj/mod/value/deck/b/direction/4 /lvj/mod/value/deck/a/direction/5 /lvj/mod/value/deck/b/direction/5 /lvj/mod/value/deck/a/direction/6 /lvj/mod/value/deck/b/direction/6 /lvj/mod/value/deck/a/direction/7 /lvj/mod/value/deck/b/direction/7 /lvj/mod/value/deck/a/direction/8 /lvj/mod/value/deck/b/direction/8 /lvj/mod/value/deck/a/truncation /lvj/mod/value/deck/b/truncation /lvj/mod/value/deck/a/temperature /lvj/mod/value/deck/b/temperature /lvj/mod/value/output/fade /lvj/mod/value/crossfade /lvj/mod/value/deck/a/walk/speed /lvj/mod/value/deck/a/direction/1 /lvj/mod/value/deck/a/direction/2 /lvj/mod/value/deck/a/direction/3 /lvj/mod/value/deck/a/direction/4 /lvj/mod/value/deck/a/direction/5 /lvj/mod/value/deck/a/direction/6 /lvj/mod/value/deck/a/direction/7 /lvj/mod/value/deck/a/direction/8 /lvj/mod/value/deck/a/truncation /lvj/mod/value/deck/a/temperature /lvj/mod/value/deck/b/walk/speed /lvj/mod/value/deck/b/direction/1 /lvj/mod/value/deck/b/direction/2 /lvj/mod/value/deck/b/direction/3 /lvj/mod/value/deck/b/direction/4 /lvj/mod/value/deck/b/direction/5 /lvj/mod/value/deck/b/direction/6 /lvj/mod/value/deck/b/direction/7 /lvj/mod/value/deck/b/direction/8 /lvj/mod/value/deck/b/truncation /lvj/mod/value/deck/b/temperature"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-101",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"outlettype": [ ],
+					"patching_rect": [ 20.0, 735.0, 480.0, 20.0 ],
+					"text": "meters: the live audio's features (latentvj serve --audio or --audio-file)"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-102",
+					"maxclass": "toggle",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [ "int" ],
+					"patching_rect": [ 20.0, 790.0, 22.0, 22.0 ],
+					"parameter_enable": 0
+				}
+			},
+			{
+				"box": {
+					"id": "obj-103",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"outlettype": [ ],
+					"patching_rect": [ 45.0, 790.0, 340.0, 20.0 ],
+					"text": "on: status and live values ten times a second (/lvj/status/rate)"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-104",
+					"maxclass": "newobj",
+					"numinlets": 3,
+					"numoutlets": 3,
+					"outlettype": [ "", "", "" ],
+					"patching_rect": [ 20.0, 818.0, 50.0, 22.0 ],
+					"text": "sel 1 0"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-105",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [ "" ],
+					"patching_rect": [ 20.0, 846.0, 130.0, 22.0 ],
+					"text": "/lvj/status/rate 10"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-106",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [ "" ],
+					"patching_rect": [ 160.0, 846.0, 130.0, 22.0 ],
+					"text": "/lvj/status/rate 0"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-107",
+					"maxclass": "slider",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [ "" ],
+					"patching_rect": [ 20.0, 880.0, 20.0, 90.0 ],
+					"floatoutput": 1,
+					"size": 1.0,
+					"orientation": 2,
+					"parameter_enable": 0
+				}
+			},
+			{
+				"box": {
+					"id": "obj-108",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"outlettype": [ ],
+					"patching_rect": [ 16.0, 972.0, 30.0, 20.0 ],
+					"text": "lvl"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-109",
+					"maxclass": "slider",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [ "" ],
+					"patching_rect": [ 50.0, 880.0, 20.0, 90.0 ],
+					"floatoutput": 1,
+					"size": 1.0,
+					"orientation": 2,
+					"parameter_enable": 0
+				}
+			},
+			{
+				"box": {
+					"id": "obj-110",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"outlettype": [ ],
+					"patching_rect": [ 46.0, 972.0, 30.0, 20.0 ],
+					"text": "low"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-111",
+					"maxclass": "slider",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [ "" ],
+					"patching_rect": [ 80.0, 880.0, 20.0, 90.0 ],
+					"floatoutput": 1,
+					"size": 1.0,
+					"orientation": 2,
+					"parameter_enable": 0
+				}
+			},
+			{
+				"box": {
+					"id": "obj-112",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"outlettype": [ ],
+					"patching_rect": [ 76.0, 972.0, 30.0, 20.0 ],
+					"text": "mid"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-113",
+					"maxclass": "slider",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [ "" ],
+					"patching_rect": [ 110.0, 880.0, 20.0, 90.0 ],
+					"floatoutput": 1,
+					"size": 1.0,
+					"orientation": 2,
+					"parameter_enable": 0
+				}
+			},
+			{
+				"box": {
+					"id": "obj-114",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"outlettype": [ ],
+					"patching_rect": [ 106.0, 972.0, 30.0, 20.0 ],
+					"text": "high"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-115",
+					"maxclass": "slider",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [ "" ],
+					"patching_rect": [ 140.0, 880.0, 20.0, 90.0 ],
+					"floatoutput": 1,
+					"size": 1.0,
+					"orientation": 2,
+					"parameter_enable": 0
+				}
+			},
+			{
+				"box": {
+					"id": "obj-116",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"outlettype": [ ],
+					"patching_rect": [ 136.0, 972.0, 30.0, 20.0 ],
+					"text": "mel1"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-117",
+					"maxclass": "slider",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [ "" ],
+					"patching_rect": [ 170.0, 880.0, 20.0, 90.0 ],
+					"floatoutput": 1,
+					"size": 1.0,
+					"orientation": 2,
+					"parameter_enable": 0
+				}
+			},
+			{
+				"box": {
+					"id": "obj-118",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"outlettype": [ ],
+					"patching_rect": [ 166.0, 972.0, 30.0, 20.0 ],
+					"text": "mel2"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-119",
+					"maxclass": "slider",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [ "" ],
+					"patching_rect": [ 200.0, 880.0, 20.0, 90.0 ],
+					"floatoutput": 1,
+					"size": 1.0,
+					"orientation": 2,
+					"parameter_enable": 0
+				}
+			},
+			{
+				"box": {
+					"id": "obj-120",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"outlettype": [ ],
+					"patching_rect": [ 196.0, 972.0, 30.0, 20.0 ],
+					"text": "mel3"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-121",
+					"maxclass": "slider",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [ "" ],
+					"patching_rect": [ 230.0, 880.0, 20.0, 90.0 ],
+					"floatoutput": 1,
+					"size": 1.0,
+					"orientation": 2,
+					"parameter_enable": 0
+				}
+			},
+			{
+				"box": {
+					"id": "obj-122",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"outlettype": [ ],
+					"patching_rect": [ 226.0, 972.0, 30.0, 20.0 ],
+					"text": "mel4"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-123",
+					"maxclass": "slider",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [ "" ],
+					"patching_rect": [ 260.0, 880.0, 20.0, 90.0 ],
+					"floatoutput": 1,
+					"size": 1.0,
+					"orientation": 2,
+					"parameter_enable": 0
+				}
+			},
+			{
+				"box": {
+					"id": "obj-124",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"outlettype": [ ],
+					"patching_rect": [ 256.0, 972.0, 30.0, 20.0 ],
+					"text": "mel5"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-125",
+					"maxclass": "slider",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [ "" ],
+					"patching_rect": [ 290.0, 880.0, 20.0, 90.0 ],
+					"floatoutput": 1,
+					"size": 1.0,
+					"orientation": 2,
+					"parameter_enable": 0
+				}
+			},
+			{
+				"box": {
+					"id": "obj-126",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"outlettype": [ ],
+					"patching_rect": [ 286.0, 972.0, 30.0, 20.0 ],
+					"text": "mel6"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-127",
+					"maxclass": "slider",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [ "" ],
+					"patching_rect": [ 320.0, 880.0, 20.0, 90.0 ],
+					"floatoutput": 1,
+					"size": 1.0,
+					"orientation": 2,
+					"parameter_enable": 0
+				}
+			},
+			{
+				"box": {
+					"id": "obj-128",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"outlettype": [ ],
+					"patching_rect": [ 316.0, 972.0, 30.0, 20.0 ],
+					"text": "mel7"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-129",
+					"maxclass": "slider",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [ "" ],
+					"patching_rect": [ 350.0, 880.0, 20.0, 90.0 ],
+					"floatoutput": 1,
+					"size": 1.0,
+					"orientation": 2,
+					"parameter_enable": 0
+				}
+			},
+			{
+				"box": {
+					"id": "obj-130",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"outlettype": [ ],
+					"patching_rect": [ 346.0, 972.0, 30.0, 20.0 ],
+					"text": "mel8"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-131",
+					"maxclass": "slider",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [ "" ],
+					"patching_rect": [ 380.0, 880.0, 20.0, 90.0 ],
+					"floatoutput": 1,
+					"size": 1.0,
+					"orientation": 2,
+					"parameter_enable": 0
+				}
+			},
+			{
+				"box": {
+					"id": "obj-132",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"outlettype": [ ],
+					"patching_rect": [ 376.0, 972.0, 30.0, 20.0 ],
+					"text": "flx"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-133",
+					"maxclass": "slider",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [ "" ],
+					"patching_rect": [ 410.0, 880.0, 20.0, 90.0 ],
+					"floatoutput": 1,
+					"size": 1.0,
+					"orientation": 2,
+					"parameter_enable": 0
+				}
+			},
+			{
+				"box": {
+					"id": "obj-134",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"outlettype": [ ],
+					"patching_rect": [ 406.0, 972.0, 30.0, 20.0 ],
+					"text": "ons"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-135",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"outlettype": [ ],
+					"patching_rect": [ 510.0, 880.0, 300.0, 20.0 ],
+					"text": "what the routes draw this frame (deck A)"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-136",
+					"maxclass": "flonum",
+					"numinlets": 1,
+					"numoutlets": 2,
+					"outlettype": [ "", "bang" ],
+					"patching_rect": [ 510.0, 905.0, 60.0, 22.0 ],
+					"parameter_enable": 0
+				}
+			},
+			{
+				"box": {
+					"id": "obj-137",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"outlettype": [ ],
+					"patching_rect": [ 510.0, 930.0, 100.0, 20.0 ],
+					"text": "walk/speed"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-138",
+					"maxclass": "flonum",
+					"numinlets": 1,
+					"numoutlets": 2,
+					"outlettype": [ "", "bang" ],
+					"patching_rect": [ 620.0, 905.0, 60.0, 22.0 ],
+					"parameter_enable": 0
+				}
+			},
+			{
+				"box": {
+					"id": "obj-139",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"outlettype": [ ],
+					"patching_rect": [ 620.0, 930.0, 100.0, 20.0 ],
+					"text": "truncation"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-140",
+					"maxclass": "flonum",
+					"numinlets": 1,
+					"numoutlets": 2,
+					"outlettype": [ "", "bang" ],
+					"patching_rect": [ 730.0, 905.0, 60.0, 22.0 ],
+					"parameter_enable": 0
+				}
+			},
+			{
+				"box": {
+					"id": "obj-141",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"outlettype": [ ],
+					"patching_rect": [ 730.0, 930.0, 100.0, 20.0 ],
+					"text": "output/fade"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-142",
+					"maxclass": "flonum",
+					"numinlets": 1,
+					"numoutlets": 2,
+					"outlettype": [ "", "bang" ],
+					"patching_rect": [ 840.0, 905.0, 60.0, 22.0 ],
+					"parameter_enable": 0
+				}
+			},
+			{
+				"box": {
+					"id": "obj-143",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"outlettype": [ ],
+					"patching_rect": [ 840.0, 930.0, 100.0, 20.0 ],
+					"text": "crossfade"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-144",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"outlettype": [ ],
+					"patching_rect": [ 900.0, 880.0, 300.0, 20.0 ],
+					"text": "routes (/lvj/mod/routes: every change, from anyone)"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-145",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [ "" ],
+					"patching_rect": [ 900.0, 905.0, 75.0, 22.0 ],
+					"text": "prepend set"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-146",
+					"maxclass": "textedit",
+					"numinlets": 1,
+					"numoutlets": 4,
+					"outlettype": [ "", "int", "", "" ],
+					"patching_rect": [ 900.0, 935.0, 340.0, 80.0 ],
+					"parameter_enable": 0,
+					"readonly": 1
+				}
 			}
 		],
 		"lines": [
@@ -1188,18 +1869,6 @@
 				"patchline": {
 					"source": [ "obj-46", 0 ],
 					"destination": [ "obj-2", 0 ]
-				}
-			},
-			{
-				"patchline": {
-					"source": [ "obj-48", 0 ],
-					"destination": [ "obj-49", 0 ]
-				}
-			},
-			{
-				"patchline": {
-					"source": [ "obj-48", 0 ],
-					"destination": [ "obj-50", 0 ]
 				}
 			},
 			{
@@ -1398,6 +2067,234 @@
 				"patchline": {
 					"source": [ "obj-88", 0 ],
 					"destination": [ "obj-2", 0 ]
+				}
+			},
+			{
+				"patchline": {
+					"source": [ "obj-90", 0 ],
+					"destination": [ "obj-2", 0 ]
+				}
+			},
+			{
+				"patchline": {
+					"source": [ "obj-91", 0 ],
+					"destination": [ "obj-2", 0 ]
+				}
+			},
+			{
+				"patchline": {
+					"source": [ "obj-92", 0 ],
+					"destination": [ "obj-2", 0 ]
+				}
+			},
+			{
+				"patchline": {
+					"source": [ "obj-93", 0 ],
+					"destination": [ "obj-2", 0 ]
+				}
+			},
+			{
+				"patchline": {
+					"source": [ "obj-94", 0 ],
+					"destination": [ "obj-2", 0 ]
+				}
+			},
+			{
+				"patchline": {
+					"source": [ "obj-95", 0 ],
+					"destination": [ "obj-2", 0 ]
+				}
+			},
+			{
+				"patchline": {
+					"source": [ "obj-96", 0 ],
+					"destination": [ "obj-2", 0 ]
+				}
+			},
+			{
+				"patchline": {
+					"source": [ "obj-97", 0 ],
+					"destination": [ "obj-2", 0 ]
+				}
+			},
+			{
+				"patchline": {
+					"source": [ "obj-98", 0 ],
+					"destination": [ "obj-2", 0 ]
+				}
+			},
+			{
+				"patchline": {
+					"source": [ "obj-99", 0 ],
+					"destination": [ "obj-2", 0 ]
+				}
+			},
+			{
+				"patchline": {
+					"source": [ "obj-48", 0 ],
+					"destination": [ "obj-100", 0 ]
+				}
+			},
+			{
+				"patchline": {
+					"source": [ "obj-100", 60 ],
+					"destination": [ "obj-49", 0 ]
+				}
+			},
+			{
+				"patchline": {
+					"source": [ "obj-100", 60 ],
+					"destination": [ "obj-50", 0 ]
+				}
+			},
+			{
+				"patchline": {
+					"source": [ "obj-102", 0 ],
+					"destination": [ "obj-104", 0 ]
+				}
+			},
+			{
+				"patchline": {
+					"source": [ "obj-104", 0 ],
+					"destination": [ "obj-105", 0 ]
+				}
+			},
+			{
+				"patchline": {
+					"source": [ "obj-104", 1 ],
+					"destination": [ "obj-106", 0 ]
+				}
+			},
+			{
+				"patchline": {
+					"source": [ "obj-105", 0 ],
+					"destination": [ "obj-2", 0 ]
+				}
+			},
+			{
+				"patchline": {
+					"source": [ "obj-106", 0 ],
+					"destination": [ "obj-2", 0 ]
+				}
+			},
+			{
+				"patchline": {
+					"source": [ "obj-100", 0 ],
+					"destination": [ "obj-107", 0 ]
+				}
+			},
+			{
+				"patchline": {
+					"source": [ "obj-100", 1 ],
+					"destination": [ "obj-109", 0 ]
+				}
+			},
+			{
+				"patchline": {
+					"source": [ "obj-100", 2 ],
+					"destination": [ "obj-111", 0 ]
+				}
+			},
+			{
+				"patchline": {
+					"source": [ "obj-100", 3 ],
+					"destination": [ "obj-113", 0 ]
+				}
+			},
+			{
+				"patchline": {
+					"source": [ "obj-100", 4 ],
+					"destination": [ "obj-115", 0 ]
+				}
+			},
+			{
+				"patchline": {
+					"source": [ "obj-100", 5 ],
+					"destination": [ "obj-117", 0 ]
+				}
+			},
+			{
+				"patchline": {
+					"source": [ "obj-100", 6 ],
+					"destination": [ "obj-119", 0 ]
+				}
+			},
+			{
+				"patchline": {
+					"source": [ "obj-100", 7 ],
+					"destination": [ "obj-121", 0 ]
+				}
+			},
+			{
+				"patchline": {
+					"source": [ "obj-100", 8 ],
+					"destination": [ "obj-123", 0 ]
+				}
+			},
+			{
+				"patchline": {
+					"source": [ "obj-100", 9 ],
+					"destination": [ "obj-125", 0 ]
+				}
+			},
+			{
+				"patchline": {
+					"source": [ "obj-100", 10 ],
+					"destination": [ "obj-127", 0 ]
+				}
+			},
+			{
+				"patchline": {
+					"source": [ "obj-100", 11 ],
+					"destination": [ "obj-129", 0 ]
+				}
+			},
+			{
+				"patchline": {
+					"source": [ "obj-100", 12 ],
+					"destination": [ "obj-131", 0 ]
+				}
+			},
+			{
+				"patchline": {
+					"source": [ "obj-100", 13 ],
+					"destination": [ "obj-133", 0 ]
+				}
+			},
+			{
+				"patchline": {
+					"source": [ "obj-100", 14 ],
+					"destination": [ "obj-136", 0 ]
+				}
+			},
+			{
+				"patchline": {
+					"source": [ "obj-100", 32 ],
+					"destination": [ "obj-138", 0 ]
+				}
+			},
+			{
+				"patchline": {
+					"source": [ "obj-100", 36 ],
+					"destination": [ "obj-140", 0 ]
+				}
+			},
+			{
+				"patchline": {
+					"source": [ "obj-100", 37 ],
+					"destination": [ "obj-142", 0 ]
+				}
+			},
+			{
+				"patchline": {
+					"source": [ "obj-57", 5 ],
+					"destination": [ "obj-145", 0 ]
+				}
+			},
+			{
+				"patchline": {
+					"source": [ "obj-145", 0 ],
+					"destination": [ "obj-146", 0 ]
 				}
 			}
 		]

@@ -10,7 +10,9 @@ import pytest
 
 from latentvj.bridge.outputs.jitnet import DEFAULT_PORT
 from latentvj.bridge.control.osc import ERROR_ADDRESS, MODEL_LIST_ADDRESS, STATUS_ADDRESS
-from latentvj.bridge.control.params import PARAMS, WALK_MODES
+from latentvj.bridge.audio import FEATURES
+from latentvj.bridge.control.params import DECKS, PARAMS, WALK_MODES
+from latentvj.bridge.modulation import modulatable
 from latentvj.bridge.server import ServeConfig
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -73,26 +75,62 @@ def test_every_osc_address_exists_in_the_registry(boxes):
     unknown = sorted(address for address in sent if PARAMS.find(address) is None)
     assert not unknown, f"sent, but not in bridge/control/params.py: {unknown}"
     replies = {STATUS_ADDRESS, ERROR_ADDRESS, MODEL_LIST_ADDRESS}  # what the server sends besides echoes
-    unknown = sorted(a for a in routed if a not in replies and (PARAMS.find(a) is None or PARAMS.find(a)[0].trigger))
+    live = live_addresses()
+    unknown = sorted(a for a in routed if a not in replies | live
+                     and (PARAMS.find(a) is None or PARAMS.find(a)[0].trigger))
     assert not unknown, f"routed, but LatentVJ never sends it: {unknown}"
+    # Every value that comes ten times a second with meters on is routed before the print (no flooded
+    # Max window), and the meters and the route list are fed.
+    assert live <= routed, sorted(live - routed)
+    assert "/lvj/mod/routes" in routed
     assert {"/lvj/walk/speed", "/lvj/walk/mode", "/lvj/truncation", "/lvj/output/fade", "/lvj/seed",
             "/lvj/preset/store", "/lvj/preset/recall", "/lvj/status", "/lvj/subscribe"} <= sent
     assert {STATUS_ADDRESS, ERROR_ADDRESS} <= routed
 
 
+def live_addresses() -> set[str]:
+    """What a subscriber is sent after each status besides it: the audio features and what routes draw."""
+    addresses = {f"/lvj/audio/feature/{name}" for name in FEATURES}
+    for param in PARAMS:
+        if modulatable(param):
+            decks = [f"deck/{d}/" for d in DECKS] if param.deck == "*" else [""]
+            addresses |= {f"/lvj/mod/value/{deck}{param.name}" for deck in decks}
+    return addresses
+
+
+def atoms(words: list[str]) -> list:
+    """A message box's words as Max sends them: numbers as ints or floats, the rest as strings."""
+    return [int(w) if re.fullmatch(r"-?\d+", w) else float(w) if re.fullmatch(r"-?\d*\.\d+", w) else w
+            for w in words]
+
+
 def test_messages_send_values_of_the_right_kind(boxes):
     messages = [text.split() for text in texts(boxes, "message") if text.startswith("/lvj/")]
+    learned = []
     for words in messages:
         param, _ = PARAMS.find(words[0])
         args = words[1:]
+        if words[0] == "/lvj/midi/learn":  # an address, and the arguments a note would send it with
+            learned.append(args[0])
+            target, _ = PARAMS.find(args[0])
+            assert not target.trigger or args[1:] == [], words
+            if args[1:]:
+                assert target.coerce(atoms(args[1:])) is not None, words
+            continue
         if param.trigger:
             assert args in ([], ["9003"]), words  # a pulse; /lvj/subscribe takes the reply port
         elif args == ["$1"]:
             assert param.type in ("f", "i", "T"), words
         else:
-            assert param.coerce(args) is not None, words
+            assert param.coerce(atoms(args)) is not None, words
     modes = {words[1] for words in messages if words[0] == "/lvj/walk/mode"}
     assert modes == set(WALK_MODES)
+    # A learn button for each control the patch plays: a continuous parameter, a switch, a trigger.
+    played = {words[0] for words in messages if words[1:] in ([], ["$1"])}
+    playable = {address[len("/lvj/"):] for address in played
+                if (param := PARAMS.find(address)[0]).trigger or param.type in ("f", "T") and param.access == "rw"}
+    missing = playable - set(learned) - {"status", "status/rate"}  # the conversation, not the show
+    assert not missing, sorted(missing)
 
 
 def test_ports(boxes):
@@ -116,3 +154,30 @@ def test_subscribes_on_load_and_shows_frames(patcher, boxes):
     assert feeds(ids["/lvj/subscribe 9003"], ids["udpsend 127.0.0.1 9000"])
     (pwindow,) = [i for i, b in boxes.items() if b["maxclass"] == "jit.pwindow"]
     assert ((ids["jit.net.recv @port 7474"], 0), (pwindow, 0)) in lines
+
+
+def test_meters_and_the_route_list_are_fed(patcher, boxes):
+    """udpreceive's live values reach a slider per audio feature and a number box per drawn value; the route
+    list's echo reaches a text box; the meters toggle turns periodic status on and off."""
+    lines = {(tuple(e["patchline"]["source"]), tuple(e["patchline"]["destination"])) for e in patcher["lines"]}
+    ids = {b.get("text"): i for i, b in boxes.items() if b["maxclass"] in ("newobj", "message")}
+    (router,) = [i for i, b in boxes.items() if b.get("text", "").startswith("route /lvj/audio/feature/")]
+    words = boxes[router]["text"].split()[1:]
+    assert ((ids["udpreceive 9003"], 0), (router, 0)) in lines
+    fed = {words[outlet]: boxes[d]["maxclass"] for (s, outlet), (d, _) in lines if s == router and outlet < len(words)}
+    assert {fed.get(f"/lvj/audio/feature/{name}") for name in FEATURES} == {"slider"}
+    assert fed["/lvj/mod/value/deck/a/walk/speed"] == fed["/lvj/mod/value/crossfade"] == "flonum"
+    rest = [(d, i) for (s, outlet), (d, i) in lines if s == router and outlet == len(words)]
+    assert {boxes[d].get("text") for d, _ in rest} == {"print lvj", "route /lvj/status /lvj/error"}
+
+    (echoes,) = [i for i, b in boxes.items() if b.get("text", "").startswith("route /lvj/walk/speed ")]
+    outlet = boxes[echoes]["text"].split()[1:].index("/lvj/mod/routes")
+    (prepend,) = [d for (s, o), (d, _) in lines if s == echoes and o == outlet]
+    assert boxes[prepend]["text"] == "prepend set"
+    assert [boxes[d]["maxclass"] for (s, _), (d, _) in lines if s == prepend] == ["textedit"]
+
+    rate = {ids["/lvj/status/rate 10"], ids["/lvj/status/rate 0"]}
+    assert all(((i, 0), (ids["udpsend 127.0.0.1 9000"], 0)) in lines for i in rate)
+    (sel,) = [i for i, b in boxes.items() if b.get("text") == "sel 1 0"]
+    assert {d for (s, _), (d, _) in lines if s == sel} == rate
+    assert any(boxes[s]["maxclass"] == "toggle" for (s, _), (d, _) in lines if d == sel)
