@@ -444,10 +444,15 @@ def test_a_reconnecting_reader_never_raises_across_many_resizes(name):
     thread = threading.Thread(target=poll)
     thread.start()
     try:
-        for n in range(120):
+        # 120 replacements at least, and on until the reader has had a frame (on a loaded machine the
+        # reader's thread may not run at all during the first 120).
+        n, deadline = 0, time.monotonic() + 30
+        while n < 120 or not frames:
+            assert time.monotonic() < deadline, "the reader never read a frame"
             side = 16 + (n % 5) * 8
             writer = writer.reshaped(side, side, channels=3 + n % 2)
             writer.write(filled(writer.shape, n))
+            n += 1
     finally:
         stop.set()
         thread.join()
