@@ -24,7 +24,7 @@ import io
 import pickle
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -62,10 +62,13 @@ class Persistent:
     def state_dict(self) -> dict[str, Tensor]:
         """The tensors ``module.state_dict()`` would give: parameters, persistent buffers, submodules'."""
         found: dict[str, Tensor] = {}
-        self._collect("", found)
+        self._collect("", found, set())
         return found
 
-    def _collect(self, prefix: str, found: dict[str, Tensor]) -> None:
+    def _collect(self, prefix: str, found: dict[str, Tensor], seen: set[int]) -> None:
+        if id(self) in seen:  # a pickle can make a module its own submodule; a network never is
+            raise ValueError(f"{prefix or 'it'} contains itself")
+        seen.add(id(self))
         skipped = self.state.get("_non_persistent_buffers_set") or set()
         for group in ("_parameters", "_buffers"):
             for name, value in (self.state.get(group) or {}).items():
@@ -79,7 +82,7 @@ class Persistent:
                 continue
             if not isinstance(module, Persistent):
                 raise ValueError(f"submodule {prefix}{name} is a {type(module).__name__}, not a network object")
-            module._collect(f"{prefix}{name}.", found)
+            module._collect(f"{prefix}{name}.", found, seen)
 
 
 @dataclass
@@ -127,11 +130,11 @@ def read_network_pickle(path: str | Path) -> NetworkPickle:
                               f"entries {sorted(map(str, data))}")
     generator: Persistent = data[name]
     try:
-        state = generator.state_dict()
-    except ValueError as exc:
+        state, kwargs = generator.state_dict(), generator.init_kwargs
+    except (ValueError, RecursionError) as exc:  # RecursionError: kwargs that contain themselves
         raise CheckpointError(f"{path}: {name} is not a network NVIDIA's persistence module wrote: {exc}") from None
     family = "stylegan3" if any(key.startswith("synthesis.input.") for key in state) else "stylegan2"
-    return NetworkPickle(name, generator.class_name, generator.init_args, generator.init_kwargs, state, family,
+    return NetworkPickle(name, generator.class_name, generator.init_args, kwargs, state, family,
                          sorted(str(key) for key in data if key != name))
 
 
@@ -149,7 +152,7 @@ def load_restricted(path: Path) -> Any:
     except OSError as exc:
         raise CheckpointError(f"{path}: cannot read it: {exc.strerror or exc}") from None
     except (pickle.UnpicklingError, EOFError, ValueError, TypeError, KeyError, IndexError, AttributeError,
-            RuntimeError) as exc:
+            RuntimeError, MemoryError) as exc:
         raise CheckpointError(f"{path}: not a readable network pickle: {type(exc).__name__}: {exc}") from None
 
 
@@ -186,7 +189,7 @@ def _load_storage(data: Any) -> Any:
 def _rebuild_tensor(storage, offset, size, stride, requires_grad=False, hooks=None, *metadata) -> Tensor:
     if not isinstance(storage, torch.storage.TypedStorage):
         raise CheckpointError(f"a tensor over a {_kind(storage)}, not a storage")
-    if not (isinstance(offset, int) and _ints(size) and _ints(stride) and len(size) == len(stride)):
+    if not (isinstance(offset, int) and offset >= 0 and _ints(size) and _ints(stride) and len(size) == len(stride)):
         raise CheckpointError("a tensor with a malformed shape")
     return torch._utils._rebuild_tensor_v2(storage, offset, tuple(size), tuple(stride), False,
                                            collections.OrderedDict())
@@ -198,8 +201,20 @@ def _rebuild_parameter(data, requires_grad=False, hooks=None, *state) -> Tensor:
     return data
 
 
+class _Name:
+    """A global a pickle may name as an argument but never call (calling it is a TypeError)."""
+
+    def __init__(self, name: str):
+        self.__name__ = name
+
+
+_NDARRAY = _Name("numpy.ndarray")
+"""numpy.ndarray as a network pickle names it: only as the type given to numpy's _reconstruct (called
+itself, ndarray(shape) would allocate any size a file asks for)."""
+
+
 def _ndarray_reconstruct(subtype, shape, dtype_code) -> np.ndarray:
-    if subtype is not np.ndarray:
+    if subtype is not _NDARRAY:
         raise CheckpointError(f"a numpy array of type {_kind(subtype)}; only plain arrays are read")
     if tuple(shape) != (0,):  # numpy writes an empty array, then its state (shape, dtype, bytes)
         raise CheckpointError("a numpy array that does not start empty, as numpy writes them")
@@ -207,7 +222,7 @@ def _ndarray_reconstruct(subtype, shape, dtype_code) -> np.ndarray:
 
 
 def _dtype(name, align=False, copy=False) -> np.dtype:
-    if not isinstance(name, str) or name.startswith(("O", "V")) and name != "V":
+    if not isinstance(name, str) or name.startswith(("O", "V")):  # objects; records, which may hold them
         raise CheckpointError(f"a numpy dtype {name!r}: only numbers, booleans and text are read")
     return np.dtype(name, align, copy)
 
@@ -241,7 +256,7 @@ def _kind(value: Any) -> str:
     return getattr(value, "__name__", None) or type(value).__name__
 
 
-ALLOWED: dict[tuple[str, str], Callable | type] = {
+ALLOWED: dict[tuple[str, str], Any] = {
     ("torch_utils.persistence", "_reconstruct_persistent_obj"): _reconstruct_persistent_obj,
     ("dnnlib.util", "EasyDict"): EasyDict,
     ("dnnlib", "EasyDict"): EasyDict,
@@ -255,7 +270,7 @@ ALLOWED: dict[tuple[str, str], Callable | type] = {
     **{(module, "_reconstruct"): _ndarray_reconstruct for module in ("numpy.core.multiarray", "numpy._core.multiarray")},
     **{(module, "scalar"): _scalar for module in ("numpy.core.multiarray", "numpy._core.multiarray")},
     **{(module, "_frombuffer"): _frombuffer for module in ("numpy.core.numeric", "numpy._core.numeric")},
-    ("numpy", "ndarray"): np.ndarray,
+    ("numpy", "ndarray"): _NDARRAY,
     ("numpy", "dtype"): _dtype,
 }
 """Every global a network pickle may name, and what stands for it here."""

@@ -59,7 +59,7 @@ class Persisted(nn.Module):
         return sys.modules["torch_utils.persistence"]._reconstruct_persistent_obj, (meta,)
 
 
-def persistent(writer, module: nn.Module, init_kwargs: dict, *, source: str = "# networks.py\n") -> nn.Module:
+def persistent(module: nn.Module, init_kwargs: dict, *, source: str = "# networks.py\n") -> nn.Module:
     module._init_args = ()
     module._init_kwargs = init_kwargs
     module._module_src = source
@@ -81,11 +81,11 @@ def generator(writer, *, stylegan3: bool = False, source: str = "# networks.py\n
     """A tiny generator with StyleGAN's outline: mapping (layers, w_avg) and synthesis (a const input or a
     Fourier input with its transform, a non-persistent filter buffer, numpy sizes as StyleGAN3 keeps)."""
     ed = writer.EasyDict
-    mapping = persistent(writer, Block(), ed(z_dim=4, w_dim=4, num_ws=2), source=source)
-    mapping.fc0 = persistent(writer, FullyConnectedLayer(4, 4), ed(n_in=4, n_out=4), source=source)
+    mapping = persistent(Block(), ed(z_dim=4, w_dim=4, num_ws=2), source=source)
+    mapping.fc0 = persistent(FullyConnectedLayer(4, 4), ed(n_in=4, n_out=4), source=source)
     mapping.register_buffer("w_avg", torch.randn(4))
-    synthesis = persistent(writer, Block(), ed(w_dim=4, img_resolution=8, img_channels=3), source=source)
-    first = persistent(writer, Block(), ed(), source=source)
+    synthesis = persistent(Block(), ed(w_dim=4, img_resolution=8, img_channels=3), source=source)
+    first = persistent(Block(), ed(), source=source)
     if stylegan3:
         first.weight = nn.Parameter(torch.randn(4, 4))
         first.register_buffer("transform", torch.eye(3))
@@ -97,7 +97,7 @@ def generator(writer, *, stylegan3: bool = False, source: str = "# networks.py\n
         synthesis.b4 = first
     first.register_buffer("resample_filter", torch.ones(4, 4), persistent=False)
     kwargs = ed(z_dim=4, c_dim=0, w_dim=4, img_resolution=8, img_channels=3, mapping_kwargs=ed(num_layers=1))
-    g = persistent(writer, Block(), kwargs, source=source)
+    g = persistent(Block(), kwargs, source=source)
     g.mapping, g.synthesis = mapping, synthesis
     return g
 
@@ -222,3 +222,32 @@ def test_a_persistent_object_of_another_kind_or_without_state_is_refused(writer,
         path = snapshot(writer, tmp_path, G_ema=Odd(meta))
         with pytest.raises(CheckpointError, match=message):
             read_network_pickle(path)
+
+
+def test_a_module_that_contains_itself_is_refused(writer, tmp_path):
+    """A pickle can make a module its own submodule (no network is): a clear refusal, not a recursion."""
+    g = generator(writer)
+    g.__dict__["_modules"]["again"] = g
+    with pytest.raises(CheckpointError, match="contains itself"):
+        read_network_pickle(snapshot(writer, tmp_path, G_ema=g))
+
+
+class Allocates:
+    """numpy.ndarray called as a function: an array of any size the file asks for."""
+
+    def __reduce__(self):
+        return np.ndarray, ((1 << 40,),)
+
+
+class NegativeOffset:
+    def __reduce__(self):
+        storage = torch.ones(4).untyped_storage()
+        typed = torch.storage.TypedStorage(wrap_storage=storage, dtype=torch.float32, _internal=True)
+        return torch._utils._rebuild_tensor_v2, (typed, -2, (2,), (1,), False, None)
+
+
+@pytest.mark.parametrize("payload, message", [(Allocates, "not a readable network pickle: TypeError"),
+                                              (NegativeOffset, "malformed shape")])
+def test_numpy_and_torch_are_only_called_as_their_pickles_call_them(writer, tmp_path, payload, message):
+    with pytest.raises(CheckpointError, match=message):
+        read_network_pickle(snapshot(writer, tmp_path, G_ema=generator(writer), extra=payload()))
