@@ -185,7 +185,7 @@ def test_pd_abstraction_sends_from_its_inlets_and_outputs_replies(server):
 @needs_pd
 @pytest.mark.parametrize("patch", ["latentvj.pd", "latentvj-help.pd", "latentvj-panel.pd"])
 def test_pd_plugin_patches_load_without_errors(patch):
-    """Every object in the abstraction and its help patch exists in vanilla Pd (a typo would print
+    """Every object in the abstraction, its help patch and the panel exists in vanilla Pd (a typo would print
     "couldn't create" and leave a dead box in the user's patch)."""
     loaded = pd(PD_PLUGIN / patch, "pd quit")
     assert loaded.finish() == 0

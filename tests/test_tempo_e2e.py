@@ -87,6 +87,7 @@ class ClockOut:
         self.out = rtmidi.MidiOut(rtmidi.API_UNIX_JACK, name="test clock")
         self.out.open_virtual_port(port)
         self.bpm = 0.0
+        self.sent: list[float] = []  # when each pulse went out
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -100,8 +101,18 @@ class ClockOut:
         next_tick = time.monotonic()
         while not self._stop.is_set():
             self.out.send_message([0xF8])
+            self.sent.append(time.monotonic())
             next_tick += 60.0 / self.bpm / 24
             self._stop.wait(max(0.0, next_tick - time.monotonic()))  # the clock's own pace, not a wait for a result
+
+    def last_tempo(self, pulses: int = 48) -> float:
+        """The tempo the last ``pulses`` pulses were sent at (a straight line fitted to their times): a
+        Python thread on a busy machine sends late at times, so this is what a listener can hear."""
+        import numpy as np
+
+        times = np.asarray(self.sent[-pulses:])
+        interval = np.polyfit(np.arange(len(times)), times, 1)[0]
+        return 60.0 / (interval * 24)
 
     def stop(self) -> None:
         self._stop.set()
@@ -133,9 +144,12 @@ def test_midi_clock_through_jack_drives_the_tempo_and_a_stall_free_runs(tiny_gan
         assert "free-running" in quiet["note"]
         beat = quiet["beat"]
         wait_until(lambda: tempo(serve)["beat"] > beat + 1, "the beat to go on, free-running")
-        # At the last tempo (the last two beats' pulses, as this Python sender's thread spaced them), not back
-        # at the starting 120 BPM.
-        assert abs(tempo(serve)["bpm"] - 140.0) < 4.0, "at the last tempo"
+        # At the last tempo: the last two beats' pulses as this Python sender's thread spaced them (under load
+        # it sends some late; 133 BPM was seen) and as JACK's dummy driver delivered them, a period (5.3 ms)
+        # at a time, over the 0.86 s the fit spans: within 2 %. Not back at the starting 120 BPM.
+        sent, held = clock.last_tempo(), tempo(serve)["bpm"]
+        assert abs(held - sent) < 3.0, f"held {held} BPM, the last pulses were sent at {sent:.2f}"
+        assert abs(held - 140.0) < abs(held - 120.0), "back at the starting tempo"
         serve.assert_stops_cleanly()
     finally:
         serve.stop()

@@ -1,5 +1,5 @@
 """MIDI in: ports found by name on the system's MIDI (ALSA sequencer or JACK on Linux, CoreMIDI, Windows MM),
-messages handed on as bytes with their arrival time. Needs the ``midi`` extra (python-rtmidi, MIT), imported
+messages handed on as bytes with their arrival time (:class:`ArrivalTimes`). Needs the ``midi`` extra (python-rtmidi, MIT), imported
 only when a port is asked for.
 
 The MIDI clock (``--midi-clock PORT``) is read into :class:`latentvj.bridge.clock.MidiClock`; controllers
@@ -21,6 +21,31 @@ log = logging.getLogger("latentvj.midi")
 INSTALL = "MIDI needs the midi extra: pip install 'latentvj[midi]'"
 POLL_S = 0.001
 """How often the MIDI input is read when it is quiet (a message waits at most this long)."""
+
+
+ARRIVAL_LAG_S = 0.25
+"""Longest a message's reading may lag its arrival before its time is taken from the clock again."""
+
+
+class ArrivalTimes:
+    """When each message arrived, from rtmidi's delta times (stamped by its own thread as the system hands
+    a message over: JACK's process thread) rather than from when our reading thread got to it, which a
+    busy machine or the GIL can hold back by several milliseconds and then hand over in a bunch; a MIDI
+    clock's tempo is fitted to these times. Anchored to ``now`` at the first message, after a silence,
+    and whenever the sum of deltas falls ARRIVAL_LAG_S behind ``now``; never ahead of ``now``."""
+
+    def __init__(self):
+        self._last: float | None = None
+
+    def stamp(self, delta: float, now: float) -> float:
+        if self._last is None or not 0.0 <= delta < ARRIVAL_LAG_S:
+            t = now  # the first message, or the first after a pause (its delta spans the pause)
+        else:
+            t = min(self._last + delta, now)
+            if t < now - ARRIVAL_LAG_S:
+                t = now
+        self._last = t
+        return t
 
 
 class MidiError(RuntimeError):
@@ -103,14 +128,15 @@ class MidiInput:
         log.info("MIDI in from %s (%s)", self.name, self.system)
 
     def _read(self, on_message: Callable[[bytes, float], None], now: Callable[[], float]) -> None:
-        midi_in = self._in
+        midi_in, arrivals = self._in, ArrivalTimes()
         while not self._stop.is_set():
             message = midi_in.get_message()
             if message is None:
                 self._stop.wait(POLL_S)
                 continue
+            data, delta = message
             try:
-                on_message(bytes(message[0]), now())
+                on_message(bytes(data), arrivals.stamp(delta, now()))
             except Exception:  # one bad message must not end MIDI in
                 log.exception("a MIDI message could not be handled")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from latentvj.bridge.control.midi import Control, MidiMap, channel_message
+from latentvj.bridge.control.midi import ARRIVAL_LAG_S, ArrivalTimes, Control, MidiMap, channel_message
 from latentvj.bridge.control.params import PARAMS
 
 
@@ -94,3 +94,27 @@ def test_feedback_shows_values_changed_elsewhere_on_the_mapped_controls():
     midi.feed(note(1, 40, 100))
     assert midi.feedback("/lvj/deck/a/walk/freeze", True) == [bytes([0x90, 40, 127])]  # the pad lights
     assert midi.feedback("/lvj/deck/a/walk/freeze", False) == [bytes([0x80, 40, 0])]
+
+
+def test_arrival_times_come_from_the_deltas_when_reading_falls_behind():
+    """A MIDI clock at 140 BPM (a pulse every 17.86 ms) read by a thread that the GIL holds back and then
+    hands five pulses at once: the stamps are the pulses' own times, so the tempo fitted to them is 140,
+    where the reading times would put five pulses at one moment."""
+    interval = 60.0 / (140.0 * 24)
+    arrived = [1.0 + i * interval for i in range(48)]
+    read_at = [arrived[(i // 5) * 5 + 4] if (i // 5) * 5 + 4 < 48 else arrived[-1] for i in range(48)]
+    times = ArrivalTimes()
+    stamps = [times.stamp(arrived[i] - arrived[i - 1] if i else 0.0, read_at[i]) for i in range(48)]
+    assert stamps[4:] == pytest.approx(arrived[4:], abs=1e-9)  # from the first, anchored at its reading
+    assert all(s <= r for s, r in zip(stamps, read_at))  # never ahead of the clock
+    slope = (stamps[-1] - stamps[4]) / 43
+    assert 60.0 / (slope * 24) == pytest.approx(140.0, abs=1e-6)
+
+
+def test_arrival_times_anchor_again_after_a_pause_or_a_long_lag():
+    times = ArrivalTimes()
+    assert times.stamp(0.0, 10.0) == 10.0
+    assert times.stamp(0.01, 10.02) == pytest.approx(10.01)
+    assert times.stamp(5.0, 15.5) == 15.5  # after a pause the delta spans it: the clock says when
+    assert times.stamp(0.01, 15.5 + ARRIVAL_LAG_S + 0.1) == 15.5 + ARRIVAL_LAG_S + 0.1  # the reading fell far behind
+    assert times.stamp(0.5, 20.0) == 20.0
