@@ -112,8 +112,14 @@ class ServeProcess(ChildProcess):
         return self
 
     def status(self) -> dict:
-        with urllib.request.urlopen(self.preview + "status", timeout=TIMEOUT) as response:
-            return json.load(response)
+        try:
+            with urllib.request.urlopen(self.preview + "status", timeout=TIMEOUT) as response:
+                return json.load(response)
+        except OSError as exc:  # say what the server said meanwhile (it may have died)
+            code = self.proc.poll()
+            state = "running" if code is None else f"exited {code}"
+            raise AssertionError(f"GET {self.preview}status: {exc!r} (server {state}); its output:\n"
+                                 f"{''.join(self.output)[-4000:]}") from exc
 
     def wait_for_status(self, **expected) -> dict:
         """/status once it shows all the expected values."""
