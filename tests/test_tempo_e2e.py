@@ -145,10 +145,12 @@ def test_midi_clock_through_jack_drives_the_tempo_and_a_stall_free_runs(tiny_gan
         beat = quiet["beat"]
         wait_until(lambda: tempo(serve)["beat"] > beat + 1, "the beat to go on, free-running")
         # At the last tempo: the last two beats' pulses as this Python sender's thread spaced them (under load
-        # it sends some late; 133 BPM was seen) and as JACK's dummy driver delivered them, a period (5.3 ms)
-        # at a time, over the 0.86 s the fit spans: within 2 %. Not back at the starting 120 BPM.
+        # it sends some late; 133 BPM was seen) and as JACK's dummy driver, not running in realtime on a
+        # shared machine, handed them over a period (5.3 ms, sometimes later) at a time, over the 0.86 s the
+        # fit spans: up to 3 BPM apart was seen in full-suite runs, so within 5 (3.6 %), which still tells
+        # the last tempo from the starting 120 BPM (14 % away).
         sent, held = clock.last_tempo(), tempo(serve)["bpm"]
-        assert abs(held - sent) < 3.0, f"held {held} BPM, the last pulses were sent at {sent:.2f}"
+        assert abs(held - sent) < 5.0, f"held {held} BPM, the last pulses were sent at {sent:.2f}"
         assert abs(held - 140.0) < abs(held - 120.0), "back at the starting tempo"
         serve.assert_stops_cleanly()
     finally:
