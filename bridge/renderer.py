@@ -25,6 +25,7 @@ import torch.nn.functional as F
 
 from latentvj.models.checkpoint import CheckpointError, LoadedModel, load_model, model_fingerprint
 from latentvj.models.directions import principal_directions
+from latentvj.models.kinds import KINDS
 
 from .control.params import DIRECTIONS
 from .device import describe, pick_device, pick_dtype
@@ -109,7 +110,8 @@ class Renderer:
             directions = knob_directions(model)
         except ValueError as exc:  # e.g. weights so large that the network overflows
             raise CheckpointError(f"model '{model.name}' cannot be played: {exc}") from None
-        model.network.to(device=self.device, dtype=self.dtype).eval()
+        KINDS[model.kind].place(model.network, self.device, self.dtype)
+        model.network.eval()
         with torch.inference_mode():
             probe = model.render(torch.zeros(1, model.latent_dim, device=self.device, dtype=self.dtype))
             if not bool(torch.isfinite(probe).all()):

@@ -54,9 +54,9 @@ class CheckpointError(ValueError):
 
 @dataclass
 class LoadedModel:
-    kind: str  # "gan" or "vae"
-    config: GANConfig | VAEConfig  # the architecture, as stored in the file
-    network: nn.Module  # Generator (gan) or VAE (vae): eval mode, CPU, float32, parameters frozen
+    kind: str  # a row of models/kinds.py: "gan", "vae", "stylegan2", "stylegan3"
+    config: Any  # the architecture, as stored in the file: the kind's config dataclass
+    network: nn.Module  # the kind's network: eval mode, CPU, float32, parameters frozen
     metadata: dict  # name, resolution, latent_dim, data, licence, description, random_init, ...
     path: Path  # the file it came from
 
@@ -81,7 +81,7 @@ class LoadedModel:
         built unless z does.
         """
         kind = KINDS[self.kind]
-        return kind.draw(self.network, kind.truncate(z, truncation))
+        return kind.draw(self.network, z, truncation)
 
 
 def model_fingerprint(model: LoadedModel) -> str:
@@ -98,7 +98,7 @@ def model_fingerprint(model: LoadedModel) -> str:
 
 def save_model(
     path: str | os.PathLike,
-    network: Generator | VAE,
+    network: nn.Module,
     *,
     metadata: dict | None = None,
     discriminator: Discriminator | None = None,
@@ -184,11 +184,16 @@ def read_metadata(path: str | os.PathLike) -> dict:
 
 
 def load_model(path: str | os.PathLike) -> LoadedModel:
-    """Load a LatentVJ model file for play: the network in eval mode, on CPU, in float32.
+    """Load a LatentVJ model file for play: the network in eval mode, on CPU, in float32. A StyleGAN2-ADA
+    or StyleGAN3 network pickle is read as data and converted in memory (models/foreign.py).
 
     Never executes code from the file. Raises CheckpointError on any problem.
     """
     path = Path(path)
+    if _is_pickle(path):  # a StyleGAN network pickle: read as data and converted (models/foreign.py)
+        from .foreign import import_network_pickle
+
+        return import_network_pickle(path)
     header = _read_header(path)
     kind, config, metadata = _parse_header(path, header)
     # Built on the meta device: shapes only, no memory and no random init until the file's
@@ -230,6 +235,15 @@ def _fill_metadata(metadata: dict, kind: str, config: Any, *, default_name: str)
         metadata[key] = value
     metadata.setdefault("name", default_name)
     return metadata
+
+
+def _is_pickle(path: Path) -> bool:
+    try:
+        with path.open("rb") as f:
+            head = f.read(2)
+    except OSError:
+        return False
+    return len(head) == 2 and head[0] == 0x80 and 2 <= head[1] <= 5  # PROTO opcode
 
 
 def _describe_foreign(path: Path) -> str | None:
@@ -280,7 +294,7 @@ def _read_header(path: Path) -> dict[str, str]:
         ) from None
 
 
-def _parse_header(path: Path, header: dict[str, str]) -> tuple[str, GANConfig | VAEConfig, dict]:
+def _parse_header(path: Path, header: dict[str, str]) -> tuple[str, Any, dict]:
     raw = header.get(METADATA_KEY)
     if raw is None:
         raise CheckpointError(

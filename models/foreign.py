@@ -1,4 +1,6 @@
-"""Other tools' model files, read as data, never run: NVIDIA's StyleGAN2-ADA and StyleGAN3 network pickles.
+"""Other tools' model files, read as data, never run: NVIDIA's StyleGAN2-ADA and StyleGAN3 network pickles,
+turned into LatentVJ models (:func:`import_network_pickle`: the architecture from the generator's init kwargs,
+the weights from its state dict, into models/stylegan2.py's or stylegan3.py's network).
 
 A network pickle (``network-snapshot-*.pkl``) is the training loop's dict (``G``, ``D``, ``G_ema``,
 ``augment_pipe``, ``training_set_kwargs``...) pickled with NVIDIA's persistence module: each network object
@@ -20,6 +22,7 @@ ndarrays only. ``dnnlib``'s EasyDict becomes a plain dict.
 from __future__ import annotations
 
 import collections
+import hashlib
 import io
 import pickle
 from dataclasses import dataclass, field
@@ -30,7 +33,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .checkpoint import CheckpointError
+from .checkpoint import CheckpointError, LoadedModel, _short
+from .kinds import kind_named
 
 MAX_PICKLE_BYTES = 4 << 30
 """Largest network pickle read (a StyleGAN3 at 1024 px with D and augment pipe is about 1 GB)."""
@@ -136,6 +140,145 @@ def read_network_pickle(path: str | Path) -> NetworkPickle:
     family = "stylegan3" if any(key.startswith("synthesis.input.") for key in state) else "stylegan2"
     return NetworkPickle(name, generator.class_name, generator.init_args, kwargs, state, family,
                          sorted(str(key) for key in data if key != name))
+
+
+# ---- from NVIDIA's generator to ours ------------------------------------------------------------------------
+
+GENERATORS = {
+    "training.networks.Generator": ("stylegan2", "StyleGAN2-ADA (NVlabs/stylegan2-ada-pytorch)"),
+    "training.networks_stylegan2.Generator": ("stylegan2", "StyleGAN2 written by NVlabs/stylegan3"),
+    "training.networks_stylegan3.Generator": ("stylegan3", "StyleGAN3 (NVlabs/stylegan3)"),
+}
+"""The generator classes read: which of our kinds each is, and what to call its source."""
+POSITIONAL = ("z_dim", "c_dim", "w_dim", "img_resolution", "img_channels")
+"""The generators' first constructor arguments, in order (for init args given by position)."""
+TRAINING_ONLY = {"w_avg_beta", "magnitude_ema_beta", "fp16_channels_last", "channels_last",
+                 "fused_modconv_default"}
+"""Init kwargs that change how a network trains or which kernels it uses, never the image it draws."""
+_MAPPING = {"num_layers": "mapping_layers", "layer_features": "mapping_features", "embed_features": "embed_features",
+            "activation": "mapping_activation", "lr_multiplier": "mapping_lr_multiplier"}
+_SYNTHESIS2 = {"channel_base", "channel_max", "num_fp16_res", "conv_clamp", "architecture", "resample_filter",
+               "activation", "kernel_size", "use_noise"}
+_SYNTHESIS3 = {"channel_base", "channel_max", "num_layers", "num_critical", "first_cutoff", "first_stopband",
+               "last_stopband_rel", "margin_size", "output_scale", "num_fp16_res", "conv_kernel", "filter_size",
+               "lrelu_upsampling", "use_radial_filters", "conv_clamp"}
+_DEFAULTS = {  # where NVIDIA's two code bases differ in the defaults of what a file may leave out
+    "training.networks.Generator": {"num_fp16_res": 0, "conv_clamp": None, "mapping_layers": 8},
+    "training.networks_stylegan2.Generator": {"num_fp16_res": 4, "conv_clamp": 256, "mapping_layers": 8},
+    "training.networks_stylegan3.Generator": {"num_fp16_res": 4, "conv_clamp": 256, "mapping_layers": 2},
+}
+
+
+def stylegan_config(class_name: str, init_args: tuple, init_kwargs: dict) -> tuple[str, Any]:
+    """(kind, config) for a generator's class name and constructor arguments; ValueError naming what is not
+    understood (a class, an option: an option we do not know could change the image, so it is not ignored)."""
+    if class_name not in GENERATORS:
+        raise ValueError(f"its generator is a {class_name!r}; LatentVJ reads {', '.join(GENERATORS)}")
+    kind = GENERATORS[class_name][0]
+    if len(init_args) > len(POSITIONAL):
+        raise ValueError(f"{len(init_args)} positional constructor arguments; the generator takes {len(POSITIONAL)}")
+    kwargs = dict(zip(POSITIONAL, init_args)) | dict(init_kwargs)
+    mapping = kwargs.pop("mapping_kwargs", None) or {}
+    synthesis = dict(kwargs.pop("synthesis_kwargs", None) or {})
+    synthesis |= {k: kwargs.pop(k) for k in list(kwargs) if k not in POSITIONAL}  # StyleGAN3's code: flat
+    fields = dict(_DEFAULTS[class_name])
+    try:
+        fields |= dict(resolution=kwargs["img_resolution"], latent_dim=kwargs["z_dim"], w_dim=kwargs["w_dim"],
+                       c_dim=kwargs.get("c_dim", 0), channels=kwargs.get("img_channels", 3))
+    except KeyError as exc:
+        raise ValueError(f"its constructor arguments have no {exc.args[0]}") from None
+    if not isinstance(mapping, dict) or not isinstance(synthesis, dict):
+        raise ValueError("its mapping_kwargs / synthesis_kwargs are not dicts")
+    known = _SYNTHESIS3 if kind == "stylegan3" else _SYNTHESIS2
+    unknown = sorted(str(k) for k in mapping if k not in _MAPPING and k not in TRAINING_ONLY)
+    unknown += sorted(str(k) for k in synthesis if k not in known and k not in TRAINING_ONLY)
+    if kind == "stylegan3":
+        unknown += [k for k in ("layer_features", "embed_features", "activation") if k in mapping]
+    if unknown:
+        raise ValueError(f"options LatentVJ does not know, which could change the image: {', '.join(unknown)}")
+    fields |= {_MAPPING[k]: v for k, v in mapping.items() if k in _MAPPING}
+    fields |= {k: v for k, v in synthesis.items() if k in known}
+    if "resample_filter" in fields:
+        fields["resample_filter"] = [float(t) for t in np.asarray(fields["resample_filter"], dtype=float).ravel()]
+    for name in ("first_cutoff", "first_stopband", "last_stopband_rel", "output_scale", "mapping_lr_multiplier"):
+        if isinstance(fields.get(name), int) and not isinstance(fields.get(name), bool):
+            fields[name] = float(fields[name])
+    return kind, kind_named(kind).config(**fields)
+
+
+def import_network_pickle(path: str | Path) -> LoadedModel:
+    """A network pickle as a LatentVJ model, in memory: our network with its generator's weights, the card
+    saying where it came from. CheckpointError naming the file and what is wrong; nothing in it is run."""
+    path = Path(path)
+    found = read_network_pickle(path)
+    try:
+        kind, config = stylegan_config(found.class_name, found.init_args, found.init_kwargs)
+    except (TypeError, ValueError) as exc:
+        raise CheckpointError(f"{path}: {found.network} cannot be played: {exc}") from None
+    with torch.device("meta"):
+        network = kind_named(kind).network(config)
+    state = fitted_state(path, network, found.state)
+    network.load_state_dict(state, strict=True, assign=True)
+    network.eval().requires_grad_(False)
+    source = GENERATORS[found.class_name][1]
+    metadata = {
+        "name": path.stem, "kind": kind, "resolution": config.resolution, "latent_dim": config.latent_dim,
+        "id": file_digest(path)[:16], "data": "unknown", "licence": "unknown",
+        "description": f"{source} network pickle, imported by LatentVJ",
+        "source": {"format": "NVIDIA network pickle", "file": path.name, "class_name": found.class_name,
+                   "network": found.network, "init_kwargs": _jsonable(found.init_kwargs)},
+        "random_init": False,
+    }
+    return LoadedModel(kind=kind, config=config, network=network, metadata=metadata, path=path)
+
+
+def fitted_state(path: Path, network: torch.nn.Module, state: dict[str, Tensor]) -> dict[str, Tensor]:
+    """``state`` checked against ``network`` (every name, shape and kind of value, all finite), in its
+    dtypes; CheckpointError listing what does not fit."""
+    expected = network.state_dict()
+    problems = []
+    missing = [k for k in expected if k not in state]
+    unexpected = [k for k in state if k not in expected]
+    if missing:
+        problems.append(f"missing weights {_short(missing)}")
+    if unexpected:
+        problems.append(f"unexpected weights {_short(unexpected)}")
+    fitted = {}
+    for key, want in expected.items():
+        got = state.get(key)
+        if got is None:
+            continue
+        if tuple(got.shape) != tuple(want.shape):
+            problems.append(f"{key} has shape {list(got.shape)}, expected {list(want.shape)}")
+        elif got.is_floating_point() != want.is_floating_point():
+            problems.append(f"{key} has dtype {got.dtype}, expected {want.dtype}")
+        elif got.is_floating_point() and not bool(torch.isfinite(got).all()):
+            problems.append(f"{key} contains NaN or infinite values")
+        else:
+            fitted[key] = got.to(want.dtype).contiguous()
+    if problems:
+        raise CheckpointError(f"{path}: the weights do not fit the network its init kwargs describe: "
+                              + "; ".join(problems[:8]) + (f"; and {len(problems) - 8} more" if len(problems) > 8 else ""))
+    return fitted
+
+
+def file_digest(path: Path) -> str:
+    """sha256 of a file's bytes: the same pickle gets the same model id wherever it lies (presets keep it)."""
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    return repr(value)
 
 
 def load_restricted(path: Path) -> Any:

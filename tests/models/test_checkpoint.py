@@ -181,6 +181,7 @@ class WritesMarker:
 
 @pytest.mark.parametrize("name", ["model.pkl", "model.safetensors"])
 def test_malicious_pickle_is_refused_without_running_it(tmp_path, name):
+    """Whatever its name, a pickle is read as a network pickle, by a reader that runs nothing."""
     # the payload is real: unpickling it does create its marker
     proof = tmp_path / "proof"
     handle = pickle.loads(pickle.dumps(WritesMarker(proof)))
@@ -190,9 +191,9 @@ def test_malicious_pickle_is_refused_without_running_it(tmp_path, name):
     marker = tmp_path / "pwned"
     path = tmp_path / name
     path.write_bytes(pickle.dumps({"state_dict": WritesMarker(marker)}, protocol=4))
-    with pytest.raises(CheckpointError, match=rf"{name} is a pickle/PyTorch archive; such files can run code") as err:
+    # read by the restricted unpickler of network pickles, which refuses every name it has no need of
+    with pytest.raises(CheckpointError, match=rf"{name}: it names io.open, .*refused .*nothing of this file was run"):
         load_model(path)
-    assert "docs/models.md" in str(err.value)
     with pytest.raises(CheckpointError, match="pickle"):
         read_metadata(path)
     assert not marker.exists()

@@ -12,7 +12,6 @@ import io
 import os
 import pickle
 import sys
-import types
 
 import numpy as np
 import pytest
@@ -21,49 +20,13 @@ from torch import nn
 
 from latentvj.models.checkpoint import CheckpointError
 from latentvj.models.foreign import read_network_pickle
+from nvidia_pickles import Persisted, persistent, stand_ins
+from nvidia_pickles import snapshot as write_snapshot
 
 
 @pytest.fixture
 def writer(monkeypatch):
-    """Stand-ins for the modules NVIDIA's pickles name (torch_utils.persistence, dnnlib.util), so that
-    pickle writes those names; they exist only while the test runs, and the reader never imports them."""
-    persistence = types.ModuleType("torch_utils.persistence")
-
-    def _reconstruct_persistent_obj(meta):  # what the name stands for when NVIDIA's code reads it
-        raise AssertionError("the reader called the writer's stand-in")
-
-    _reconstruct_persistent_obj.__module__ = "torch_utils.persistence"
-    _reconstruct_persistent_obj.__qualname__ = "_reconstruct_persistent_obj"
-    persistence._reconstruct_persistent_obj = _reconstruct_persistent_obj
-    util = types.ModuleType("dnnlib.util")
-
-    class EasyDict(dict):
-        pass
-
-    EasyDict.__module__, EasyDict.__qualname__ = "dnnlib.util", "EasyDict"
-    util.EasyDict = EasyDict
-    for name, module in {"torch_utils": types.ModuleType("torch_utils"), "torch_utils.persistence": persistence,
-                         "dnnlib": types.ModuleType("dnnlib"), "dnnlib.util": util}.items():
-        monkeypatch.setitem(sys.modules, name, module)
-    return types.SimpleNamespace(reconstruct=_reconstruct_persistent_obj, EasyDict=EasyDict)
-
-
-class Persisted(nn.Module):
-    """Pickled as NVIDIA's persistence module pickles its networks: a call to the persistence hook with
-    the class name, the module's source and the object's __dict__ (init kwargs included)."""
-
-    def __reduce__(self):
-        state = {k: v for k, v in self.__dict__.items() if k != "_module_src"}
-        meta = dict(type="class", version=6, module_src=self._module_src, class_name=type(self).__name__,
-                    state=state)
-        return sys.modules["torch_utils.persistence"]._reconstruct_persistent_obj, (meta,)
-
-
-def persistent(module: nn.Module, init_kwargs: dict, *, source: str = "# networks.py\n") -> nn.Module:
-    module._init_args = ()
-    module._init_kwargs = init_kwargs
-    module._module_src = source
-    return module
+    return stand_ins(monkeypatch)
 
 
 class FullyConnectedLayer(Persisted):
@@ -103,10 +66,7 @@ def generator(writer, *, stylegan3: bool = False, source: str = "# networks.py\n
 
 
 def snapshot(writer, tmp_path, **entries) -> str:
-    path = tmp_path / "network-snapshot-000000.pkl"
-    with path.open("wb") as f:
-        pickle.dump(entries, f)  # NVIDIA's training loop: pickle.dump(dict(G=..., D=..., G_ema=...), f)
-    return path
+    return write_snapshot(tmp_path / "network-snapshot-000000.pkl", **entries)
 
 
 def test_the_generator_comes_out_with_its_architecture_and_state(writer, tmp_path):
