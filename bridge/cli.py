@@ -112,7 +112,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     def device_options(p: argparse.ArgumentParser) -> None:
         p.add_argument("--model", default=DEFAULT_MODEL, metavar="NAME|PATH",
-                       help=f"bundled model name or .safetensors file (default: {DEFAULT_MODEL})")
+                       help=f"bundled model name, .safetensors file or StyleGAN network pickle (.pkl, read "
+                            f"as data) (default: {DEFAULT_MODEL})")
         p.add_argument("--device", default="auto", metavar="|".join(DEVICES),
                        help="where the model runs (default: auto = cuda > mps > cpu)")
         p.add_argument("--precision", default="auto", choices=PRECISIONS,
@@ -190,6 +191,16 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--no-routes", action="store_true", help="keep the routes in memory only")
     serve.add_argument("--walk-offset", type=float, default=0.0, metavar="BEATS",
                        help="this node's walks run BEATS ahead on the shared beat (render nodes of a wall)")
+
+    imports = command("import", help="convert a StyleGAN2-ADA / StyleGAN3 network pickle to a LatentVJ model "
+                                     "file, read as data (nothing in it is run)")
+    imports.add_argument("file", type=Path, metavar="FILE", help="the network pickle (network-snapshot-*.pkl)")
+    imports.add_argument("--out", default=None, metavar="NAME|PATH",
+                         help="a model name (written to the model folder, so `serve --model NAME` plays it) or a "
+                              "path ending in .safetensors (default: the file's name in the model folder)")
+    imports.add_argument("--data", default=None, metavar="TEXT", help="what it was trained on, for the model card")
+    imports.add_argument("--licence", default=None, metavar="TEXT", help="its licence, for the model card")
+    imports.add_argument("--force", action="store_true", help="replace a model file that is there")
 
     command("audio-devices", help="list the audio inputs (for serve --audio)")
     command("models", help="list the bundled models and those in the model folder")
@@ -304,7 +315,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="latentvj: %(levelname)s: %(message)s" if args.verbose else "latentvj: %(message)s")
     try:
-        commands = {"serve": _serve, "models": _models, "audio-devices": _audio_devices, "bench": _bench, "train": _train, "encode": _encode,
+        commands = {"serve": _serve, "models": _models, "audio-devices": _audio_devices, "bench": _bench, "train": _train, "import": _import, "encode": _encode,
                     "eval": _eval, "render": _render}
         return commands[args.command](args)
     except _CliError as exc:
@@ -414,6 +425,36 @@ def _models(args: argparse.Namespace) -> int:
         if any(made):
             print(f"    trained: {', '.join(part for part in made if part)}")
         print(f"    file: {info.path}")
+    return 0
+
+
+def _import(args: argparse.Namespace) -> int:
+    from latentvj.models.checkpoint import CheckpointError, load_model, save_model
+
+    out = model_out_path(args.out or re.sub(r"[^A-Za-z0-9_.-]", "-", args.file.stem))
+    if out.exists() and not args.force:
+        raise _CliError(f"{out} is there already; give another --out, or --force to replace it")
+    try:
+        model = load_model(args.file)
+    except CheckpointError as exc:
+        raise _CliError(str(exc)) from None
+    if model.metadata.get("source") is None:
+        raise _CliError(f"{args.file} is a LatentVJ model file already; nothing to import")
+    metadata = dict(model.metadata, name=out.name.removesuffix(".safetensors"))
+    metadata.update({key: value for key, value in (("data", args.data), ("licence", args.licence)) if value})
+    out.parent.mkdir(parents=True, exist_ok=True)
+    save_model(out, model.network, metadata=metadata)
+    config, source = model.config, model.metadata["source"]
+    print(f"{args.file.name}: {source['network']} of a {source['generator']}")
+    print(f"    {model.kind}, {config.resolution} px, {config.channels} channels, z {config.latent_dim}, "
+          f"w {config.w_dim}, {model.network.num_ws} ws, "
+          + (f"{config.c_dim} classes" if config.c_dim else "unconditional")
+          + f", {sum(p.numel() for p in model.network.parameters()):,} parameters")
+    print(f"    kwargs: {json.dumps(source['init_kwargs'], sort_keys=True)}")
+    if source.get("others"):
+        print(f"    also in the file, not used: {', '.join(source['others'])}")
+    print(f"wrote {out} (data: {metadata['data']}, licence: {metadata['licence']}); play it with "
+          f"`latentvj serve --model {metadata['name'] if out.parent == model_out_path('x').parent else out}`")
     return 0
 
 

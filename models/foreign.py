@@ -225,8 +225,10 @@ def import_network_pickle(path: str | Path) -> LoadedModel:
         "name": path.stem, "kind": kind, "resolution": config.resolution, "latent_dim": config.latent_dim,
         "id": file_digest(path)[:16], "data": "unknown", "licence": "unknown",
         "description": f"{source} network pickle, imported by LatentVJ",
-        "source": {"format": "NVIDIA network pickle", "file": path.name, "class_name": found.class_name,
-                   "network": found.network, "init_kwargs": _jsonable(found.init_kwargs)},
+        "source": {"format": "NVIDIA network pickle", "generator": source, "file": path.name,
+                   "class_name": found.class_name,
+                   "network": found.network, "init_kwargs": _jsonable(found.init_kwargs),
+                   "others": found.others},
         "random_init": False,
     }
     return LoadedModel(kind=kind, config=config, network=network, metadata=metadata, path=path)

@@ -16,6 +16,10 @@ from typing import Sequence
 
 from .checkpoint import SUFFIX, CheckpointError, LoadedModel, load_model, read_metadata
 
+PLAYABLE = (SUFFIX, ".pkl")
+"""What a model folder may hold: LatentVJ model files and NVIDIA network pickles (read as data, converted as
+they load)."""
+
 BUNDLED_DIR = Path(__file__).parent / "bundled"
 DEFAULT_MODEL = "emoji-gan"
 
@@ -89,19 +93,20 @@ def load(name_or_path: str | Path, folders: Sequence[str | Path] = ()) -> Loaded
 
 def _choices() -> str:
     names = ", ".join(bundled_names()) or "(none installed)"
-    return f"bundled models: {names}; or give a path to a {SUFFIX} file"
+    return f"bundled models: {names}; or give a path to a {SUFFIX} file or a StyleGAN network pickle (.pkl)"
 
 
 def resolve_confined(name: str, folders: Sequence[str | Path]) -> Path:
     """A model asked for over the network: a bundled name, or a file inside one of ``folders`` named
-    relative to it (``flowers``, ``flowers.safetensors`` or ``sets/flowers.safetensors``). Absolute
+    relative to it (``flowers``, ``flowers.safetensors``, ``sets/flowers.safetensors`` or a network pickle
+    ``sets/faces.pkl``). Absolute
     paths and anything that leads outside the folders (``..``, links) are refused."""
     text = str(name).strip()
     if not text:
         raise CheckpointError("no model given; " + _choices())
     if "\\" not in text and "/" not in text and "." not in text and (BUNDLED_DIR / f"{text}{SUFFIX}").is_file():
         return BUNDLED_DIR / f"{text}{SUFFIX}"
-    relative = Path(text if text.endswith(SUFFIX) else f"{text}{SUFFIX}")
+    relative = Path(text if text.endswith(PLAYABLE) else f"{text}{SUFFIX}")
     if relative.is_absolute() or relative.drive or ".." in relative.parts:
         raise CheckpointError(f"{text!r}: give a bundled name or a file inside the model folders, "
                               "not an absolute path or one with '..'")
@@ -121,6 +126,6 @@ def model_names(folders: Sequence[str | Path]) -> list[str]:
     for folder in folders:
         root = Path(folder).expanduser().resolve()
         if root.is_dir():
-            names += [p.relative_to(root).as_posix() for p in sorted(root.rglob(f"*{SUFFIX}"))
-                      if p.is_file() and p.resolve().is_relative_to(root)]
+            names += [p.relative_to(root).as_posix() for p in sorted(root.rglob("*"))
+                      if p.name.endswith(PLAYABLE) and p.is_file() and p.resolve().is_relative_to(root)]
     return names

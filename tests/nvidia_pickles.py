@@ -6,13 +6,19 @@ NVIDIA's are, which exist only while a test writes (the reader never imports the
 
 from __future__ import annotations
 
+import json
 import pickle
 import sys
 import types
 from pathlib import Path
 
 import torch
+from safetensors import safe_open
 from torch import nn
+
+REFERENCE = Path(__file__).parent / "models" / "data" / "stylegan_reference.safetensors"
+"""Tiny StyleGAN2-ADA, StyleGAN3-written StyleGAN2, StyleGAN3-T and -R generators with random weights, and
+the images NVIDIA's forward pass drew from them (see models/data/make_stylegan_reference.py)."""
 
 
 def stand_ins(monkeypatch) -> types.SimpleNamespace:
@@ -92,3 +98,28 @@ def snapshot(path: Path, **entries) -> Path:
     with Path(path).open("wb") as f:
         pickle.dump(entries, f)
     return Path(path)
+
+
+def reference(name: str) -> tuple[dict, dict[str, torch.Tensor]]:
+    """(card, tensors) of one reference configuration: sg2ada, sg2_by_sg3, sg3t, sg3r."""
+    with safe_open(str(REFERENCE), framework="pt") as f:
+        card = json.loads(f.metadata()["configs"])[name]
+        tensors = {k.removeprefix(f"{name}."): f.get_tensor(k) for k in f.keys() if k.startswith(f"{name}.")}
+    return card, tensors
+
+
+def reference_pickle(writer, path: Path, name: str, **changes) -> tuple[Path, dict, dict]:
+    """A training snapshot as NVIDIA's loop writes it (G, D, G_ema, augment_pipe, training_set_kwargs) with
+    the reference weights as G_ema (G and D: other weights), init kwargs changed by ``changes``."""
+    card, tensors = reference(name)
+    state = {k.removeprefix("state."): v for k, v in tensors.items() if k.startswith("state.")}
+    kwargs = {**card["init_kwargs"], **changes}
+
+    def build(state):
+        return network(writer, class_name=card["class_name"], init_kwargs=kwargs, state=state,
+                       modules=card["modules"], buffers=card["buffers"])
+
+    training = {k: v * 0.5 for k, v in state.items()}
+    snapshot(path, G=build(training), D=build(training), G_ema=build(state), augment_pipe=None,
+             training_set_kwargs=writer.EasyDict(path="~/datasets/flowers.zip", resolution=16))
+    return path, card, tensors

@@ -321,7 +321,8 @@ PARAMS = Registry(_with_decks([
                       "direction/*, truncation, temperature, output/fade); 0 applies every change at once."),
     # ---- models and presets --------------------------------------------------------------------
     Param("model/load", "s", None, access="w",
-          description="Load a model: a bundled name or a .safetensors file in a model folder (--models). "
+          description="Load a model: a bundled name, or a .safetensors file or a StyleGAN network pickle (.pkl, "
+                      "read as data) in a model folder (--models). "
                       "Loads in the background and swaps at a frame boundary; errors are replied.", deck="*"),
     Param("model/list", "I", None, access="w",
           description="Replies /lvj/model/list with the names of the models you can load."),

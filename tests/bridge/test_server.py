@@ -73,6 +73,7 @@ from latentvj.bridge.control.osc import build_message  # noqa: E402
 from latentvj.bridge.server import ServeError  # noqa: E402
 from latentvj.models.checkpoint import save_model  # noqa: E402
 from latentvj.models.gan import GANConfig, Generator  # noqa: E402
+from latentvj.models.registry import model_names  # noqa: E402
 from latentvj.plugin.shmring import ShmFrameReader  # noqa: E402
 
 SENDER = ("127.0.0.1", 4321)
@@ -256,3 +257,18 @@ def test_encode_never_runs_on_the_network_that_plays(served, tmp_path, monkeypat
     assert used and used[0] is not playing
     assert next(used[0].parameters()).device.type == "cpu"
     assert server.engine.presets.get(5).model_id == server.engine.model_id
+
+
+def test_a_stylegan_network_pickle_in_a_model_folder_loads_over_osc_and_plays(served, monkeypatch):
+    from nvidia_pickles import reference_pickle, stand_ins
+
+    server, models, reports = served
+    reference_pickle(stand_ins(monkeypatch), models / "faces.pkl", "sg3t")
+    assert "faces.pkl" in model_names([models])
+    server.loads["a"].submit(("faces.pkl", "a", False, SENDER))
+    assert server.loads["a"].wait_idle(60) and reports == []
+    server.engine.step(0.0)
+    pixels = server.engine.step(0.1)
+    assert server.engine.model.kind == "stylegan3" and server.engine.model.name == "faces"
+    assert pixels.shape == (32, 32, 3) and server.engine.frame_errors == 0  # scaled up to the output size
+    assert pixels.std() > 1, "an image, not a flat colour"

@@ -10,43 +10,19 @@ writes one, loads it as a user's file would load (``load_model``), and draws."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 import torch
-from safetensors import safe_open
 
 from latentvj.models.checkpoint import CheckpointError, load_model
 from latentvj.models.stylegan2 import StyleGAN2, StyleGAN2Config
 from latentvj.models.foreign import stylegan_config
 from latentvj.models.stylegan3 import StyleGAN3, StyleGAN3Config, kaiser_lowpass
-from nvidia_pickles import network, snapshot, stand_ins
-
-REFERENCE = Path(__file__).with_name("data") / "stylegan_reference.safetensors"
-
-
-def reference(name: str) -> tuple[dict, dict[str, torch.Tensor]]:
-    with safe_open(str(REFERENCE), framework="pt") as f:
-        card = json.loads(f.metadata()["configs"])[name]
-        tensors = {k.removeprefix(f"{name}."): f.get_tensor(k) for k in f.keys() if k.startswith(f"{name}.")}
-    return card, tensors
-
+from nvidia_pickles import network, reference, reference_pickle, snapshot, stand_ins
 
 def nvidia_pickle(writer, tmp_path: Path, name: str, **changes) -> tuple[Path, dict, dict]:
-    card, tensors = reference(name)
-    state = {k.removeprefix("state."): v for k, v in tensors.items() if k.startswith("state.")}
-    kwargs = {**card["init_kwargs"], **changes}
-
-    def build(state):
-        return network(writer, class_name=card["class_name"], init_kwargs=kwargs, state=state,
-                       modules=card["modules"], buffers=card["buffers"])
-
-    training = {k: v * 0.5 for k, v in state.items()}  # G: the training weights; G_ema is what plays
-    path = snapshot(tmp_path / "network-snapshot-000400.pkl", G=build(training), D=build(training),
-                    G_ema=build(state), augment_pipe=None,
-                    training_set_kwargs=writer.EasyDict(path="~/datasets/flowers.zip", resolution=16))
-    return path, card, tensors
+    return reference_pickle(writer, tmp_path / "network-snapshot-000400.pkl", name, **changes)
 
 
 @pytest.fixture
@@ -155,3 +131,48 @@ def test_a_stylegan3_config_says_what_is_wrong():
         StyleGAN3Config(resolution=16, num_layers=2, num_critical=2)
     with pytest.raises(ValueError, match="first_cutoff"):
         StyleGAN3Config(resolution=4, first_cutoff=2.0)
+
+
+def test_import_writes_a_model_file_that_draws_what_the_pickle_draws(writer, tmp_path, capsys,
+                                                                    _private_config_dir):
+    from latentvj.bridge.cli import main
+
+    path, card, tensors = nvidia_pickle(writer, tmp_path, "sg2_by_sg3")
+    assert main(["import", str(path), "--out", "faces", "--licence", "CC-BY 4.0"]) == 0
+    out = capsys.readouterr().out
+    assert "G_ema of a StyleGAN2 written by NVlabs/stylegan3" in out
+    assert "stylegan2, 16 px, 3 channels, z 8, w 8" in out and "3 classes" in out
+    assert "also in the file, not used: D, G, augment_pipe, training_set_kwargs" in out
+    assert "latentvj serve --model faces" in out
+    imported = load_model(_private_config_dir / "models" / "faces.safetensors")
+    original = load_model(path)
+    assert imported.kind == "stylegan2" and imported.metadata["licence"] == "CC-BY 4.0"
+    assert imported.metadata["id"] == original.metadata["id"], "presets made with the pickle play with the file"
+    assert imported.metadata["source"]["init_kwargs"]["architecture"] == "resnet"
+    with torch.inference_mode():
+        c = tensors["c"]
+        assert torch.equal(imported.network(tensors["z"], c, truncation_psi=0.7),
+                           original.network(tensors["z"], c, truncation_psi=0.7))
+    # again: refused, the file kept
+    assert main(["import", str(path), "--out", "faces"]) != 0
+    assert "is there already" in capsys.readouterr().err
+
+
+def test_import_of_a_hostile_pickle_is_one_clear_error_and_nothing_runs(tmp_path, capsys, _private_config_dir):
+    import pickle
+
+    from latentvj.bridge.cli import main
+
+    marker = tmp_path / "ran"
+
+    class System:
+        def __reduce__(self):
+            import os
+            return os.system, (f"touch {marker}",)
+
+    path = tmp_path / "network-snapshot.pkl"
+    path.write_bytes(pickle.dumps({"G_ema": System()}))
+    assert main(["import", str(path)]) != 0
+    err = capsys.readouterr().err
+    assert "error:" in err and "names posix.system" in err and "Traceback" not in err
+    assert not marker.exists() and not (_private_config_dir / "models" / "network-snapshot.safetensors").exists()
