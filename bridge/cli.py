@@ -192,9 +192,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--walk-offset", type=float, default=0.0, metavar="BEATS",
                        help="this node's walks run BEATS ahead on the shared beat (render nodes of a wall)")
 
-    imports = command("import", help="convert a StyleGAN2-ADA / StyleGAN3 network pickle to a LatentVJ model "
-                                     "file, read as data (nothing in it is run)")
-    imports.add_argument("file", type=Path, metavar="FILE", help="the network pickle (network-snapshot-*.pkl)")
+    imports = command("import", help="convert a StyleGAN2-ADA / StyleGAN3 network pickle, a rosinality StyleGAN2 or "
+                                     "a DCGAN checkpoint to a LatentVJ model file, read as data (nothing in it is run)")
+    imports.add_argument("file", type=Path, metavar="FILE",
+                         help="network-snapshot-*.pkl, or a torch.save file (.pt, .pth)")
     imports.add_argument("--out", default=None, metavar="NAME|PATH",
                          help="a model name (written to the model folder, so `serve --model NAME` plays it) or a "
                               "path ending in .safetensors (default: the file's name in the model folder)")
@@ -445,12 +446,16 @@ def _import(args: argparse.Namespace) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     save_model(out, model.network, metadata=metadata)
     config, source = model.config, model.metadata["source"]
-    print(f"{args.file.name}: {source['network']} of a {source['generator']}")
-    print(f"    {model.kind}, {config.resolution} px, {config.channels} channels, z {config.latent_dim}, "
-          f"w {config.w_dim}, {model.network.num_ws} ws, "
-          + (f"{config.c_dim} classes" if config.c_dim else "unconditional")
-          + f", {sum(p.numel() for p in model.network.parameters()):,} parameters")
-    print(f"    kwargs: {json.dumps(source['init_kwargs'], sort_keys=True)}")
+    print(f"{args.file.name}: {source['network']} of a {source.get('generator', source['format'])}")
+    style = (f", w {config.w_dim}, {model.network.num_ws} ws, "
+             + (f"{config.c_dim} classes" if config.c_dim else "unconditional")) if hasattr(config, "w_dim") else ""
+    print(f"    {model.kind}, {config.resolution} px, {config.channels} channels, z {config.latent_dim}{style}, "
+          f"{sum(p.numel() for p in model.network.parameters()):,} parameters")
+    for key in ("init_kwargs", "args"):
+        if source.get(key):
+            print(f"    {key}: {json.dumps(source[key], sort_keys=True)}")
+    if source.get("latent_avg"):
+        print(f"    w_avg: {source['latent_avg']}")
     if source.get("others"):
         print(f"    also in the file, not used: {', '.join(source['others'])}")
     print(f"wrote {out} (data: {metadata['data']}, licence: {metadata['licence']}); play it with "

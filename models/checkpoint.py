@@ -194,6 +194,10 @@ def load_model(path: str | os.PathLike) -> LoadedModel:
         from .foreign import import_network_pickle
 
         return import_network_pickle(path)
+    if _is_zip(path):  # a torch.save file: rosinality's StyleGAN2 or a DCGAN, read with weights_only
+        from .torchfiles import import_torch_checkpoint
+
+        return import_torch_checkpoint(path)
     header = _read_header(path)
     kind, config, metadata = _parse_header(path, header)
     # Built on the meta device: shapes only, no memory and no random init until the file's
@@ -235,6 +239,14 @@ def _fill_metadata(metadata: dict, kind: str, config: Any, *, default_name: str)
         metadata[key] = value
     metadata.setdefault("name", default_name)
     return metadata
+
+
+def _is_zip(path: Path) -> bool:
+    try:
+        with path.open("rb") as f:
+            return f.read(4) == b"PK\x03\x04"  # torch.save's format since PyTorch 1.6
+    except OSError:
+        return False
 
 
 def _is_pickle(path: Path) -> bool:

@@ -16,9 +16,9 @@ from typing import Sequence
 
 from .checkpoint import SUFFIX, CheckpointError, LoadedModel, load_model, read_metadata
 
-PLAYABLE = (SUFFIX, ".pkl")
-"""What a model folder may hold: LatentVJ model files and NVIDIA network pickles (read as data, converted as
-they load)."""
+PLAYABLE = (SUFFIX, ".pkl", ".pt", ".pth")
+"""What a model folder may hold: LatentVJ model files, NVIDIA network pickles and rosinality / DCGAN
+checkpoints (read as data, converted as they load)."""
 
 BUNDLED_DIR = Path(__file__).parent / "bundled"
 DEFAULT_MODEL = "emoji-gan"
@@ -93,7 +93,7 @@ def load(name_or_path: str | Path, folders: Sequence[str | Path] = ()) -> Loaded
 
 def _choices() -> str:
     names = ", ".join(bundled_names()) or "(none installed)"
-    return f"bundled models: {names}; or give a path to a {SUFFIX} file or a StyleGAN network pickle (.pkl)"
+    return f"bundled models: {names}; or give a path to a {SUFFIX} file or a StyleGAN / DCGAN checkpoint (.pkl, .pt)"
 
 
 def resolve_confined(name: str, folders: Sequence[str | Path]) -> Path:

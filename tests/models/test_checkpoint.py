@@ -199,10 +199,11 @@ def test_malicious_pickle_is_refused_without_running_it(tmp_path, name):
     assert not marker.exists()
 
 
-def test_torch_zip_archive_is_refused(tmp_path):
+def test_a_torch_archive_of_a_layout_not_read_is_refused_with_its_keys(tmp_path):
     path = tmp_path / "model.pt"
     torch.save({"generator": Generator(TINY_GAN).state_dict()}, path)
-    with pytest.raises(CheckpointError, match=r"model.pt is a pickle/PyTorch archive.*Convert it"):
+    with pytest.raises(CheckpointError, match=r"model.pt: a PyTorch checkpoint, but not one LatentVJ reads: its "
+                                              r"state dict \(blocks.0.conv.weight.*\) is neither"):
         load_model(path)
 
 

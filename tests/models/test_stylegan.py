@@ -47,6 +47,7 @@ def test_a_network_pickle_draws_what_nvidias_forward_pass_draws(writer, tmp_path
     assert drawn.shape == expected.shape
     scale = expected.abs().max().item()
     assert scale > 0.1  # a real image, not all zeros
+    assert (expected[0] - expected[1]).abs().max().item() > 0.05 * scale, "z moves the image: the mapping counts"
     assert (drawn - expected).abs().max().item() <= 1e-5 * max(1.0, scale)
     # one image at a time (the renderer's case, a different code path) draws the same
     with torch.inference_mode():

@@ -66,11 +66,15 @@ def child(name: str, repo: str, out: str) -> None:
                 continue
             if key.endswith("magnitude_ema"):
                 value.fill_(0.5 + torch.rand((), generator=rng).item())
-            elif value.ndim < 2:
+                continue
+            # the mapping's layers store weights and biases at 1 / lr_multiplier (0.01), as trained ones do, so
+            # that w depends on z as much as in a trained network
+            stored = 100.0 if key.startswith("mapping.fc") else 1.0
+            if value.ndim < 2:
                 base = 1.0 if key.endswith("affine.bias") else 0.0
-                value.copy_(base + 0.3 * torch.randn(value.shape, generator=rng))
+                value.copy_(base + 0.3 * stored * torch.randn(value.shape, generator=rng))
             else:
-                value.copy_(torch.randn(value.shape, generator=rng))
+                value.copy_(stored * torch.randn(value.shape, generator=rng))
     z = torch.randn(2, G.z_dim, generator=rng)
     c = torch.eye(max(G.c_dim, 1))[:2, :G.c_dim] if G.c_dim else torch.zeros(2, 0)
     with torch.no_grad():
