@@ -270,7 +270,7 @@ def run_bench(model_name: str, *, device: str = "auto", precision: str = "auto",
     model = load(model_name, [default_config_dir() / "models"])
     dev = pick_device(device)
     config = model.config
-    width = getattr(config, "ngf", getattr(config, "base", "?"))
+    width = getattr(config, "ngf", getattr(config, "base", None)) or f"{config.channel_base}/{config.channel_max}"
     out.write(f"model {model.name}: {model.kind}, latent {model.latent_dim}, width {width}; "
               f"device {describe(dev)} {str(pick_dtype(dev, precision)).removeprefix('torch.')}; "
               f"torch {torch.__version__}, {torch.get_num_threads()} threads\n")
