@@ -641,7 +641,7 @@ def _encode(args: argparse.Namespace) -> int:
 def _eval(args: argparse.Namespace) -> int:
     from latentvj.models.checkpoint import CheckpointError
     from latentvj.models.data import DataError, load_images
-    from latentvj.models.evaluate import evaluate, random_twin
+    from latentvj.models.evaluate import SEAM_LIMIT, evaluate, random_twin
     from latentvj.models.registry import load
 
     try:
@@ -650,14 +650,17 @@ def _eval(args: argparse.Namespace) -> int:
     except (CheckpointError, DataError) as exc:
         raise _CliError(str(exc)) from None
     print(f"{model.name}: {model.kind}, {model.resolution} px, against {len(images.images)} images of {args.data}")
-    print(f"{'model':>24} {'KID':>18} {'walk smoothness':>16}")
+    print(f"{'model':>24} {'KID':>18} {'walk smoothness':>16} {'worst seam':>24}")
     for label, candidate in ((model.name, model), ("random twin", random_twin(model, seed=args.seed))):
         result = evaluate(candidate, images.images, samples=args.samples, seed=args.seed)
         parts = ", ".join(f"{name} {value:.3f}" for name, value in result.kid_parts.items())
-        print(f"{label:>24} {result.kid:>9.3f} ± {result.kid_std:<7.3f} {result.smoothness:>14.2f}"
+        seam = f"{result.seam_ratio:.2f}x at {result.seam_at}" + (" SEAM" if result.seam_ratio > SEAM_LIMIT else "")
+        print(f"{label:>24} {result.kid:>9.3f} ± {result.kid_std:<7.3f} {result.smoothness:>14.2f} {seam:>24}"
               + (f"   ({parts})" if parts else ""))
     print("KID: lower is closer to the data (docs/evaluation.md). Walk smoothness: largest / median "
-          "frame-to-frame change along a drift walk; near 1-3 is smooth.")
+          "frame-to-frame change along a drift walk; near 1-3 is smooth. Worst seam: the row or column "
+          f"boundary whose mean jump along the walk is largest, over the median; above {SEAM_LIMIT:g} it is a "
+          "line the model always draws there.")
     return 0
 
 

@@ -28,6 +28,12 @@ only for the same data, image size and embedding (``EMBEDDING_VERSION``).
 **Walk smoothness**: along a 30 fps drift walk, the largest frame-to-frame change divided by the median
 one. Near 1-3 the motion is even; a model with cliffs in its latent space (or a walk that jumps) gives
 much larger values. ``walk_step`` (the median change itself) says whether the walk moves at all.
+
+**Seams**: along the same walk, the mean jump in pixel value (0-255) across each boundary between two
+rows, and between two columns, averaged over the frames: a line the network always draws at the same
+place (a seam, the rows of a checkerboard) is a boundary whose mean jump stands out from the others of its
+axis. ``seam_ratio`` is the worst boundary's over the median of its axis; above ``SEAM_LIMIT`` (2) there is
+a seam, and ``seam_at`` says where.
 """
 
 from __future__ import annotations
@@ -59,6 +65,8 @@ _STRONG_EDGE = 0.25  # a gradient (|dx| + |dy| on [-1, 1], mean over channels) a
 _TEXTURE_WIDTHS = (32, 64, 128, 256)  # channels of the random conv layers; each halves the size
 _TEXTURE_SEED = 20261122
 _CHUNK = 200  # images embedded at a time (bounds memory)
+SEAM_LIMIT = 2.0
+"""A row or column boundary whose mean jump along a walk is more than this times its axis's median is a seam."""
 
 _GROUP_WIDTHS = {
     "colour": 3 * 2 * len(_COLOUR_POOLS) + 3 * _HISTOGRAM_BINS,  # mean, std per pool; histograms
@@ -92,6 +100,10 @@ class EvalResult:
     walk_step: float = float("nan")
     """Median frame-to-frame change along the walk (mean absolute pixel change on [-1, 1]): near 0 means
     the walk hardly moves, whatever its smoothness."""
+    seam_ratio: float = float("nan")
+    """The worst row or column boundary's mean jump along the walk over its axis's median (see ``seams``)."""
+    seam_at: str = ""
+    """Where that boundary is: "row 42/43", "column 7/8" (0-based)."""
 
 
 # ---- the embedding ------------------------------------------------------------------------------------
@@ -282,6 +294,24 @@ def smoothness(frames: Tensor) -> float:
     return float(steps.max().item() / median) if median > 0 else float("inf")
 
 
+def seams(frames: Tensor) -> tuple[float, str]:
+    """(worst ratio, where) of frames [T, C, H, W] in [-1, 1]: for each boundary between two rows (and two
+    columns), the mean absolute jump in 0-255 pixel values across it over all frames and channels; the
+    largest over the median of its axis, and which boundary it is."""
+    if frames.ndim != 4 or frames.shape[-1] < 3 or frames.shape[-2] < 3:
+        raise ValueError(f"expected frames [T, C, H, W] at least 3 px each way, got {list(frames.shape)}")
+    pixels = (frames.float() + 1) * 127.5
+    worst = (0.0, "")
+    for axis, name in ((2, "row"), (3, "column")):
+        jumps = pixels.diff(dim=axis).abs().mean(dim=[d for d in range(4) if d != axis])
+        median = jumps.median().item()
+        at = int(jumps.argmax())
+        ratio = jumps[at].item() / median if median > 0 else float("inf")
+        if ratio > worst[0]:
+            worst = (ratio, f"{name} {at}/{at + 1}")
+    return worst
+
+
 def walk_smoothness(model: LoadedModel, *, seconds: float = 20.0, fps: float = 30.0, seed: int = 0) -> float:
     """``smoothness`` of the model's drift walk from ``seed``, sampled at ``fps`` for ``seconds``."""
     return smoothness(render_frames(model, walk_latents(model.latent_dim, seconds=seconds, fps=fps, seed=seed)))
@@ -310,8 +340,10 @@ def evaluate(model: LoadedModel, images: Tensor, *, samples: int = 1000, seed: i
     fake = embed(render_frames(model, z.to(_device(model))))
     value, spread, parts = feature_distance(real, fake, seed=seed)
     frames = render_frames(model, walk_latents(model.latent_dim, seed=seed).to(_device(model)))
+    seam_ratio, seam_at = seams(frames)
     return EvalResult(kid=value, kid_std=spread, smoothness=smoothness(frames), samples=samples,
-                      data_images=len(images), kid_parts=parts, walk_step=frame_steps(frames).median().item())
+                      data_images=len(images), kid_parts=parts, walk_step=frame_steps(frames).median().item(),
+                      seam_ratio=seam_ratio, seam_at=seam_at)
 
 
 def _device(model: LoadedModel) -> torch.device:

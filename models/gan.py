@@ -2,8 +2,16 @@
 
 The generator maps a latent vector z of shape [B, latent_dim] to images [B, channels, R, R] in
 [-1, 1]. It starts from a 4x4 feature map (a transposed convolution from 1x1), doubles the side with
-transposed-convolution blocks, and ends with a transposed convolution to RGB and a tanh, as in
-Radford et al. 2015 ("DCGAN"). The discriminator mirrors it with spectrally normalised strided convolutions.
+blocks, and ends in the image's channels and a tanh, as in Radford et al. 2015 ("DCGAN"). How a block
+doubles the side is `upsample`:
+
+- "transposed": a transposed convolution (kernel 4, stride 2), DCGAN's own. Its kernel overlaps unevenly
+  (each output pixel sums 1 or 2 taps per axis, by its parity), which leaves checkerboard texture and
+  lines that a walk does not move (Odena et al. 2016, "Deconvolution and Checkerboard Artifacts").
+- "resize": nearest-neighbour upsampling by 2, then a 3x3 convolution: every output pixel sees the same
+  number of taps, so there is no checkerboard (Odena et al.'s fix). What `latentvj train` makes.
+
+The discriminator mirrors it with spectrally normalised strided convolutions.
 
 Channel widths: the feature map at side R/2 has `ngf` channels; each halving of the side towards
 4x4 doubles the width, capped at 8 * ngf. At 64 px with ngf=64 that is 512-256-128-64 channels at
@@ -17,11 +25,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils.parametrizations import spectral_norm
 
 MIN_RESOLUTION = 32
 MAX_RESOLUTION = 512
+UPSAMPLES = ("transposed", "resize")
 
 
 def _check_positive_int(owner: str, name: str, value: object) -> None:
@@ -50,11 +60,14 @@ class GANConfig:
     ngf: int = 64  # generator width: channels of the last (largest) feature map; x2 per halving, max 8x
     ndf: int = 64  # discriminator width: channels of its first feature map; x2 per halving, max 8x
     channels: int = 3  # image channels (3 for RGB)
+    upsample: str = "transposed"  # how the generator doubles the side: "transposed" (DCGAN) or "resize"
 
     def __post_init__(self) -> None:
         _check_resolution("GANConfig", self.resolution)
         for name in ("latent_dim", "ngf", "ndf", "channels"):
             _check_positive_int("GANConfig", name, getattr(self, name))
+        if self.upsample not in UPSAMPLES:
+            raise ValueError(f"GANConfig.upsample must be one of {list(UPSAMPLES)}, got {self.upsample!r}")
 
 
 def feature_widths(resolution: int, width: int) -> list[tuple[int, int]]:
@@ -67,17 +80,32 @@ def feature_widths(resolution: int, width: int) -> list[tuple[int, int]]:
     return [(s, width * min(8, resolution // 2 // s)) for s in sides]
 
 
-class UpBlock(nn.Module):
-    """Doubles the side: transposed conv (kernel 4, stride 2, padding 1), batch norm, ReLU."""
+def up_conv(in_channels: int, out_channels: int, upsample: str) -> nn.Module:
+    """The convolution that doubles the side: transposed (kernel 4, stride 2, padding 1), or the 3x3 one
+    that follows a nearest-neighbour x2 ("resize", see :func:`upsampled`)."""
+    if upsample == "resize":
+        return nn.Conv2d(in_channels, out_channels, 3, 1, 1, bias=False)
+    return nn.ConvTranspose2d(in_channels, out_channels, 4, 2, 1, bias=False)
 
-    def __init__(self, in_channels: int, out_channels: int) -> None:
+
+def upsampled(x: Tensor, conv: nn.Module) -> Tensor:
+    """x at twice the side through ``conv`` (made by :func:`up_conv`)."""
+    if isinstance(conv, nn.ConvTranspose2d):
+        return conv(x)
+    return conv(F.interpolate(x, scale_factor=2, mode="nearest"))
+
+
+class UpBlock(nn.Module):
+    """Doubles the side (transposed conv, or nearest x2 and a 3x3 conv), batch norm, ReLU."""
+
+    def __init__(self, in_channels: int, out_channels: int, upsample: str = "transposed") -> None:
         super().__init__()
-        self.conv = nn.ConvTranspose2d(in_channels, out_channels, 4, 2, 1, bias=False)
+        self.conv = up_conv(in_channels, out_channels, upsample)
         self.norm = nn.BatchNorm2d(out_channels)
         self.act = nn.ReLU(inplace=True)
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.act(self.norm(self.conv(x)))
+        return self.act(self.norm(upsampled(x, self.conv)))
 
 
 class DownBlock(nn.Module):
@@ -123,10 +151,10 @@ class Generator(nn.Module):
             nn.ReLU(inplace=True),
         )
         self.blocks = nn.Sequential(
-            *(UpBlock(c_in, c_out) for (_, c_in), (_, c_out) in zip(widths, widths[1:]))
+            *(UpBlock(c_in, c_out, config.upsample) for (_, c_in), (_, c_out) in zip(widths, widths[1:]))
         )
         # R/2 -> R, straight to image channels
-        self.to_image = nn.ConvTranspose2d(widths[-1][1], config.channels, 4, 2, 1, bias=False)
+        self.to_image = up_conv(widths[-1][1], config.channels, config.upsample)
         self.apply(dcgan_init_)
 
     @property
@@ -144,7 +172,7 @@ class Generator(nn.Module):
             )
         x = self.stem(z[:, :, None, None])
         x = self.blocks(x)
-        return torch.tanh(self.to_image(x))
+        return torch.tanh(upsampled(x, self.to_image))
 
 
 class Discriminator(nn.Module):

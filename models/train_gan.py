@@ -1,6 +1,7 @@
 """Training a GAN on a folder of images: the small-data recipe.
 
-- Generator: the DCGAN of models/gan.py. Discriminator: spectrally normalised convolutions, hinge loss.
+- Generator: the DCGAN of models/gan.py with resize-convolution upsampling (no checkerboard; `upsample`).
+  Discriminator: spectrally normalised convolutions, hinge loss.
 - DiffAugment (colour, translation, cutout) on everything the discriminator sees, so a few hundred to a
   few thousand images suffice without the discriminator memorising them.
 - An exponential moving average (EMA) of the generator's weights is what gets exported: smoother and
@@ -41,6 +42,8 @@ class GANTrainConfig:
     """Generator width (see GANConfig)."""
     ndf: int = 64
     """Discriminator width."""
+    upsample: str = "resize"
+    """How the generator doubles the side: "resize" (nearest x2 + 3x3 conv) or "transposed" (DCGAN's)."""
     steps: int = 5000
     """Total optimisation steps (one discriminator and one generator update each)."""
     batch: int = 64
@@ -57,7 +60,7 @@ class GANTrainConfig:
 
     def __post_init__(self) -> None:
         self.betas = tuple(self.betas)
-        GANConfig(resolution=self.size, latent_dim=self.latent_dim, ngf=self.ngf, ndf=self.ndf)
+        self.gan_config()
         for name in ("steps", "batch", "sample_every", "checkpoint_every"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
@@ -65,7 +68,8 @@ class GANTrainConfig:
             raise ValueError(f"ema must be in [0, 1), got {self.ema}")
 
     def gan_config(self) -> GANConfig:
-        return GANConfig(resolution=self.size, latent_dim=self.latent_dim, ngf=self.ngf, ndf=self.ndf)
+        return GANConfig(resolution=self.size, latent_dim=self.latent_dim, ngf=self.ngf, ndf=self.ndf,
+                         upsample=self.upsample)
 
 
 def train_gan(
@@ -123,7 +127,8 @@ def train_gan(
         if step != config.steps and "command" in metadata:  # stopped early (Ctrl-C)
             metadata["command"] += f"  # stopped at step {step}: --steps {step} reproduces this model"
         metadata.update(
-            kind="gan", architecture=f"DCGAN generator (ngf {config.ngf}), spectral-norm discriminator "
+            kind="gan", architecture=f"DCGAN generator (ngf {config.ngf}, {config.upsample} upsampling), "
+                                      f"spectral-norm discriminator "
                                       f"(ndf {config.ndf}), hinge loss, DiffAugment, EMA {config.ema}",
             steps=step, train_seconds=round(seconds, 1), device=str(device), batch=config.batch,
             images=len(images.images), seed=config.seed, random_init=False,

@@ -86,7 +86,8 @@ def test_file_layout_is_the_documented_one(gan_file):
     info, tensors = header(path)
     assert info["format_version"] == FORMAT_VERSION == 1
     assert info["kind"] == "gan"
-    assert info["config"] == {"resolution": 32, "latent_dim": 8, "ngf": 4, "ndf": 4, "channels": 3}
+    assert info["config"] == {"resolution": 32, "latent_dim": 8, "ngf": 4, "ndf": 4, "channels": 3,
+                              "upsample": "transposed"}
     assert set(info["metadata"]) >= {
         "name", "kind", "resolution", "latent_dim", "data", "licence", "description",
         "random_init", "created",

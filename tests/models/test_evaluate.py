@@ -10,7 +10,8 @@ import torch.nn.functional as F
 
 from latentvj.models.checkpoint import load_model
 from latentvj.models.evaluate import (FEATURE_GROUPS, FEATURES, embed, embed_uint8, evaluate, feature_distance,
-                                      kid, random_twin, render_frames, smoothness, walk_latents, walk_smoothness)
+                                      SEAM_LIMIT, kid, random_twin, render_frames, seams, smoothness, walk_latents,
+                                      walk_smoothness)
 from latentvj.models.walks import Walker
 
 PALETTE = torch.tensor([[1.0, 0.8, 0.2], [0.9, 0.3, 0.2], [0.3, 0.6, 1.0], [0.2, 0.8, 0.4]])
@@ -147,6 +148,21 @@ def test_smoothness_of_frames_that_never_change_is_infinite():
         smoothness(torch.zeros(2, 3, 4, 4))
 
 
+def test_a_line_drawn_at_the_same_row_of_every_frame_is_a_seam_and_moving_content_is_not():
+    rng = torch.Generator().manual_seed(0)
+    frames = torch.randn(40, 3, 32, 32, generator=rng).mul(0.1)  # noise: every boundary alike
+    ratio, where = seams(frames)
+    assert ratio < SEAM_LIMIT
+    seamed = frames.clone()
+    seamed[:, :, 21:] += 0.5  # everything below row 20 brighter, in every frame: a jump across 20/21
+    ratio, where = seams(seamed.clamp(-1, 1))
+    assert ratio > SEAM_LIMIT and where == "row 20/21"
+    ratio, where = seams(seamed.transpose(2, 3).clamp(-1, 1))
+    assert ratio > SEAM_LIMIT and where == "column 20/21"
+    with pytest.raises(ValueError, match="at least 3 px"):
+        seams(torch.zeros(4, 3, 2, 2))
+
+
 # ---- the whole figure, and the baseline -------------------------------------------------------------
 
 def test_evaluate_reports_kid_per_group_and_smoothness(tiny_model):
@@ -156,6 +172,7 @@ def test_evaluate_reports_kid_per_group_and_smoothness(tiny_model):
     assert math.isfinite(result.kid) and result.kid_std >= 0 and result.kid > 0, "an untrained model is far off"
     assert set(result.kid_parts) == set(FEATURE_GROUPS)
     assert 1.0 < result.smoothness < 5.0 and result.walk_step > 0
+    assert result.seam_ratio > 1 and result.seam_at.startswith(("row ", "column "))
     again = evaluate(tiny_model, data, samples=48, real_features=embed_uint8(data))
     assert again == result, "deterministic, and precomputed data features give the same figures"
     with pytest.raises(ValueError, match="uint8"):
