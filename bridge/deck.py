@@ -18,8 +18,10 @@ from typing import Any, Callable
 
 import numpy as np
 
-from latentvj.models.kinds import KINDS
-from latentvj.models.walks import Walker, ease
+import torch
+
+from latentvj.models.kinds import KINDS, Styling
+from latentvj.models.walks import Walker, ease, seed_latent
 
 from .control.params import DIRECTIONS, PARAMS
 from .control.presets import PRESET_PARAMS, Preset, PresetStore
@@ -66,6 +68,8 @@ class Smoother:
 SMOOTHED = tuple(p.name for p in PARAMS if p.smooth and p.deck == "*" and p.name != "z/N")
 """A deck's continuous parameters, which glide over the smoothing time."""
 _TIMING = ("morph/time", "morph/beats", "walk/period", "walk/beats")
+_STYLE = ("walk/space", "style/seed", "style/layers", "sg3/translate", "class")
+"""The StyleGAN controls that apply at once (noise, style/mix and sg3/rotate glide: SMOOTHED)."""
 
 
 def moment_of(t: float | Moment) -> Moment:
@@ -106,6 +110,10 @@ class Deck:
         self._timeline = 0.0  # the shared timeline's offset the walk in beats was started on
         self.modulated: dict[str, float] = {}
         """This frame's modulated values (routes on top of the smoothed ones), by the deck's own names."""
+        self._style = {name: snap[names(name)] for name in _STYLE}
+        """The StyleGAN controls that are not smoothed, as last applied."""
+        self._mix: tuple[int, torch.Tensor] | None = None  # (style/seed, its point)
+        self._classes: tuple[np.ndarray, np.ndarray, float, float] | None = None  # from, to, start, seconds
         self.install(prepared, snap, t)
 
     def _get(self, snap: Snapshot, name: str) -> Any:
@@ -212,6 +220,11 @@ class Deck:
         for name in SMOOTHED:
             if name in changed:
                 self.smoothers[name].set(self._get(snap, name), t=m.seconds)
+        for name in _STYLE:
+            if name in changed:
+                if name == "class":
+                    self._morph_class(int(self._get(snap, name)), m.seconds, self._get(snap, "morph/time"))
+                self._style[name] = self._get(snap, name)
         if "z" in changed and self._get(snap, "z") is not None:
             self._hold_at(np.asarray(self._get(snap, "z"), dtype=np.float32), t, seconds=None)
         if "z/N" in changed:
@@ -250,12 +263,60 @@ class Deck:
 
     def latent(self, t: float | Moment) -> np.ndarray:
         """The latent point the model draws at ``t``: the walk, moved along the direction knobs. The model
-        applies its latent knob (:attr:`truncation`) itself, as its kind says."""
+        applies its latent knob (:attr:`truncation`) itself, as its kind says. Walking in W (a StyleGAN's
+        ``walk/space w``), the point is coordinates on W's principal axes and knob k moves the k-th."""
         z = self.walker.at(self.walk_time(t))
         knobs = np.array([self.value(f"direction/{k}") for k in range(1, DIRECTIONS + 1)], dtype=np.float32)
         if knobs.any():
-            z = z + knobs @ self.prepared.directions
+            if self._in_w():
+                z = z.copy()
+                z[:min(DIRECTIONS, z.shape[0])] += knobs[:z.shape[0]]
+            else:
+                z = z + knobs @ self.prepared.directions
         return z
+
+    def _in_w(self) -> bool:
+        space = self.prepared.w_space
+        return (self._style["walk/space"] == "w" and space is not None
+                and space.axes.shape[0] == self.model.latent_dim)
+
+    def styling(self, t: float | Moment) -> Styling | None:
+        """How a StyleGAN draws this deck's point at ``t`` (None for other kinds): W or z, the noise and the
+        walk's time for it, the style mix, StyleGAN3's transform, the class."""
+        if not KINDS[self.model.kind].styled:
+            return None
+        s = self._style
+        mix = None
+        if s["style/layers"] != "off":
+            if self._mix is None or self._mix[0] != s["style/seed"] or self._mix[1].shape[0] != self.model.latent_dim:
+                self._mix = (s["style/seed"], torch.from_numpy(seed_latent(s["style/seed"], self.model.latent_dim)))
+            mix = self._mix[1]
+        classes = int(getattr(self.model.config, "c_dim", 0))
+        c = None
+        if classes:
+            c = torch.from_numpy(self._class_weights(moment_of(t).seconds, classes))
+        return Styling(space="w" if self._in_w() else "z", w_space=self.prepared.w_space,
+                       noise=self.value("noise"), noise_time=self.walk_time(t), mix=mix,
+                       mix_layers=s["style/layers"], mix_amount=self.value("style/mix"),
+                       translate=tuple(s["sg3/translate"]), rotate=self.value("sg3/rotate"), c=c)
+
+    def _morph_class(self, new: int, now: float, seconds: float) -> None:
+        classes = int(getattr(self.model.config, "c_dim", 0))
+        if not classes:
+            return
+        target = np.zeros(classes, np.float32)
+        target[min(new, classes - 1)] = 1.0
+        self._classes = (self._class_weights(now, classes), target, now, max(0.0, float(seconds)))
+
+    def _class_weights(self, now: float, classes: int) -> np.ndarray:
+        """The class weights at ``now``: the class set, eased in from the one before over morph/time."""
+        if self._classes is None or self._classes[0].shape[0] != classes:
+            first = np.zeros(classes, np.float32)
+            first[min(int(self._style["class"]), classes - 1)] = 1.0
+            self._classes = (first, first, now, 0.0)
+        before, after, start, seconds = self._classes
+        u = 1.0 if seconds <= 0 else ease((now - start) / seconds)
+        return (before + (after - before) * u).astype(np.float32)
 
     @property
     def truncation(self) -> float:
@@ -317,4 +378,4 @@ class Deck:
 
 def _own_names() -> list[str]:
     """The deck parameters whose serials a deck follows."""
-    return [*_TIMING, "walk/mode", "seed", "walk/randomise", "z", "z/N", *SMOOTHED]
+    return [*_TIMING, "walk/mode", "seed", "walk/randomise", "z", "z/N", *_STYLE, *SMOOTHED]

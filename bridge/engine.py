@@ -207,6 +207,7 @@ class Engine:
         self.decks[deck].install(prepared, snap, t)
         self.control.latent_dims[deck] = model.latent_dim
         self.control.model_kinds[deck] = model.kind
+        self.control.model_classes[deck] = int(getattr(model.config, "c_dim", 0))
         self.control.set(deck_name(deck, "model/name"), model.name)
         channels = max(d.prepared.channels for d in self.decks.values())
         if channels != self.channels:  # RGB <-> RGBA: the outputs are made anew, as for a resize
@@ -229,7 +230,7 @@ class Engine:
         between."""
         b = min(1.0, max(0.0, self._crossfade))
         weights = {"a": 1.0 - b, "b": b}
-        return [(deck.prepared, deck.latent(t), weights[name], deck.truncation)
+        return [(deck.prepared, deck.latent(t), weights[name], deck.truncation, deck.styling(t))
                 for name, deck in self.decks.items() if weights[name] > 0.0]
 
     # The selected deck's parts, as the engine's own (what a patch made before there were decks sees).

@@ -25,7 +25,7 @@ import torch.nn.functional as F
 
 from latentvj.models.checkpoint import CheckpointError, LoadedModel, load_model, model_fingerprint
 from latentvj.models.directions import principal_directions
-from latentvj.models.kinds import KINDS
+from latentvj.models.kinds import KINDS, WSpace, w_space
 
 from .control.params import DIRECTIONS
 from .device import describe, pick_device, pick_dtype
@@ -50,6 +50,8 @@ class Prepared:
     """The model's fingerprint (presets remember it)."""
     channels: int
     """Channels of the frames it gives: 3 (RGB; grey models too) or 4 (RGBA)."""
+    w_space: WSpace | None = None
+    """A StyleGAN's W axes (for walks and knobs in W); None for other kinds."""
 
 
 def output_channels(model: LoadedModel) -> int:
@@ -110,7 +112,9 @@ class Renderer:
             directions = knob_directions(model)
         except ValueError as exc:  # e.g. weights so large that the network overflows
             raise CheckpointError(f"model '{model.name}' cannot be played: {exc}") from None
-        KINDS[model.kind].place(model.network, self.device, self.dtype)
+        kind = KINDS[model.kind]
+        space = w_space(model.network) if kind.styled else None
+        kind.place(model.network, self.device, self.dtype)
         model.network.eval()
         with torch.inference_mode():
             probe = model.render(torch.zeros(1, model.latent_dim, device=self.device, dtype=self.dtype))
@@ -118,7 +122,7 @@ class Renderer:
                 raise CheckpointError(f"model '{model.name}' cannot be played: it draws NaN or infinite values "
                                       f"at {describe(self.device)} {self.precision} (weights too large for this "
                                       "precision?)")
-        return Prepared(model, directions, model_fingerprint(model), output_channels(model))
+        return Prepared(model, directions, model_fingerprint(model), output_channels(model), space)
 
     def load(self, path: Path) -> tuple[Prepared, bool]:
         """The model in a file, prepared: from the resident ones when it is there (then ``False``: nothing
@@ -149,8 +153,9 @@ class Renderer:
     @torch.inference_mode()
     def render(self, layers: Sequence[tuple], *, width: int, height: int, channels: int,
                fade: float = 1.0) -> np.ndarray:
-        """One frame from (model, latent, weight[, truncation]) layers: uint8 (height, width, channels), top
-        row first. Each model draws its latent with its latent knob at ``truncation`` (1 by default); each
+        """One frame from (model, latent, weight[, truncation[, styling]]) layers: uint8 (height, width,
+        channels), top row first. Each model draws its latent with its latent knob at ``truncation`` (1 by
+        default) and, for a StyleGAN, its ``styling`` (models/kinds.py: W walks, noise, mixing...); each
         layer's image is scaled to cover width x height and centre-cropped; the layers are blended with
         their weights (which should sum to 1) before the one conversion to uint8; ``fade`` scales the result
         towards black."""
@@ -159,12 +164,13 @@ class Renderer:
         blend: torch.Tensor | None = None
         for prepared, z, weight, *knob in layers:
             truncation = knob[0] if knob else 1.0
+            styling = knob[1] if len(knob) > 1 else None
             latent_dim = prepared.model.latent_dim
             if z.shape != (latent_dim,):
                 raise ValueError(f"expected a latent of shape ({latent_dim},), got {z.shape}")
             latent = torch.from_numpy(np.ascontiguousarray(z, dtype=np.float32))[None]
-            image = self._fit(prepared.model.render(latent.to(self.device, self.dtype), truncation=truncation)[0],
-                              width, height)
+            image = self._fit(prepared.model.render(latent.to(self.device, self.dtype), truncation=truncation,
+                                                    styling=styling)[0], width, height)
             image = self._channels(image, channels)
             if len(layers) == 1:
                 blend = image

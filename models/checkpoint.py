@@ -72,16 +72,18 @@ class LoadedModel:
     def name(self) -> str:
         return str(self.metadata.get("name", self.path.stem))
 
-    def render(self, z: Tensor, *, truncation: float = 1.0) -> Tensor:
+    def render(self, z: Tensor, *, truncation: float = 1.0, styling=None) -> Tensor:
         """z [B, latent_dim] -> images [B, channels, R, R] in [-1, 1].
 
         The generator for a GAN, the decoder for a VAE (see models/kinds.py); ``truncation`` is the kind's
-        latent knob (a GAN's truncation, a VAE's temperature), applied as the kind says. No device moves:
+        latent knob (a GAN's truncation, a VAE's temperature), applied as the kind says; ``styling`` (a
+        kinds.Styling) the StyleGAN controls (W walks, noise, style mixing, StyleGAN3's transform, the
+        class), which other kinds ignore. No device moves:
         put the network and z on the same device first. Parameters do not require grad, so no graph is
         built unless z does.
         """
         kind = KINDS[self.kind]
-        return kind.draw(self.network, z, truncation)
+        return kind.draw(self.network, z, truncation, styling)
 
 
 def model_fingerprint(model: LoadedModel) -> str:

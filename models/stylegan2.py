@@ -400,9 +400,13 @@ class SynthesisNetwork(nn.Module):
     def blocks(self) -> list[SynthesisBlock]:
         return [getattr(self, f"b{side}") for side in self.sides]
 
+    def convolutions(self) -> list[SynthesisLayer]:
+        """Every modulated convolution, in the order :meth:`forward` takes their noise."""
+        return [layer for b in self.blocks() for layer in ((b.conv0,) if b.in_channels else ()) + (b.conv1,)]
+
     def noise_shapes(self) -> list[tuple[int, int]]:
         """(side, side) of each convolution's noise, in the order :meth:`forward` takes them."""
-        return [(b.side, b.side) for b in self.blocks() for _ in range(b.num_conv)]
+        return [(layer.side, layer.side) for layer in self.convolutions()]
 
     def forward(self, ws: Tensor, *, noise: list | str = "const") -> Tensor:
         """noise: "const" (the stored noise: the same image for the same ws), "none", or a list of unit-noise

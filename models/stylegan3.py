@@ -182,6 +182,15 @@ def kaiser_lowpass(taps: int, cutoff: float, width: float, rate: float, *, radia
     return (f / f.sum()).float()
 
 
+def image_transform(translate: tuple[float, float] = (0.0, 0.0), degrees: float = 0.0) -> Tensor:
+    """The input's user transform that moves the image by ``translate`` (in image widths, x right, y down) and
+    turns it by ``degrees`` (anticlockwise): the inverse of that motion, as the input layer expects."""
+    angle = math.radians(degrees)
+    c, s = math.cos(angle), math.sin(angle)
+    motion = torch.tensor([[c, s, translate[0]], [-s, c, translate[1]], [0.0, 0.0, 1.0]])
+    return torch.linalg.inv(motion)
+
+
 def upfirdn(x: Tensor, f: Tensor | None, *, up: int = 1, down: int = 1, pad: tuple[int, int, int, int] = (0, 0, 0, 0),
             gain: float = 1.0) -> Tensor:
     """Upsample by `up` (zeros after each sample), pad by (left, right, top, bottom) (negative: crop), convolve
@@ -226,7 +235,8 @@ class SynthesisInput(nn.Module):
         self.register_buffer("freqs", freqs)
         self.register_buffer("phases", torch.rand(channels) - 0.5)
 
-    def forward(self, w: Tensor) -> Tensor:
+    def forward(self, w: Tensor, transform: Tensor | None = None) -> Tensor:
+        """``transform``: a 3x3 user transform to use instead of the stored one (see ``image_transform``)."""
         batch = w.shape[0]
         t = self.affine(w)  # (cos, sin, tx, ty) of the learned rotation and translation
         t = t / t[:, :2].norm(dim=1, keepdim=True)
@@ -234,7 +244,8 @@ class SynthesisInput(nn.Module):
         rotate[:, 0, 0], rotate[:, 0, 1], rotate[:, 1, 0], rotate[:, 1, 1] = t[:, 0], -t[:, 1], t[:, 1], t[:, 0]
         shift = torch.eye(3, device=w.device).repeat(batch, 1, 1)
         shift[:, 0, 2], shift[:, 1, 2] = -t[:, 2], -t[:, 3]
-        transforms = rotate @ shift @ self.transform[None].float()
+        user = self.transform if transform is None else transform.to(w.device)
+        transforms = rotate @ shift @ user[None].float()
         phases = self.phases[None] + (self.freqs[None] @ transforms[:, :2, 2:]).squeeze(2)  # [B, C]
         freqs = self.freqs[None] @ transforms[:, :2, :2]  # [B, C, 2]
         amplitudes = (1 - (freqs.norm(dim=2) - self.bandwidth) / (self.sampling_rate / 2 - self.bandwidth)).clamp(0, 1)
@@ -306,11 +317,12 @@ class SynthesisNetwork(nn.Module):
         self.half: torch.dtype | None = None
         """The precision of the layers that may run in half precision (float16, on CUDA), or None: all fp32."""
 
-    def forward(self, ws: Tensor) -> Tensor:
+    def forward(self, ws: Tensor, *, transform: Tensor | None = None) -> Tensor:
+        """``transform``: the input's user transform for this call (None: the stored one)."""
         if ws.ndim != 3 or ws.shape[1:] != (self.num_ws, self.w_dim):
             raise ValueError(f"expected ws of shape [B, {self.num_ws}, {self.w_dim}], got {list(ws.shape)}")
         ws = ws.float()
-        x = self.input(ws[:, 0])
+        x = self.input(ws[:, 0], transform)
         for i, name in enumerate(self.layer_names):
             layer = getattr(self, name)
             x = layer(x, ws[:, i + 1], dtype=self.half if layer.use_fp16 and self.half is not None else torch.float32)

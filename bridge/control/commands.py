@@ -21,7 +21,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 from latentvj.models.kinds import KINDS
 from latentvj.plugin.oscwire import encode_message
 
-from .params import PREFIX, TIMED, ParamError, is_release, split_deck
+from .params import PREFIX, STYLEGAN_PARAMS, TIMED, ParamError, is_release, split_deck
 from .problems import ProblemLog, describe_source
 from .state import ControlState, Live
 
@@ -182,7 +182,9 @@ class Commands:
             value = param.coerce(args, size=latent_dim or None)
             if isinstance(index, int) and not 0 <= index < latent_dim:
                 raise ParamError(f"this model's latent has {latent_dim} dimensions (0..{latent_dim - 1})")
-            kind_error = _wrong_model_kind(base, self.state.model_kinds[deck] if deck else None)
+            kind_error = _wrong_model_kind(base, self.state.model_kinds[deck] if deck else None) \
+                or _not_for_this_model(base, value, self.state.model_kinds[deck] if deck else None,
+                                       self.state.model_classes[deck] if deck else 0)
             if kind_error:
                 raise ParamError(kind_error)
         except ParamError as exc:
@@ -296,6 +298,24 @@ def _wrong_model_kind(name: str, kind: str | None) -> str | None:
         return None
     return (f"{name} applies to {knobs[name].name.upper()} models; this model is a {kind.upper()}: use "
             f"/lvj/{KINDS[kind].knob}")
+
+
+def _not_for_this_model(name: str, value: Any, kind: str | None, classes: int) -> str | None:
+    """Why a StyleGAN control does not apply to the model playing (its kind, its classes), or None."""
+    if kind is None or name not in STYLEGAN_PARAMS:
+        return None
+    if not KINDS[kind].styled:
+        return f"{name} applies to StyleGAN models; this model is a {kind.upper()}"
+    if name.startswith("sg3/") and kind != "stylegan3":
+        return f"{name} applies to StyleGAN3 models; this model is a StyleGAN2"
+    if name == "noise" and kind != "stylegan2":
+        return "noise applies to StyleGAN2 models (a StyleGAN3 has no noise inputs)"
+    if name == "class":
+        if not classes:
+            return "class applies to class-conditional models; this one has no classes"
+        if value >= classes:
+            return f"this model has {classes} classes (0..{classes - 1}), got {value}"
+    return None
 
 
 def _cast(value: Any, tag: str) -> Any:

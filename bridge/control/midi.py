@@ -280,7 +280,7 @@ class MidiMap:
         from .params import PREFIX, deck_name, split_deck
 
         found = self.registry.find(text)
-        if found is None or found[0].access == "r" or found[1] is not None or found[0].type in ("f*", "ii", "si"):
+        if found is None or found[0].access == "r" or found[1] is not None or found[0].type in ("f*", "ii", "ff", "si"):
             raise ValueError(f"{text!r}: not a parameter a MIDI control can drive (see docs/osc.md)")
         param = found[0]
         deck, base = split_deck(param.name)

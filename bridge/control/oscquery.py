@@ -187,7 +187,7 @@ def _type_tags(param: Param, latent_dim: int) -> str:
 
 
 def _json_value(param: Param, value: Any) -> list:
-    if param.type in ("ii", "f*"):
+    if param.type in ("ii", "ff", "f*"):
         return [int(v) if param.type == "ii" else float(v) for v in value]
     if param.type == "f":
         return [float(value)]
@@ -224,7 +224,7 @@ def osc_message(param: Param, change: Change) -> bytes:
     value = change.value
     if param.type == "I" or value is None:
         args = []  # a pulse: the message itself is the event
-    elif param.type in ("ii", "f*") and change.index is None:
+    elif param.type in ("ii", "ff", "f*") and change.index is None:
         args = [Arg("i", int(v)) if param.type == "ii" else Arg("f", float(v)) for v in value]
     elif param.type == "T":
         args = [Arg("i", int(bool(value)))]  # 0/1, as over UDP: Pd's [oscparse] and others know no T/F

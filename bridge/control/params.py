@@ -16,6 +16,12 @@ from typing import Any, Iterable, Iterator, Sequence
 PREFIX = "/lvj"
 
 WALK_MODES = ("drift", "loop", "noise", "keyframes", "hold")
+WALK_SPACES = ("z", "w")
+MIX_LAYERS = ("coarse", "middle", "fine")
+"""The layer groups a style mix can replace (models/kinds.py says which layers each is)."""
+STYLEGAN_PARAMS = ("walk/space", "noise", "style/seed", "style/layers", "style/mix", "sg3/translate", "sg3/rotate",
+                   "class")
+"""The deck parameters only a StyleGAN model takes."""
 
 
 class ParamError(ValueError):
@@ -28,7 +34,7 @@ class Param:
     """Address below the prefix, e.g. ``walk/speed`` for ``/lvj/walk/speed``."""
     type: str
     """OSC type tag(s) of the value: ``f`` float, ``i`` int, ``s`` string, ``T`` boolean (0/1/T/F),
-    ``ii`` two ints, ``si`` a string and an int, ``I`` an impulse (a trigger or a query: no argument, or one non-zero argument, as a
+    ``ii`` two ints, ``ff`` two floats, ``si`` a string and an int, ``I`` an impulse (a trigger or a query: no argument, or one non-zero argument, as a
     TouchDesigner pulse or a Max bang sends it), ``f*`` one float per latent dimension."""
     default: Any
     description: str
@@ -48,15 +54,15 @@ class Param:
     None for the parameters of the whole output (fade, size, crossfade...)."""
 
     def __post_init__(self) -> None:
-        if self.type not in ("f", "i", "s", "T", "ii", "I", "f*", "si"):
+        if self.type not in ("f", "i", "s", "T", "ii", "ff", "I", "f*", "si"):
             raise ValueError(f"{self.name}: unknown OSC type {self.type!r}")
-        if self.type in ("f", "i", "ii", "f*") and self.range is None:
+        if self.type in ("f", "i", "ii", "ff", "f*") and self.range is None:
             raise ValueError(f"{self.name}: numeric parameters need a range")
         if self.access not in ("rw", "w", "r"):
             raise ValueError(f"{self.name}: access must be rw, w or r")
         # The default must itself be a valid value, so a registry typo fails at import, not on stage.
         if self.default is not None:
-            self.coerce(list(self.default) if self.type in ("ii", "f*") else [self.default])
+            self.coerce(list(self.default) if self.type in ("ii", "ff", "f*") else [self.default])
 
     @property
     def address(self) -> str:
@@ -80,10 +86,10 @@ class Param:
             if not isinstance(args[0], str) or not args[0].strip():
                 raise ParamError(f"expected a file name first, got {_describe(args[0])}")
             return args[0].strip(), self._scalar(args[1], "i")
-        if self.type in ("ii", "f*"):
+        if self.type in ("ii", "ff", "f*"):
             if len(args) == 1 and isinstance(args[0], list):
                 args = args[0]  # the numbers sent as one OSC array ([ffff...])
-            count = 2 if self.type == "ii" else size
+            count = 2 if self.type in ("ii", "ff") else size
             if count is not None and len(args) != count:
                 raise ParamError(f"expected {count} numbers ({self._expected()}), got {len(args)}")
             values = tuple(self._scalar(arg, "i" if self.type == "ii" else "f") for arg in args)
@@ -126,7 +132,8 @@ class Param:
         if self.choices:
             return "|".join(self.choices)
         if self.range:
-            kind = {"f": "float", "i": "int", "ii": "ints", "f*": "floats", "si": "file, slot"}[self.type]
+            kind = {"f": "float", "i": "int", "ii": "ints", "ff": "floats", "f*": "floats",
+                    "si": "file, slot"}[self.type]
             return f"{kind} in [{number_text(self.range[0])}, {number_text(self.range[1])}]"
         return {"s": "string", "T": "0/1/T/F", "I": "pulse"}[self.type]
 
@@ -302,10 +309,38 @@ PARAMS = Registry(_with_decks([
       for k in range(1, DIRECTIONS + 1)],
     Param("truncation", "f", 1.0, range=(0.0, 2.0), smooth=True,
           description="GAN models: scales the latent point towards the average (below 1: more typical, "
-                      "less varied images; above 1: wilder).", deck="*"),
+                      "less varied images; above 1: wilder). StyleGAN models: psi in W, towards the average w.",
+          deck="*"),
     Param("temperature", "f", 1.0, range=(0.0, 2.0), smooth=True,
           description="VAE models: sampling temperature, the spread of the latent point around the prior's "
                       "centre (below 1: blander and more typical, above 1: stranger).", deck="*"),
+    # ---- StyleGAN ---------------------------------------------------------------------------------
+    Param("walk/space", "s", "z", choices=WALK_SPACES,
+          description="StyleGAN models: where the walk, the latent point and the direction knobs move: z (the "
+                      "mapping's input) or w (W's principal axes, so motion is linear in W and knob k is W's "
+                      "k-th principal axis, GANSpace).", deck="*"),
+    Param("noise", "f", 0.0, range=(0.0, 1.0), smooth=True,
+          description="StyleGAN2 models: 0 draws the stored constant noise (the same point, the same image); "
+                      "above, that much animated noise, which itself moves smoothly with the walk's clock (a new "
+                      "field every 2 s of it), never flickering from frame to frame.", deck="*"),
+    Param("style/seed", "i", 0, range=(0, 2**31 - 1),
+          description="StyleGAN models: the seed of the second point, whose style the layers style/layers names "
+                      "take.", deck="*"),
+    Param("style/layers", "s", "off", choices=("off", *MIX_LAYERS),
+          description="StyleGAN models: which layers take the second seed's style: coarse (4-8 px: pose, "
+                      "shape), middle (16-32 px: features), fine (64 px and up: colour, texture), or off.",
+          deck="*"),
+    Param("style/mix", "f", 1.0, range=(0.0, 1.0), smooth=True,
+          description="StyleGAN models: how far the mixed layers move to the second seed's style (0 not at all, "
+                      "1 all the way); glides, so a style fades in.", deck="*"),
+    Param("sg3/translate", "ff", (0.0, 0.0), range=(-4.0, 4.0),
+          description="StyleGAN3 models: move the image by x, y image widths (x right, y down), through the "
+                      "input layer's transform, as NVIDIA's visualizer does.", deck="*"),
+    Param("sg3/rotate", "f", 0.0, range=(-360.0, 360.0), unit="degrees", smooth=True,
+          description="StyleGAN3 models: turn the image by this many degrees, anticlockwise.", deck="*"),
+    Param("class", "i", 0, range=(0, 65535),
+          description="Class-conditional StyleGAN models: the class drawn (0 to the model's classes - 1); a change "
+                      "morphs from the class before over morph/time.", deck="*"),
     # ---- the output ----------------------------------------------------------------------------
     Param("output/fade", "f", 1.0, range=(0.0, 1.0), smooth=True,
           description="Brightness: 1 shows the image, 0 is black. With smoothing 0 it cuts to black."),

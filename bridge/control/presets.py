@@ -489,9 +489,9 @@ def _param_value(name: Any, value: Any) -> Any:
             raise PresetError(f"{name!r}: not a parameter of this LatentVJ version") from None
         raise PresetError(f"{name!r}: not a parameter a preset holds (only values you set and read back)")
     param = PARAMS[name]
-    if param.type == "ii":
+    if param.type in ("ii", "ff"):
         if not isinstance(value, (list, tuple)):
-            raise PresetError(f"{name!r}: expected two integers, found {value!r}")
+            raise PresetError(f"{name!r}: expected two numbers, found {value!r}")
         args = list(value)
     else:
         args = [value]

@@ -64,7 +64,10 @@ class ControlState:
         self.latent_dims = {deck: 0 for deck in DECKS}
         """Latent size of each deck's model (the length its /lvj/z takes); set by the engine."""
         self.model_kinds: dict[str, str | None] = {deck: None for deck in DECKS}
-        """"gan" or "vae" for each deck: which of truncation/temperature applies; set by the engine."""
+        """The kind of each deck's model ("gan", "vae", "stylegan2", "stylegan3"): which of truncation /
+        temperature and the StyleGAN controls apply; set by the engine."""
+        self.model_classes = {deck: 0 for deck in DECKS}
+        """Classes of each deck's model (0: not class-conditional); set by the engine."""
 
     # One model for both decks, as before there were decks (and for tests that need no second deck).
     @property

@@ -1122,10 +1122,10 @@
 					"id": "obj-100",
 					"maxclass": "newobj",
 					"numinlets": 2,
-					"numoutlets": 61,
-					"outlettype": [ "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "" ],
+					"numoutlets": 67,
+					"outlettype": [ "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "" ],
 					"patching_rect": [ 20.0, 760.0, 1200.0, 22.0 ],
-					"text": "route /lvj/audio/feature/level /lvj/audio/feature/low /lvj/audio/feature/mid /lvj/audio/feature/high /lvj/audio/feature/mel1 /lvj/audio/feature/mel2 /lvj/audio/feature/mel3 /lvj/audio/feature/mel4 /lvj/audio/feature/mel5 /lvj/audio/feature/mel6 /lvj/audio/feature/mel7 /lvj/audio/feature/mel8 /lvj/audio/feature/flux /lvj/audio/feature/onset /lvj/mod/value/deck/a/walk/speed /lvj/mod/value/deck/b/walk/speed /lvj/mod/value/deck/a/direction/1 /lvj/mod/value/deck/b/direction/1 /lvj/mod/value/deck/a/direction/2 /lvj/mod/value/deck/b/direction/2 /lvj/mod/value/deck/a/direction/3 /lvj/mod/value/deck/b/direction/3 /lvj/mod/value/deck/a/direction/4 /lvj/mod/value/deck/b/direction/4 /lvj/mod/value/deck/a/direction/5 /lvj/mod/value/deck/b/direction/5 /lvj/mod/value/deck/a/direction/6 /lvj/mod/value/deck/b/direction/6 /lvj/mod/value/deck/a/direction/7 /lvj/mod/value/deck/b/direction/7 /lvj/mod/value/deck/a/direction/8 /lvj/mod/value/deck/b/direction/8 /lvj/mod/value/deck/a/truncation /lvj/mod/value/deck/b/truncation /lvj/mod/value/deck/a/temperature /lvj/mod/value/deck/b/temperature /lvj/mod/value/output/fade /lvj/mod/value/crossfade /lvj/mod/value/deck/a/walk/speed /lvj/mod/value/deck/a/direction/1 /lvj/mod/value/deck/a/direction/2 /lvj/mod/value/deck/a/direction/3 /lvj/mod/value/deck/a/direction/4 /lvj/mod/value/deck/a/direction/5 /lvj/mod/value/deck/a/direction/6 /lvj/mod/value/deck/a/direction/7 /lvj/mod/value/deck/a/direction/8 /lvj/mod/value/deck/a/truncation /lvj/mod/value/deck/a/temperature /lvj/mod/value/deck/b/walk/speed /lvj/mod/value/deck/b/direction/1 /lvj/mod/value/deck/b/direction/2 /lvj/mod/value/deck/b/direction/3 /lvj/mod/value/deck/b/direction/4 /lvj/mod/value/deck/b/direction/5 /lvj/mod/value/deck/b/direction/6 /lvj/mod/value/deck/b/direction/7 /lvj/mod/value/deck/b/direction/8 /lvj/mod/value/deck/b/truncation /lvj/mod/value/deck/b/temperature"
+					"text": "route /lvj/audio/feature/level /lvj/audio/feature/low /lvj/audio/feature/mid /lvj/audio/feature/high /lvj/audio/feature/mel1 /lvj/audio/feature/mel2 /lvj/audio/feature/mel3 /lvj/audio/feature/mel4 /lvj/audio/feature/mel5 /lvj/audio/feature/mel6 /lvj/audio/feature/mel7 /lvj/audio/feature/mel8 /lvj/audio/feature/flux /lvj/audio/feature/onset /lvj/mod/value/deck/a/walk/speed /lvj/mod/value/deck/b/walk/speed /lvj/mod/value/deck/a/direction/1 /lvj/mod/value/deck/b/direction/1 /lvj/mod/value/deck/a/direction/2 /lvj/mod/value/deck/b/direction/2 /lvj/mod/value/deck/a/direction/3 /lvj/mod/value/deck/b/direction/3 /lvj/mod/value/deck/a/direction/4 /lvj/mod/value/deck/b/direction/4 /lvj/mod/value/deck/a/direction/5 /lvj/mod/value/deck/b/direction/5 /lvj/mod/value/deck/a/direction/6 /lvj/mod/value/deck/b/direction/6 /lvj/mod/value/deck/a/direction/7 /lvj/mod/value/deck/b/direction/7 /lvj/mod/value/deck/a/direction/8 /lvj/mod/value/deck/b/direction/8 /lvj/mod/value/deck/a/truncation /lvj/mod/value/deck/b/truncation /lvj/mod/value/deck/a/temperature /lvj/mod/value/deck/b/temperature /lvj/mod/value/output/fade /lvj/mod/value/crossfade /lvj/mod/value/deck/a/walk/speed /lvj/mod/value/deck/a/direction/1 /lvj/mod/value/deck/a/direction/2 /lvj/mod/value/deck/a/direction/3 /lvj/mod/value/deck/a/direction/4 /lvj/mod/value/deck/a/direction/5 /lvj/mod/value/deck/a/direction/6 /lvj/mod/value/deck/a/direction/7 /lvj/mod/value/deck/a/direction/8 /lvj/mod/value/deck/a/truncation /lvj/mod/value/deck/a/temperature /lvj/mod/value/deck/b/walk/speed /lvj/mod/value/deck/b/direction/1 /lvj/mod/value/deck/b/direction/2 /lvj/mod/value/deck/b/direction/3 /lvj/mod/value/deck/b/direction/4 /lvj/mod/value/deck/b/direction/5 /lvj/mod/value/deck/b/direction/6 /lvj/mod/value/deck/b/direction/7 /lvj/mod/value/deck/b/direction/8 /lvj/mod/value/deck/b/truncation /lvj/mod/value/deck/b/temperature /lvj/mod/value/deck/a/noise /lvj/mod/value/deck/a/sg3/rotate /lvj/mod/value/deck/a/style/mix /lvj/mod/value/deck/b/noise /lvj/mod/value/deck/b/sg3/rotate /lvj/mod/value/deck/b/style/mix"
 				}
 			},
 			{
@@ -2137,13 +2137,13 @@
 			},
 			{
 				"patchline": {
-					"source": [ "obj-100", 60 ],
+					"source": [ "obj-100", 66 ],
 					"destination": [ "obj-49", 0 ]
 				}
 			},
 			{
 				"patchline": {
-					"source": [ "obj-100", 60 ],
+					"source": [ "obj-100", 66 ],
 					"destination": [ "obj-50", 0 ]
 				}
 			},

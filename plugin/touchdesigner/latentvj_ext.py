@@ -415,7 +415,7 @@ class LatentVJExt:
         ranges = node.get("RANGE") or []
         first = ranges[0] if ranges and isinstance(ranges[0], dict) else {}
         value = node.get("VALUE")
-        size = len(tags) if tags in ("ii",) else 1
+        size = len(tags) if tags in ("ii", "ff") else 1
         name = par_name(address)
         while any(n in used for n in _names(name, size)) or name + "send" in used:
             name += "x"  # two addresses that differ only in case or punctuation
@@ -423,7 +423,7 @@ class LatentVJExt:
         writeonly = access == 2 and tags not in ("", "I", "N")
         if tags in ("I", "N", ""):
             kind, style = "pulse", "Pulse"
-        elif tags == "f":
+        elif tags in ("f", "ff"):
             kind, style = "float", "Float"
         elif tags in ("i", "ii"):
             kind, style = "int", "Int"
