@@ -313,3 +313,31 @@ def test_serve_without_the_ndi_extra_says_what_to_install(shm_name, tiny_gan_pat
     assert run.returncode == 2, run.stdout + run.stderr
     assert "needs the optional cyndilib package: pip install 'latentvj[ndi]'" in run.stderr
     assert "Traceback" not in run.stderr
+
+
+def test_serve_plays_a_stylegan_network_pickle_and_takes_its_controls_over_udp(shm_name, tmp_path, monkeypatch):
+    """`latentvj serve --model network-snapshot.pkl`: a real server converts the pickle in memory (nothing
+    written next to it), streams its frames, and takes /lvj/sg3/translate from a real UDP socket."""
+    from nvidia_pickles import reference_pickle, stand_ins
+
+    path, _, _ = reference_pickle(stand_ins(monkeypatch), tmp_path / "network-snapshot-000400.pkl", "sg3t")
+    server = ServeProcess(*serve_args(shm_name, "--model", str(path))).ready()
+    try:
+        assert re.search(r"serving 'network-snapshot-000400' \(stylegan3\)", "".join(server.output))
+        with ShmFrameReader(shm_name) as reader:
+            frames = Frames(reader)
+            assert frames.next().shape == (16, 16, 3)
+            osc = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            for message in (build_message("/lvj/walk/mode", "hold"), build_message("/lvj/smoothing", 0.0),
+                            build_message("/lvj/morph/time", 0.0)):
+                osc.sendto(message, ("127.0.0.1", server.osc_port))
+            wait_until(lambda: server.status()["decks"]["a"]["mode"] == "hold", "the deck holds")
+            still = frames.next()
+            assert np.array_equal(frames.next(), still), "holding: the same image"
+            osc.sendto(build_message("/lvj/sg3/translate", 0.25, 0.0), ("127.0.0.1", server.osc_port))
+            wait_until(lambda: not np.array_equal(frames.next(), still), "the image moved")
+            osc.close()
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["network-snapshot-000400.pkl"]
+    finally:
+        server.stop()
+    assert "Traceback" not in "".join(server.output)
