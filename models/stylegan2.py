@@ -430,14 +430,15 @@ class SynthesisNetwork(nn.Module):
         return img
 
 
-class StyleGAN2(nn.Module):
-    """z [B, latent_dim] (and a class c [B, c_dim]) -> images [B, channels, R, R], about [-1, 1]."""
+class StyleBased(nn.Module):
+    """What StyleGAN2 and StyleGAN3 share: a config, a mapping z (and c) -> w, a synthesis ws -> images, and
+    ``ws``: the mapping's w for every layer, truncated."""
 
-    def __init__(self, config: StyleGAN2Config) -> None:
+    def __init__(self, config, synthesis: nn.Module) -> None:
         super().__init__()
         self.config = config
-        self.synthesis = SynthesisNetwork(config)
-        self.num_ws = self.synthesis.num_ws
+        self.synthesis = synthesis
+        self.num_ws = synthesis.num_ws
         self.mapping = MappingNetwork(config)
 
     @property
@@ -449,9 +450,16 @@ class StyleGAN2(nn.Module):
         return self.config.resolution
 
     def ws(self, z: Tensor, c: Tensor | None = None, *, truncation_psi: float = 1.0) -> Tensor:
-        """The mapping's w for every layer, truncated: [B, num_ws, w_dim]."""
+        """[B, num_ws, w_dim]: w = mapping(z, c), pulled towards w_avg by psi, for every layer."""
         w = self.mapping.truncate(self.mapping(z, c), truncation_psi)
         return w[:, None].expand(-1, self.num_ws, -1)
+
+
+class StyleGAN2(StyleBased):
+    """z [B, latent_dim] (and a class c [B, c_dim]) -> images [B, channels, R, R], about [-1, 1]."""
+
+    def __init__(self, config: StyleGAN2Config) -> None:
+        super().__init__(config, SynthesisNetwork(config))
 
     def forward(self, z: Tensor, c: Tensor | None = None, *, truncation_psi: float = 1.0,
                 noise: list | str = "const") -> Tensor:

@@ -30,7 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .stylegan2 import MAX_LAYERS, MAX_RESOLUTION, MAX_WIDTH, FullyConnectedLayer, MappingNetwork, _is_int, \
+from .stylegan2 import MAX_LAYERS, MAX_RESOLUTION, MAX_WIDTH, FullyConnectedLayer, StyleBased, _is_int, \
     modulated_conv
 
 
@@ -329,27 +329,11 @@ class SynthesisNetwork(nn.Module):
         return x.float() * self.output_scale
 
 
-class StyleGAN3(nn.Module):
+class StyleGAN3(StyleBased):
     """z [B, latent_dim] (and a class c [B, c_dim]) -> images [B, channels, R, R], about [-1, 1]."""
 
     def __init__(self, config: StyleGAN3Config) -> None:
-        super().__init__()
-        self.config = config
-        self.synthesis = SynthesisNetwork(config)
-        self.num_ws = self.synthesis.num_ws
-        self.mapping = MappingNetwork(config)
-
-    @property
-    def latent_dim(self) -> int:
-        return self.config.latent_dim
-
-    @property
-    def resolution(self) -> int:
-        return self.config.resolution
-
-    def ws(self, z: Tensor, c: Tensor | None = None, *, truncation_psi: float = 1.0) -> Tensor:
-        w = self.mapping.truncate(self.mapping(z, c), truncation_psi)
-        return w[:, None].expand(-1, self.num_ws, -1)
+        super().__init__(config, SynthesisNetwork(config))
 
     def forward(self, z: Tensor, c: Tensor | None = None, *, truncation_psi: float = 1.0) -> Tensor:
         return self.synthesis(self.ws(z, c, truncation_psi=truncation_psi))
