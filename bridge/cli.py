@@ -410,6 +410,9 @@ def _models(args: argparse.Namespace) -> int:
     folder = default_config_dir() / "models"
     for info in list_models([folder] if folder.is_dir() else []):
         meta = info.metadata
+        if "kind" not in meta and not info.error:  # a pickle or torch.save file: its card comes when it loads
+            print(f"{info.name}: {meta.get('description', '')}\n    file: {info.path}")
+            continue
         default = " (default)" if info.name == DEFAULT_MODEL else ""
         print(f"{info.name}{default}: {meta.get('kind', '?')}, {meta.get('resolution', '?')} px, "
               f"latent {meta.get('latent_dim', '?')}")

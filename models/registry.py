@@ -39,6 +39,12 @@ def bundled_names() -> list[str]:
 
 
 def _info(path: Path, *, bundled: bool) -> ModelInfo:
+    if path.suffix != SUFFIX:  # another tool's file: read whole only when it loads
+        size = path.stat().st_size
+        return ModelInfo(path.name, path, {"description": f"another tool's model file ({size / 2**20:,.0f} MB), "
+                                                          f"read as data and converted when it loads; `latentvj "
+                                                          f"import {path.name}` converts it once"},
+                         bundled=bundled)
     try:
         return ModelInfo(path.stem, path, read_metadata(path), bundled=bundled)
     except CheckpointError as err:
@@ -46,7 +52,8 @@ def _info(path: Path, *, bundled: bool) -> ModelInfo:
 
 
 def list_models(extra_dirs: Sequence[str | Path] = ()) -> list[ModelInfo]:
-    """The bundled models, then the *.safetensors files in each of `extra_dirs` (not recursive).
+    """The bundled models, then the model files in each of `extra_dirs` (not recursive): .safetensors with
+    their cards, network pickles and torch.save files by name (read whole only when they load).
 
     A file that cannot be read is listed with `error` set rather than stopping the listing.
     A folder that does not exist raises CheckpointError.
@@ -56,7 +63,8 @@ def list_models(extra_dirs: Sequence[str | Path] = ()) -> list[ModelInfo]:
         folder = Path(folder).expanduser()
         if not folder.is_dir():
             raise CheckpointError(f"model folder {folder} does not exist or is not a folder")
-        infos += [_info(p, bundled=False) for p in sorted(folder.glob(f"*{SUFFIX}")) if p.is_file()]
+        infos += [_info(p, bundled=False) for p in sorted(folder.iterdir())
+                  if p.name.endswith(PLAYABLE) and p.is_file()]
     return infos
 
 

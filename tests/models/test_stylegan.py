@@ -177,3 +177,15 @@ def test_import_of_a_hostile_pickle_is_one_clear_error_and_nothing_runs(tmp_path
     err = capsys.readouterr().err
     assert "error:" in err and "names posix.system" in err and "Traceback" not in err
     assert not marker.exists() and not (_private_config_dir / "models" / "network-snapshot.safetensors").exists()
+
+
+def test_models_lists_a_pickle_in_the_model_folder_without_reading_it(writer, tmp_path, capsys, _private_config_dir):
+    from latentvj.bridge.cli import main
+
+    folder = _private_config_dir / "models"
+    folder.mkdir(exist_ok=True)
+    reference_pickle(writer, folder / "faces.pkl", "sg2ada")
+    assert main(["models"]) == 0
+    out = capsys.readouterr().out
+    assert "faces.pkl: another tool's model file (0 MB), read as data and converted when it loads" in out
+    assert "`latentvj import faces.pkl` converts it once" in out
