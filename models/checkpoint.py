@@ -221,12 +221,18 @@ def load_model(path: str | os.PathLike) -> LoadedModel:
 
 
 def _prefixed_tensors(module: nn.Module, prefix: str, dtype: torch.dtype) -> dict[str, Tensor]:
-    out = {}
+    """The module's state under ``prefix``, each tensor its own memory (safetensors stores no shared
+    storage; a converted file's tensors may share it)."""
+    out, seen = {}, set()
     for key, value in module.state_dict().items():
         value = value.detach().cpu()
         if value.is_floating_point():
             value = value.to(dtype)
-        out[prefix + key] = value.contiguous()
+        value = value.contiguous()
+        if value.untyped_storage().data_ptr() in seen:
+            value = value.clone()
+        seen.add(value.untyped_storage().data_ptr())
+        out[prefix + key] = value
     return out
 
 

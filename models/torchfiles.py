@@ -120,7 +120,7 @@ def _rosinality(path: Path, data: dict, state: dict[str, Tensor], where: str) ->
     else:
         renamed["mapping.w_avg"] = torch.zeros(style_dim)
     blur = lowpass(config.resample_filter)  # rosinality's blur kernels are this filter (times 4 where it upsamples)
-    renamed |= {k: blur for k in network.state_dict() if k.endswith("resample_filter")}
+    renamed |= {k: blur.clone() for k in network.state_dict() if k.endswith("resample_filter")}
     network.load_state_dict(fitted_state(path, network, renamed), strict=True, assign=True)
     network.eval().requires_grad_(False)
     if averaged:

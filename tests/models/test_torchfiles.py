@@ -74,6 +74,19 @@ def test_a_converted_rosinality_checkpoint_draws_what_nvidias_network_draws(tmp_
     assert (drawn - expected).abs().max().item() <= 1e-5 * max(1.0, expected.abs().max().item())
 
 
+def test_import_writes_a_rosinality_checkpoint_as_a_model_file(tmp_path, capsys, _private_config_dir):
+    from latentvj.bridge.cli import main
+
+    state, extra, tensors = rosinality_state()
+    path = tmp_path / "550000.pt"
+    torch.save({"g_ema": state, **extra}, path)
+    assert main(["import", str(path), "--out", "rosi"]) == 0
+    assert "g_ema of a rosinality/stylegan2-pytorch checkpoint" in capsys.readouterr().out
+    model = load_model(_private_config_dir / "models" / "rosi.safetensors")
+    with torch.inference_mode():
+        assert torch.allclose(model.render(tensors["z"], truncation=0.7), tensors["images"], atol=1e-5)
+
+
 def test_a_rosinality_training_checkpoint_with_its_namespace_loads_as_data(tmp_path):
     """train.py saves g, d, g_ema, the optimisers and its argparse.Namespace; no latent_avg, so the
     average w is measured: truncation 0 then draws one image, the average, whatever z."""
