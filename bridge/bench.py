@@ -193,7 +193,9 @@ def bench_one(model: LoadedModel, *, device: str, precision: str, frames: int, r
         elif dev.type == "mps":
             torch.mps.synchronize()
 
-    engine = Engine(model, config=EngineConfig(device=device, precision=precision, fps=0))
+    # the engine keeps the thread count the bare forward pass is measured at, so the two compare
+    engine = Engine(model, config=EngineConfig(device=device, precision=precision, fps=0,
+                                               threads=torch.get_num_threads()))
     ring = ShmFrameWriter(f"lvjbench{os.getpid()}", engine.width, engine.height, channels=engine.channels)
     forward, end_to_end, flooded, sending, with_outputs, blended = [], [], [], [], [], []
     received = 0.0

@@ -38,6 +38,15 @@ def _size(text: str) -> tuple[int, int]:
     return w, h
 
 
+def _threads(text: str) -> int | None:
+    from .threads import parse_threads
+
+    try:
+        return parse_threads(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc).removeprefix("--threads ")) from None
+
+
 def _fps(text: str) -> float:
     try:
         fps = float(text)
@@ -123,6 +132,9 @@ def build_parser() -> argparse.ArgumentParser:
     device_options(serve)
     serve.add_argument("--size", type=_size, metavar="WxH", help="output size (default: the model's resolution)")
     serve.add_argument("--fps", type=_fps, default=30.0, help="target frame rate (default: 30)")
+    serve.add_argument("--threads", type=_threads, default=None, metavar="N|auto",
+                       help="CPU threads of the forward pass (default: auto, one fewer than the cores, then "
+                            "as the frame times say: docs/performance.md)")
     serve.add_argument("--osc-host", default="127.0.0.1",
                        help="OSC listen address (default: 127.0.0.1; another needs --allow)")
     serve.add_argument("--osc-port", type=_port, default=9000, help="OSC UDP port (default: 9000)")
@@ -310,6 +322,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from .threads import quiet_openmp
+
+    quiet_openmp()  # before torch loads: its OpenMP threads sleep between operators instead of spinning
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
     args.argv = argv  # what was asked for, as typed (a model card records the training command)
@@ -357,7 +372,8 @@ def _serve(args: argparse.Namespace) -> int:
 def _serve_config(args: argparse.Namespace, ServeConfig, EngineConfig):
     config = ServeConfig(
         model=args.model, shm=args.shm,
-        engine=EngineConfig(device=args.device, precision=args.precision, fps=args.fps, size=args.size),
+        engine=EngineConfig(device=args.device, precision=args.precision, fps=args.fps, size=args.size,
+                            threads=args.threads),
         osc_host=args.osc_host, osc_port=args.osc_port, allow=args.allow, reply=args.reply,
         http_host=args.http_host, http_port=args.http_port, oscquery_port=args.oscquery_port, mdns=args.mdns,
         presets=None if args.no_presets else args.presets, jitter=args.jitter, ndi=args.ndi,

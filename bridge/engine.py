@@ -31,6 +31,7 @@ from .clock import Moment, TempoClock, next_boundary, quantum_beats
 from .deck import Deck, Smoother, moment_of
 from .modulation import Modulation
 from .renderer import Prepared, Renderer
+from .threads import ThreadTuner
 from .control.presets import PresetError, PresetStore, PresetWriter, Scene
 
 log = logging.getLogger("latentvj.engine")
@@ -88,6 +89,9 @@ class EngineConfig:
     size: tuple[int, int] | None = None
     """Output (width, height); None keeps the model's resolution. Other sizes are scaled to cover and
     centre-cropped on the device."""
+    threads: int | None = None
+    """CPU threads of the forward pass: a fixed count, or None to tune them as the frame times say
+    (bridge/threads.py). Only on the CPU."""
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.fps) and 0 <= self.fps <= 240):
@@ -141,6 +145,8 @@ class Engine:
         self.modulation = modulation or Modulation()
         """The routes that bend continuous parameters each frame, on top of what the performer set."""
         self.renderer = renderer or Renderer(self.config.device, self.config.precision)
+        self.threads = ThreadTuner(self.config.threads) if self.renderer.device.type == "cpu" else None
+        """The CPU render threads' tuner (None on a GPU, where the CPU's threads hardly matter)."""
         """Owns the device: every forward pass of a playing model goes through it."""
         self.width, self.height = self.config.size or (model.resolution, model.resolution)
         self._rng = np.random.default_rng()
@@ -282,8 +288,11 @@ class Engine:
             for name, deck in self.decks.items():
                 deck.modulate({base: v for (d, base), v in _by_deck(modulated).items() if d == name}, m)
             self._crossfade = modulated.get("crossfade", self._cross.value)
+            started = time.perf_counter()
             pixels = self.renderer.render(self.layers(m), width=self.width, height=self.height,
                                           channels=self.channels, fade=modulated.get("output/fade", self._fade.value))
+            if self.threads is not None:
+                self.threads.record(time.perf_counter() - started, 1.0 / self.config.fps if self.config.fps else 0.0)
         except Exception as exc:  # one bad frame must not end the performance
             self._frame_failed(exc)
             return None
@@ -657,6 +666,7 @@ class Engine:
             "target_fps": self.config.fps,
             "fps": round(self.fps, 2),
             "behind": self.behind,
+            "threads": self.threads.threads if self.threads else None,
             "frame": self.frames,
             **self.deck.status(),
             "latent_dim": self.model.latent_dim,

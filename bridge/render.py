@@ -215,6 +215,7 @@ def render(config: RenderConfig, *, progress: Callable[[int, int], None] | None 
     from .engine import Engine, EngineConfig
     from .folders import default_config_dir
     from .modulation import Modulation
+    from .threads import usable_cores
 
     model = load(config.model, [default_config_dir() / "models"])
     control = ControlState()
@@ -226,7 +227,8 @@ def render(config: RenderConfig, *, progress: Callable[[int, int], None] | None 
     modulation = Modulation()
     modulation.replace(config.parsed_routes)
     engine = Engine(model, config=EngineConfig(device=config.device, precision=config.precision, fps=0,
-                                               size=config.size), control=control, modulation=modulation)
+                                               size=config.size, threads=usable_cores()),  # offline: every core
+                    control=control, modulation=modulation)
     sound = Sound(*config.sound) if config.sound is not None else None
     muxed = sound is not None and output_format(config.out) in (".mp4", ".mov")
     writer = open_writer(config.out, engine.width, engine.height, config.clip_fps, overwrite=config.overwrite,

@@ -21,6 +21,9 @@ PLAYABLE = (SUFFIX, ".pkl", ".pt", ".pth")
 checkpoints (read as data, converted as they load)."""
 
 BUNDLED_DIR = Path(__file__).parent / "bundled"
+MAX_NAME, MAX_PART = 1024, 200
+"""Longest model name asked for over the network, and longest part of it (a file name, before a suffix is
+added): a longer one cannot name a file, and the system would refuse to look."""
 DEFAULT_MODEL = "emoji-gan"
 
 
@@ -112,6 +115,8 @@ def resolve_confined(name: str, folders: Sequence[str | Path]) -> Path:
     text = str(name).strip()
     if not text:
         raise CheckpointError("no model given; " + _choices())
+    if len(text) > MAX_NAME or any(len(part) > MAX_PART for part in text.replace("\\", "/").split("/")):
+        raise CheckpointError(f"a model name of {len(text)} characters: too long for a file in a model folder")
     if "\\" not in text and "/" not in text and "." not in text and (BUNDLED_DIR / f"{text}{SUFFIX}").is_file():
         return BUNDLED_DIR / f"{text}{SUFFIX}"
     relative = Path(text if text.endswith(PLAYABLE) else f"{text}{SUFFIX}")

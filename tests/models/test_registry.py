@@ -79,3 +79,7 @@ def test_models_asked_for_over_the_network_stay_inside_the_model_folders(tmp_pat
     with pytest.raises(CheckpointError, match="unknown model"):
         resolve_confined("link", [folder])
     assert model_names([folder, tmp_path / "missing"]) == [*registry.bundled_names(), "sets/mine.safetensors"]
+    # a name no file can have is refused as such (the system would refuse to look: found by the fuzz)
+    for long in ("x" * 300, "sets/" + "y" * 250 + ".pkl", "a/" * 600):
+        with pytest.raises(CheckpointError, match="too long"):
+            resolve_confined(long, [folder])
