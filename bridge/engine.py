@@ -11,6 +11,7 @@ from __future__ import annotations
 import collections
 import logging
 import math
+import statistics
 import threading
 import time
 from dataclasses import dataclass
@@ -103,6 +104,8 @@ class EngineConfig:
                 raise ValueError(f"output size must be {lo}..{hi} pixels per side, got {w}x{h}")
 
 
+SHARED_CPU = 0.6
+"""Below this share of its render threads' time while rendering, the CPU is shared with other work."""
 PACE_WINDOW_S = 1.0
 """The frame rate (status, the "behind" flag) is measured over this many seconds of frames."""
 
@@ -183,6 +186,8 @@ class Engine:
         self.frame_errors = 0
         self.last_error = ""
         self.behind = False
+        self._renders: collections.deque[tuple[float, float]] = collections.deque(maxlen=30)
+        """The last frames' (render seconds, share of the render threads' time the process had)."""
         self._behind_since: float | None = None
         self._warned_behind = False
         self._reformatted: tuple[str, object, float] = ("", None, -math.inf)
@@ -288,11 +293,10 @@ class Engine:
             for name, deck in self.decks.items():
                 deck.modulate({base: v for (d, base), v in _by_deck(modulated).items() if d == name}, m)
             self._crossfade = modulated.get("crossfade", self._cross.value)
-            started = time.perf_counter()
+            started, cpu = time.perf_counter(), time.process_time()
             pixels = self.renderer.render(self.layers(m), width=self.width, height=self.height,
                                           channels=self.channels, fade=modulated.get("output/fade", self._fade.value))
-            if self.threads is not None:
-                self.threads.record(time.perf_counter() - started, 1.0 / self.config.fps if self.config.fps else 0.0)
+            self._note_render(time.perf_counter() - started, time.process_time() - cpu)
         except Exception as exc:  # one bad frame must not end the performance
             self._frame_failed(exc)
             return None
@@ -614,14 +618,33 @@ class Engine:
             log.info("back on the target %.1f fps", self.config.fps)
             self._warned_behind = False
 
+    def _note_render(self, wall: float, cpu: float) -> None:
+        """One frame's render: its wall time and the CPU time the process had meanwhile (for the thread
+        tuner and for telling why frames are behind)."""
+        threads = self.threads.threads if self.threads else 1
+        self._renders.append((wall, cpu / (wall * threads) if wall > 0 else 1.0))
+        if self.threads is not None:
+            self.threads.record(wall, 1.0 / self.config.fps if self.config.fps else 0.0)
+
     def _behind_advice(self) -> str:
+        """Why frames are behind, from what the last frames' renders took: the loop kept from running, the
+        CPU shared while rendering, or a model too slow for the size."""
+        period = 1.0 / self.fps if self.fps > 0 else float("inf")
+        wall = statistics.median(w for w, _ in self._renders) if self._renders else 0.0
+        share = statistics.median(s for _, s in self._renders) if self._renders else 1.0
+        if wall < 0.8 * period:
+            return (f"a frame renders in {wall * 1e3:.1f} ms but comes every {period * 1e3:.0f} ms: other work keeps "
+                    "the CPU busy and LatentVJ's loop waits for it; free a core for LatentVJ, or a lower --fps")
+        if self.device.type == "cpu" and share < SHARED_CPU:
+            return (f"other work keeps the CPU busy: LatentVJ had {share:.0%} of its render threads' time while "
+                    "rendering; free a core for LatentVJ, or --threads 1")
         side = self.model.resolution
         if self.width * self.height > side * side:
             return (f"the model draws {side}x{side} and is scaled up to {self.width}x{self.height}: a smaller "
                     "--size or a lower --fps holds the target")
-        return (f"the model at {self.width}x{self.height} is too slow for this target on "
-                f"{describe(self.device)}, or other work keeps the CPU busy: a lower --fps holds it, or free a "
-                "core for LatentVJ")
+        return (f"the model at {self.width}x{self.height} takes {wall * 1e3:.0f} ms a frame on "
+                f"{describe(self.device)}, too slow for this target: a lower --fps holds it, a smaller model or "
+                "a GPU is faster")
 
     @property
     def fps(self) -> float:

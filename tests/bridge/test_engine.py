@@ -434,6 +434,13 @@ def test_the_behind_flag_follows_the_real_rate_within_seconds_with_advice_that_f
     assert engine.fps == pytest.approx(3.9, rel=0.05)
     assert engine.behind, "behind within three seconds of the drop"
     (line,) = [r.getMessage() for r in caplog.records]
-    assert "--size" not in line and "other work keeps the CPU busy" in line
+    # each frame rendered in a few ms of the 256 between them: the loop was kept from running
+    assert "--size" not in line and "other work keeps the CPU busy and LatentVJ's loop waits for it" in line
+    # the advice follows what the renders took: the whole period at full CPU share is a model too slow; the
+    # whole period with a third of the threads' time is a shared CPU
+    engine._renders.extend([(0.25, 0.97)] * 30)
+    assert "takes 250 ms a frame on cpu, too slow for this target" in engine._behind_advice()
+    engine._renders.extend([(0.25, 0.33)] * 30)
+    assert "LatentVJ had 33% of its render threads' time while rendering" in engine._behind_advice()
     now[0] += 5.0  # and if frames stop coming at all, the rate says so at once
     assert engine.fps < 0.25
