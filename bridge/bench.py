@@ -17,6 +17,7 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 from typing import TextIO
 
 import torch
@@ -565,3 +566,76 @@ def play_clicks(seconds: float) -> None:
         print(f"click {said.get():.6f}", flush=True)
     sys.stdout.flush()
     os._exit(0)  # PortAudio's JACK host may assert at exit once its server is gone: nothing is left to do
+
+
+# ---- holding a frame rate on a shared machine ---------------------------------------------------------------
+
+CONTENDER = "while True: pass"
+"""Another program that keeps one core busy (what a host application's heavy moment looks like)."""
+
+
+@dataclasses.dataclass
+class PacedResult:
+    label: str
+    frames: int
+    fps: float
+    interval_std_ms: float
+    worst_gap_ms: float
+    threads: int | None
+
+    def as_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def paced(seconds: float, *, model: str, fps: float = 30.0, size: str | None = None,
+          out: TextIO) -> list[PacedResult]:
+    """A real `latentvj serve` at a fixed target, its frames read from shared memory with the writer's own
+    timestamps, for ``seconds`` each: on a quiet machine, with another process keeping one core busy, and
+    (for comparison) with that busy core and torch's own thread count without LatentVJ's choices (spinning
+    OpenMP threads, one per core): what a realtime loop gets as a new user would have run it."""
+    import tempfile
+
+    from latentvj.plugin.shmring import ShmFrameReader
+
+    from .fuzz import Served
+    from .threads import usable_cores
+
+    cases = [("quiet, --threads auto", False, ()), ("one core busy, --threads auto", True, ()),
+             (f"one core busy, torch's {usable_cores()} spinning threads", True, ("--threads", str(usable_cores())))]
+    results = []
+    out.write(f"model {model}, target {fps:g} fps{f', {size}' if size else ''}, {seconds:g} s each, "
+              f"{usable_cores()} cores\n")
+    out.write(f"{'case':>44} {'frames':>7} {'fps':>6} {'interval sd ms':>15} {'worst gap ms':>13} {'threads':>8}\n")
+    with tempfile.TemporaryDirectory() as tmp:
+        for n, (label, contended, extra) in enumerate(cases):
+            # the baseline: OpenMP as torch leaves it, spinning (GNU OpenMP's defaults, given explicitly)
+            env = {"OMP_WAIT_POLICY": "ACTIVE", "GOMP_SPINCOUNT": "300000"} if extra else None
+            served = Served(model, Path(tmp) / f"case{n}", "--fps", str(fps), *(("--size", size) if size else ()),
+                            *extra, name="paced", env=env)
+            contender = subprocess.Popen([sys.executable, "-c", CONTENDER]) if contended else None
+            try:
+                time.sleep(2.0)  # the server settles (and the tuner measures) before the timing starts
+                stamps = []
+                with ShmFrameReader(served.shm) as reader:
+                    last, end = 0, time.monotonic() + seconds
+                    while time.monotonic() < end:
+                        frame = reader.read()
+                        if frame is not None and frame.number != last:
+                            last = frame.number
+                            stamps.append(frame.timestamp)
+                        time.sleep(0.002)
+                threads = served.status().get("threads")
+            finally:
+                if contender is not None:
+                    contender.kill()
+                    contender.wait()
+                served.stop()
+            gaps = [b - a for a, b in zip(stamps, stamps[1:])]
+            result = PacedResult(label, len(stamps), (len(stamps) - 1) / (stamps[-1] - stamps[0]) if len(stamps) > 1 else 0.0,
+                                 1e3 * statistics.pstdev(gaps) if gaps else 0.0, 1e3 * max(gaps, default=0.0),
+                                 threads)
+            results.append(result)
+            out.write(f"{label:>44} {result.frames:>7} {result.fps:>6.1f} {result.interval_std_ms:>15.2f} "
+                      f"{result.worst_gap_ms:>13.1f} {str(threads):>8}\n")
+            out.flush()
+    return results

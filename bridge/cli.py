@@ -316,6 +316,11 @@ def build_parser() -> argparse.ArgumentParser:
                             "how it answers right after (docs/security.md)")
     bench.add_argument("--fuzz-rate", type=float, default=0.0, metavar="PER_S",
                        help="datagrams per second for --fuzz (default: as fast as this machine sends)")
+    bench.add_argument("--paced", type=float, default=0.0, metavar="SECONDS",
+                       help="a real server at --fps (default 30): frames, interval spread and worst gap for SECONDS "
+                            "on a quiet machine, with one core kept busy by another process, and that with torch's "
+                            "own spinning threads")
+    bench.add_argument("--fps", type=_fps, default=30.0, help="with --paced: the target frame rate (default 30)")
     bench.add_argument("--rounds", type=int, default=5,
                        help="alternating forward/engine rounds; medians over all (default: 5)")
     return parser
@@ -736,6 +741,17 @@ def _bench(args: argparse.Namespace) -> int:
         if args.json:
             args.json.write_text(json.dumps(figures, indent=2) + "\n")
         return 0 if figures["shown"] else 1
+
+    if args.paced:
+        from .bench import paced
+
+        try:
+            results = paced(args.paced, model=args.model, fps=args.fps, out=sys.stdout)
+        except RuntimeError as exc:
+            raise _CliError(str(exc)) from None
+        if args.json:
+            args.json.write_text(json.dumps([r.as_dict() for r in results], indent=2) + "\n")
+        return 0
 
     if args.link_nodes:
         from .bench import link_nodes

@@ -207,11 +207,11 @@ def _proc_status(pid: int) -> tuple[int, int]:
 class Served:
     """`latentvj serve` as a child process on free loopback ports, its output in a file (benchmarks)."""
 
-    def __init__(self, model: str, folder: Path, *args: str, name: str = "fuzz"):
+    def __init__(self, model: str, folder: Path, *args: str, name: str = "fuzz", env: dict | None = None):
         folder.mkdir(parents=True, exist_ok=True)
         self.log_path = folder / "serve.log"
         self.log = self.log_path.open("wb")
-        env = dict(os.environ, LATENTVJ_CONFIG=str(folder / "config"))
+        env = dict(os.environ, **(env or {}), LATENTVJ_CONFIG=str(folder / "config"))
         self.shm = f"lvj{name}{os.getpid()}"
         command = [sys.executable, "-m", "latentvj.bridge.cli", "serve", "--model", model, "--shm", self.shm, "--osc-port", "0", "--http-port", "0", "--oscquery-port", "0",
                    "--images", str(folder / "images"), *args]

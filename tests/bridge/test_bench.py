@@ -70,3 +70,17 @@ def test_bench_audio_latency_measures_clicks_through_jack_to_frames(tiny_gan_pat
     assert figures["heard_onsets"] >= figures["clicks"] - 1, figures  # (one may fall in a JACK xrun)
     assert 0 < figures["p50_ms"] <= figures["p99_ms"] <= figures["max_ms"], figures
     assert "click to frame through JACK" in run.stdout
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_bench_paced_runs_a_real_server_quiet_and_beside_a_busy_core(tiny_gan_path):
+    from latentvj.bridge.bench import paced
+
+    out = io.StringIO()
+    results = paced(0.5, model=tiny_gan_path, fps=30.0, out=out)
+    assert [r.label for r in results] == ["quiet, --threads auto", "one core busy, --threads auto",
+                                          results[2].label]
+    assert "spinning threads" in results[2].label
+    assert all(r.frames > 3 and r.fps > 0 and r.worst_gap_ms > 0 for r in results), out.getvalue()
+    assert results[0].threads >= 1 and "interval sd ms" in out.getvalue()
