@@ -57,6 +57,11 @@ class BenchResult:
     blend_ms: float = 0.0
     """Engine ms per frame with the crossfader half-way (``--blend``): both decks drawn and blended, two
     forward passes a frame."""
+    eager_ms: float = 0.0
+    """With ``--compile``: the uncompiled forward pass (``forward_ms`` is then the compiled one, and the engine
+    plays it)."""
+    compile_s: float = 0.0
+    """With ``--compile``: how long compiling took."""
 
     @property
     def ratio(self) -> float:
@@ -184,7 +189,7 @@ class _Flood:
 
 
 def bench_one(model: LoadedModel, *, device: str, precision: str, frames: int, rounds: int,
-              flood: float = 0.0, outputs: bool = False, blend: bool = False) -> BenchResult:
+              flood: float = 0.0, outputs: bool = False, blend: bool = False, compile: bool = False) -> BenchResult:
     dev = pick_device(device)
     dtype = pick_dtype(dev, precision)
 
@@ -196,22 +201,37 @@ def bench_one(model: LoadedModel, *, device: str, precision: str, frames: int, r
 
     # the engine keeps the thread count the bare forward pass is measured at, so the two compare
     engine = Engine(model, config=EngineConfig(device=device, precision=precision, fps=0,
-                                               threads=torch.get_num_threads()))
+                                               threads=torch.get_num_threads(), compile=compile))
+    fast = engine.prepared.fast
+    if compile and not fast.done.wait(1800):
+        raise RuntimeError("compiling took over half an hour")
+    if compile and fast.function is None:
+        raise RuntimeError(f"the model did not compile: {fast.state}")
+    kind = KINDS[model.kind]
+    eager: list[float] = []
     ring = ShmFrameWriter(f"lvjbench{os.getpid()}", engine.width, engine.height, channels=engine.channels)
     forward, end_to_end, flooded, sending, with_outputs, blended = [], [], [], [], [], []
     received = 0.0
     network = _Outputs(30.0) if outputs else None
     try:
-        z = torch.randn(1, model.latent_dim, generator=torch.Generator().manual_seed(0)).to(dev, dtype)
         engine.warm_up()
-        with torch.inference_mode():
+        with torch.inference_mode():  # z made inside, as the renderer makes its latents (compiled guards check)
+            z = torch.randn(1, model.latent_dim, generator=torch.Generator().manual_seed(0)).to(dev, dtype)
             for _ in range(3):
                 model.render(z)
             sync()
+            if compile:
+                for _ in range(3):
+                    kind.draw_compiled(fast.function, z, 1.0)
             for _ in range(rounds):
                 for _ in range(frames):
                     start = time.perf_counter()
                     model.render(z)
+                    sync()
+                    (eager if compile else forward).append(time.perf_counter() - start)
+                for _ in range(frames if compile else 0):
+                    start = time.perf_counter()
+                    kind.draw_compiled(fast.function, z, 1.0)
                     sync()
                     forward.append(time.perf_counter() - start)
                 stop = threading.Event()
@@ -253,6 +273,8 @@ def bench_one(model: LoadedModel, *, device: str, precision: str, frames: int, r
         if network:
             network.close()
     result = BenchResult(model.resolution, 1e3 * statistics.median(forward), 1e3 * statistics.median(end_to_end))
+    if compile:
+        result.eager_ms, result.compile_s = 1e3 * statistics.median(eager), fast.seconds
     if network:
         result.outputs_ms = 1e3 * statistics.median(with_outputs)
         result.outputs_sent = network.sinks[0].status()["sent_frames"]
@@ -269,7 +291,7 @@ def bench_one(model: LoadedModel, *, device: str, precision: str, frames: int, r
 
 def run_bench(model_name: str, *, device: str = "auto", precision: str = "auto", sizes: list[int] | None = None,
               frames: int = 120, rounds: int = 5, flood: float = 0.0, outputs: bool = False, blend: bool = False,
-              out: TextIO) -> list[BenchResult]:
+              compile: bool = False, out: TextIO) -> list[BenchResult]:
     model = load(model_name, [default_config_dir() / "models"])
     dev = pick_device(device)
     config = model.config
@@ -279,6 +301,8 @@ def run_bench(model_name: str, *, device: str = "auto", precision: str = "auto",
               f"torch {torch.__version__}, {torch.get_num_threads()} threads\n")
     out.write(f"{frames} frames x {rounds} rounds, alternating; medians\n")
     header = f"{'size':>6} {'forward ms':>11} {'forward fps':>12} {'engine ms':>10} {'engine fps':>11} {'ratio':>6}"
+    if compile:
+        header += f" {'eager ms':>9} {'compiled/eager':>14} {'compile s':>9}"
     if flood:
         header += f" {'sender ms':>10} {'flooded ms':>11} {'flood ratio':>11} {'msgs/s':>8}"
     if outputs:
@@ -289,10 +313,12 @@ def run_bench(model_name: str, *, device: str = "auto", precision: str = "auto",
     results = []
     for resolution in sizes or [model.resolution]:
         result = bench_one(at_resolution(model, resolution), device=device, precision=precision,
-                           frames=frames, rounds=rounds, flood=flood, outputs=outputs, blend=blend)
+                           frames=frames, rounds=rounds, flood=flood, outputs=outputs, blend=blend, compile=compile)
         results.append(result)
         line = (f"{resolution:>6} {result.forward_ms:>11.2f} {1e3 / result.forward_ms:>12.1f} "
                 f"{result.engine_ms:>10.2f} {1e3 / result.engine_ms:>11.1f} {result.ratio:>6.3f}")
+        if compile:
+            line += f" {result.eager_ms:>9.2f} {result.eager_ms / result.forward_ms:>14.2f} {result.compile_s:>9.1f}"
         if flood:
             line += (f" {result.sending_ms:>10.2f} {result.flooded_ms:>11.2f}"
                      f" {result.sending_ms / result.flooded_ms:>11.3f} {result.flood_received:>8.0f}")
@@ -304,6 +330,9 @@ def run_bench(model_name: str, *, device: str = "auto", precision: str = "auto",
         out.flush()
     if outputs and results:
         out.write(f"outputs: {results[-1].outputs}; outputs ratio = engine ms without them / with them\n")
+    if compile:
+        out.write("--compile: forward and engine play the compiled pass (torch.compile, inductor, freezing); "
+                  "compiled/eager = eager ms / compiled ms\n")
     return results
 
 

@@ -132,6 +132,9 @@ def build_parser() -> argparse.ArgumentParser:
     device_options(serve)
     serve.add_argument("--size", type=_size, metavar="WxH", help="output size (default: the model's resolution)")
     serve.add_argument("--fps", type=_fps, default=30.0, help="target frame rate (default: 30)")
+    serve.add_argument("--compile", choices=("auto", "off"), default=os.environ.get("LATENTVJ_COMPILE", "auto"),
+                       help="compile the forward pass in the background and play it once ready (torch.compile; "
+                            "the uncompiled one plays meanwhile; default: auto, or $LATENTVJ_COMPILE)")
     serve.add_argument("--threads", type=_threads, default=None, metavar="N|auto",
                        help="CPU threads of the forward pass (default: auto, one fewer than the cores, then "
                             "as the frame times say: docs/performance.md)")
@@ -316,6 +319,9 @@ def build_parser() -> argparse.ArgumentParser:
                             "how it answers right after (docs/security.md)")
     bench.add_argument("--fuzz-rate", type=float, default=0.0, metavar="PER_S",
                        help="datagrams per second for --fuzz (default: as fast as this machine sends)")
+    bench.add_argument("--compile", action="store_true",
+                       help="also compile the model (as serve does) and measure the compiled pass against the eager "
+                            "one; the engine plays the compiled one")
     bench.add_argument("--paced", type=float, default=0.0, metavar="SECONDS",
                        help="a real server at --fps (default 30): frames, interval spread and worst gap for SECONDS "
                             "on a quiet machine, with one core kept busy by another process, and that with torch's "
@@ -330,6 +336,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     from .threads import quiet_openmp
 
     quiet_openmp()  # before torch loads: its OpenMP threads sleep between operators instead of spinning
+    if "TORCHINDUCTOR_CACHE_DIR" not in os.environ:  # compiled models kept between runs, with LatentVJ's files
+        from .folders import default_config_dir
+
+        os.environ["TORCHINDUCTOR_CACHE_DIR"] = str(default_config_dir() / "compiled")
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
     args.argv = argv  # what was asked for, as typed (a model card records the training command)
@@ -378,7 +388,7 @@ def _serve_config(args: argparse.Namespace, ServeConfig, EngineConfig):
     config = ServeConfig(
         model=args.model, shm=args.shm,
         engine=EngineConfig(device=args.device, precision=args.precision, fps=args.fps, size=args.size,
-                            threads=args.threads),
+                            threads=args.threads, compile=args.compile == "auto"),
         osc_host=args.osc_host, osc_port=args.osc_port, allow=args.allow, reply=args.reply,
         http_host=args.http_host, http_port=args.http_port, oscquery_port=args.oscquery_port, mdns=args.mdns,
         presets=None if args.no_presets else args.presets, jitter=args.jitter, ndi=args.ndi,
@@ -769,7 +779,7 @@ def _bench(args: argparse.Namespace) -> int:
     try:
         run_bench(args.model, device=args.device, precision=args.precision, sizes=args.sizes,
                   frames=args.frames, rounds=args.rounds, flood=args.flood, outputs=args.outputs, blend=args.blend,
-                  out=sys.stdout)
+                  compile=args.compile, out=sys.stdout)
     except _user_errors() as exc:
         raise _CliError(str(exc)) from None
     return 0

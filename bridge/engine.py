@@ -93,6 +93,9 @@ class EngineConfig:
     threads: int | None = None
     """CPU threads of the forward pass: a fixed count, or None to tune them as the frame times say
     (bridge/threads.py). Only on the CPU."""
+    compile: bool = False
+    """Compile each model's forward pass in the background (torch.compile) and play it once ready; the
+    eager one plays meanwhile and whenever compiling fails (bridge/renderer.py FastPath)."""
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.fps) and 0 <= self.fps <= 240):
@@ -147,7 +150,7 @@ class Engine:
         tempo/pulse asks for it."""
         self.modulation = modulation or Modulation()
         """The routes that bend continuous parameters each frame, on top of what the performer set."""
-        self.renderer = renderer or Renderer(self.config.device, self.config.precision)
+        self.renderer = renderer or Renderer(self.config.device, self.config.precision, compile=self.config.compile)
         self.threads = ThreadTuner(self.config.threads) if self.renderer.device.type == "cpu" else None
         """The CPU render threads' tuner (None on a GPU, where the CPU's threads hardly matter)."""
         """Owns the device: every forward pass of a playing model goes through it."""
@@ -690,6 +693,7 @@ class Engine:
             "fps": round(self.fps, 2),
             "behind": self.behind,
             "threads": self.threads.threads if self.threads else None,
+            "compiled": self.prepared.fast.state,
             "frame": self.frames,
             **self.deck.status(),
             "latent_dim": self.model.latent_dim,

@@ -15,9 +15,12 @@ from __future__ import annotations
 
 import collections
 import threading
-from dataclasses import dataclass
+import logging
+import os
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -33,9 +36,26 @@ from .device import describe, pick_device, pick_dtype
 OUTPUT_CHANNELS = (1, 3, 4)
 """Channels a model may draw. Grey is sent as RGB, so every output sees RGB8 or RGBA8 frames."""
 
+log = logging.getLogger("latentvj.renderer")
+
 RESIDENT_MODELS = 2
 """Models kept prepared by :meth:`Renderer.load`: the one playing and the one before, so going back and
 forth between two is instant and a controller asking for the same loads again and again costs nothing."""
+
+
+@dataclass
+class FastPath:
+    """A model's compiled forward pass (``torch.compile``, inductor with freezing), made on a thread of its
+    own while the eager one plays, and used from the first frame after it is ready; any error in making or
+    running it leaves the eager one playing."""
+
+    function: Callable | None = None
+    state: str = "eager"
+    """"eager" (not compiled: off, or a kind that is not), "compiling", "compiled" or "failed: why"."""
+    seconds: float = 0.0
+    """How long making it took."""
+    done: threading.Event = field(default_factory=threading.Event)
+    """Set when compiling has ended, either way."""
 
 
 @dataclass(frozen=True)
@@ -52,6 +72,7 @@ class Prepared:
     """Channels of the frames it gives: 3 (RGB; grey models too) or 4 (RGBA)."""
     w_space: WSpace | None = None
     """A StyleGAN's W axes (for walks and knobs in W); None for other kinds."""
+    fast: FastPath = field(default_factory=FastPath, compare=False)
 
 
 def output_channels(model: LoadedModel) -> int:
@@ -77,14 +98,18 @@ def _file_key(path: Path) -> tuple:
 
 
 class Renderer:
-    def __init__(self, device: str = "auto", precision: str = "auto", *, resident: int = RESIDENT_MODELS):
+    def __init__(self, device: str = "auto", precision: str = "auto", *, resident: int = RESIDENT_MODELS,
+                 compile: bool = False):
         """
         Args:
             device: auto (cuda > mps > cpu), cuda, cuda:N, mps or cpu; one that is absent raises DeviceError.
             precision: auto (fp16 on CUDA/MPS, fp32 on CPU), fp32, fp16 or bf16.
             resident: models :meth:`load` keeps prepared.
+            compile: compile each prepared model in the background (CPU and CUDA; not MPS), swapping it in
+                when ready (see FastPath).
         """
         self.device = pick_device(device)
+        self.compile = compile and self.device.type in ("cpu", "cuda")
         self.dtype = pick_dtype(self.device, precision)
         self.resident = resident
         self._cache: collections.OrderedDict[tuple, Prepared] = collections.OrderedDict()
@@ -122,7 +147,46 @@ class Renderer:
                 raise CheckpointError(f"model '{model.name}' cannot be played: it draws NaN or infinite values "
                                       f"at {describe(self.device)} {self.precision} (weights too large for this "
                                       "precision?)")
-        return Prepared(model, directions, model_fingerprint(model), output_channels(model), space)
+        prepared = Prepared(model, directions, model_fingerprint(model), output_channels(model), space)
+        if self.compile and kind.compiled_part is not None:
+            prepared.fast.state = "compiling"
+            threading.Thread(target=self._compile, args=(prepared,), name="compile", daemon=True).start()
+        return prepared
+
+    def _compile(self, prepared: Prepared) -> None:
+        """On the "compile" thread, at a lower priority than the render loop (it competes for the CPU): the
+        kind's compiled part, checked against the eager one on a probe before it is handed over. A daemon: a
+        compilation cannot be cut short, and the process may end while one runs."""
+        fast, model = prepared.fast, prepared.model
+        started = time.perf_counter()
+        try:
+            try:
+                os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)  # this thread only, on Linux
+            except (AttributeError, OSError):
+                pass
+            import torch._inductor.config as inductor
+
+            inductor.freezing = True  # weights as constants: folded and laid out for the convolutions
+            inductor.compile_threads = 1
+            part = KINDS[model.kind].compiled_part(model.network)
+            function = torch.compile(part, dynamic=False)
+            with torch.inference_mode():  # as render calls it: an inference tensor in (guards check that)
+                probe = torch.randn(1, model.latent_dim, generator=torch.Generator().manual_seed(0))
+                probe = probe.to(self.device, self.dtype)
+                got, want = function(probe), part(probe)
+            tolerance = 1e-3 if self.dtype == torch.float32 else 2e-2
+            if not torch.allclose(got.float(), want.float(), atol=tolerance, rtol=tolerance):
+                raise ValueError(f"it draws {float((got.float() - want.float()).abs().max()):.2g} away from the "
+                                 "eager forward pass")
+        except Exception as exc:  # no compiler, an unsupported operator...: the eager one plays on
+            fast.state = f"failed: {type(exc).__name__}: {str(exc).strip().splitlines()[0][:160] if str(exc).strip() else ''}"
+            log.warning("model '%s' plays uncompiled: compiling it %s", model.name, fast.state)
+            fast.done.set()
+            return
+        fast.seconds = time.perf_counter() - started
+        fast.function, fast.state = function, "compiled"
+        fast.done.set()
+        log.info("model '%s' compiled in %.1f s; playing the compiled forward pass", model.name, fast.seconds)
 
     def load(self, path: Path) -> tuple[Prepared, bool]:
         """The model in a file, prepared: from the resident ones when it is there (then ``False``: nothing
@@ -169,8 +233,8 @@ class Renderer:
             if z.shape != (latent_dim,):
                 raise ValueError(f"expected a latent of shape ({latent_dim},), got {z.shape}")
             latent = torch.from_numpy(np.ascontiguousarray(z, dtype=np.float32))[None]
-            image = self._fit(prepared.model.render(latent.to(self.device, self.dtype), truncation=truncation,
-                                                    styling=styling)[0], width, height)
+            image = self._fit(self._draw(prepared, latent.to(self.device, self.dtype), truncation, styling)[0],
+                              width, height)
             image = self._channels(image, channels)
             if len(layers) == 1:
                 blend = image
@@ -188,6 +252,18 @@ class Renderer:
             torch.cuda.current_stream(self.device).synchronize()
             return self._host.numpy()
         return pixels.cpu().numpy()
+
+    @staticmethod
+    def _draw(prepared: Prepared, latent: torch.Tensor, truncation: float, styling) -> torch.Tensor:
+        fast = prepared.fast
+        if fast.function is not None:
+            try:
+                return KINDS[prepared.model.kind].draw_compiled(fast.function, latent, truncation)
+            except Exception as exc:  # the compiled pass failed where the eager one may not: eager from now on
+                fast.function, fast.state = None, f"failed: {type(exc).__name__}: {exc}"[:200]
+                log.warning("model '%s': its compiled forward pass failed (%s); playing it uncompiled",
+                            prepared.model.name, exc)
+        return prepared.model.render(latent, truncation=truncation, styling=styling)
 
     @staticmethod
     def _channels(image: torch.Tensor, channels: int) -> torch.Tensor:

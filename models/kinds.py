@@ -92,6 +92,13 @@ class ModelKind:
     """Put the network on a device, in the renderer's precision."""
     styled: bool = False
     """Whether it has a mapping to W and takes the StyleGAN controls (:class:`Styling`)."""
+    compiled_part: Callable[[nn.Module], Callable[[Tensor], Tensor]] | None = None
+    """The part of the network worth compiling (``torch.compile``): z, already moved by the knob -> images;
+    None: played eager only."""
+
+    def draw_compiled(self, part: Callable[[Tensor], Tensor], z: Tensor, knob: float) -> Tensor:
+        """What :attr:`draw` gives, through the compiled part (kinds with a ``compiled_part``)."""
+        return part(_scaled(z, knob))
 
 
 def _scaled(z: Tensor, value: float) -> Tensor:
@@ -208,10 +215,11 @@ def _vae_first_stage(network: nn.Module, z: Tensor) -> Tensor:
 
 KINDS: dict[str, ModelKind] = {kind.name: kind for kind in (
     ModelKind("gan", GANConfig, Generator, "generator.", "truncation",
-              lambda network, z, knob, styling=None: network(_scaled(z, knob)), _gan_first_stage, encodes=False),
+              lambda network, z, knob, styling=None: network(_scaled(z, knob)), _gan_first_stage, encodes=False,
+              compiled_part=lambda network: network),
     ModelKind("vae", VAEConfig, VAE, "vae.", "temperature",
               lambda network, z, knob, styling=None: network.decode(_scaled(z, knob)), _vae_first_stage,
-              encodes=True),
+              encodes=True, compiled_part=lambda network: network.decode),
     ModelKind("stylegan2", StyleGAN2Config, StyleGAN2, "stylegan.", "truncation", _stylegan_draw,
               _stylegan_first_stage, encodes=False, place=_place_stylegan, styled=True),
     ModelKind("stylegan3", StyleGAN3Config, StyleGAN3, "stylegan.", "truncation", _stylegan_draw,

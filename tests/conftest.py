@@ -18,6 +18,9 @@ from latentvj.models.vae import VAE, VAEConfig
 
 # tests/processes.py (child processes for the end-to-end tests) imports as `processes` in every test module.
 sys.path.insert(0, str(Path(__file__).parent))
+# Servers the tests start play their models uncompiled: compiling takes tens of seconds of CPU per model, and
+# the test of compiling (tests/bridge/test_renderer.py) asks for it.
+os.environ.setdefault("LATENTVJ_COMPILE", "off")
 
 # Small, fixed thread count: the suite must behave the same on a 2-core CI machine and a laptop.
 torch.set_num_threads(2)

@@ -80,3 +80,40 @@ def test_a_latent_of_the_wrong_size_is_refused_saying_so(renderer, tiny_gan_path
     prepared = renderer.prepare(load_model(tiny_gan_path))
     with pytest.raises(ValueError, match=r"expected a latent of shape \(16,\), got \(8,\)"):
         renderer.render([(prepared, z(1, 8), 1.0)], width=32, height=32, channels=3)
+
+
+@pytest.mark.slow
+def test_a_model_compiles_in_the_background_and_its_compiled_pass_takes_over(tiny_gan_path):
+    """The eager pass plays at once; the compiled one (torch.compile, about ten seconds for a tiny model
+    here) takes over when it is ready and draws the same frame."""
+    renderer = Renderer("cpu", compile=True)
+    prepared = renderer.prepare(load_model(tiny_gan_path))
+    z = np.random.default_rng(0).standard_normal(16).astype(np.float32)
+    eager = renderer.render([(prepared, z, 1.0)], width=32, height=32, channels=3)
+    assert prepared.fast.state in ("compiling", "compiled")
+    assert prepared.fast.done.wait(300), "compiling never ended"
+    assert prepared.fast.state == "compiled", prepared.fast.state
+    compiled = renderer.render([(prepared, z, 1.0)], width=32, height=32, channels=3)
+    assert np.abs(compiled.astype(int) - eager.astype(int)).max() <= 1
+    # a compiled pass that fails while playing: that frame and the next are drawn eager
+    def broken(_):
+        raise RuntimeError("a kernel that fails")
+    prepared.fast.function = broken
+    again = renderer.render([(prepared, z, 1.0)], width=32, height=32, channels=3)
+    assert np.array_equal(again, eager) and prepared.fast.function is None
+    assert prepared.fast.state.startswith("failed: RuntimeError")
+
+
+def test_a_model_that_cannot_compile_plays_uncompiled(tiny_gan_path, monkeypatch):
+    def no_compiler(*args, **kwargs):
+        raise RuntimeError("no C++ compiler found")
+
+    monkeypatch.setattr(torch, "compile", no_compiler)
+    renderer = Renderer("cpu", compile=True)
+    prepared = renderer.prepare(load_model(tiny_gan_path))
+    assert prepared.fast.done.wait(60)
+    assert prepared.fast.state == "failed: RuntimeError: no C++ compiler found" and prepared.fast.function is None
+    z = np.zeros(16, np.float32)
+    assert renderer.render([(prepared, z, 1.0)], width=32, height=32, channels=3).shape == (32, 32, 3)
+    # and a renderer not asked to compile leaves models as they are
+    assert Renderer("cpu").prepare(load_model(tiny_gan_path)).fast.state == "eager"
