@@ -57,6 +57,9 @@ class BenchResult:
     blend_ms: float = 0.0
     """Engine ms per frame with the crossfader half-way (``--blend``): both decks drawn and blended, two
     forward passes a frame."""
+    gflop: float = 0.0
+    """The model's GFLOP per frame (torch's FLOP counter over one forward pass: convolutions and matrix
+    products, 2 per multiply-add)."""
     eager_ms: float = 0.0
     """With ``--compile``: the uncompiled forward pass (``forward_ms`` is then the compiled one, and the engine
     plays it)."""
@@ -66,6 +69,36 @@ class BenchResult:
     @property
     def ratio(self) -> float:
         return self.forward_ms / self.engine_ms
+
+    def achieved(self, peak_gflops: float) -> float:
+        """The forward pass's share of the device's measured matrix-multiply peak."""
+        return self.gflop / (self.forward_ms / 1e3) / peak_gflops if peak_gflops > 0 else 0.0
+
+
+def matmul_peak(device: torch.device, dtype: torch.dtype, *, n: int = 2048, repeats: int = 10) -> float:
+    """The device's matrix-multiply rate in GFLOP/s: the median of ``repeats`` n x n products at the
+    renderer's precision and thread count (the ceiling the convolutions are measured against)."""
+    a = torch.randn(n, n, device=device).to(dtype)
+    b = torch.randn(n, n, device=device).to(dtype)
+    times = []
+    for _ in range(repeats + 2):
+        start = time.perf_counter()
+        a @ b
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        times.append(time.perf_counter() - start)
+    return 2 * n ** 3 / statistics.median(times[2:]) / 1e9
+
+
+def forward_gflop(model: LoadedModel, device: torch.device, dtype: torch.dtype) -> float:
+    """GFLOP of one forward pass of ``model`` (already on ``device``), by torch's FLOP counter."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    z = torch.zeros(1, model.latent_dim, device=device, dtype=dtype)
+    counter = FlopCounterMode(display=False)
+    with torch.inference_mode(), counter:
+        model.render(z)
+    return counter.get_total_flops() / 1e9
 
 
 def at_resolution(model: LoadedModel, resolution: int) -> LoadedModel:
@@ -273,6 +306,7 @@ def bench_one(model: LoadedModel, *, device: str, precision: str, frames: int, r
         if network:
             network.close()
     result = BenchResult(model.resolution, 1e3 * statistics.median(forward), 1e3 * statistics.median(end_to_end))
+    result.gflop = forward_gflop(model, dev, dtype)
     if compile:
         result.eager_ms, result.compile_s = 1e3 * statistics.median(eager), fast.seconds
     if network:
@@ -299,8 +333,10 @@ def run_bench(model_name: str, *, device: str = "auto", precision: str = "auto",
     out.write(f"model {model.name}: {model.kind}, latent {model.latent_dim}, width {width}; "
               f"device {describe(dev)} {str(pick_dtype(dev, precision)).removeprefix('torch.')}; "
               f"torch {torch.__version__}, {torch.get_num_threads()} threads\n")
-    out.write(f"{frames} frames x {rounds} rounds, alternating; medians\n")
-    header = f"{'size':>6} {'forward ms':>11} {'forward fps':>12} {'engine ms':>10} {'engine fps':>11} {'ratio':>6}"
+    peak = matmul_peak(dev, pick_dtype(dev, precision))
+    out.write(f"{frames} frames x {rounds} rounds, alternating; medians; matrix-multiply peak {peak:,.0f} GFLOP/s\n")
+    header = (f"{'size':>6} {'forward ms':>11} {'forward fps':>12} {'engine ms':>10} {'engine fps':>11} {'ratio':>6}"
+              f" {'GFLOP':>7} {'of peak':>7}")
     if compile:
         header += f" {'eager ms':>9} {'compiled/eager':>14} {'compile s':>9}"
     if flood:
@@ -316,7 +352,8 @@ def run_bench(model_name: str, *, device: str = "auto", precision: str = "auto",
                            frames=frames, rounds=rounds, flood=flood, outputs=outputs, blend=blend, compile=compile)
         results.append(result)
         line = (f"{resolution:>6} {result.forward_ms:>11.2f} {1e3 / result.forward_ms:>12.1f} "
-                f"{result.engine_ms:>10.2f} {1e3 / result.engine_ms:>11.1f} {result.ratio:>6.3f}")
+                f"{result.engine_ms:>10.2f} {1e3 / result.engine_ms:>11.1f} {result.ratio:>6.3f}"
+                f" {result.gflop:>7.2f} {result.achieved(peak):>7.1%}")
         if compile:
             line += f" {result.eager_ms:>9.2f} {result.eager_ms / result.forward_ms:>14.2f} {result.compile_s:>9.1f}"
         if flood:

@@ -7,6 +7,7 @@ bad size) ends in one clear message on stderr and a non-zero exit, never a trace
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import os
@@ -777,11 +778,14 @@ def _bench(args: argparse.Namespace) -> int:
     if args.frames < 10 or args.rounds < 1:
         raise _CliError("--frames must be at least 10 and --rounds at least 1")
     try:
-        run_bench(args.model, device=args.device, precision=args.precision, sizes=args.sizes,
-                  frames=args.frames, rounds=args.rounds, flood=args.flood, outputs=args.outputs, blend=args.blend,
-                  compile=args.compile, out=sys.stdout)
-    except _user_errors() as exc:
+        results = run_bench(args.model, device=args.device, precision=args.precision, sizes=args.sizes,
+                            frames=args.frames, rounds=args.rounds, flood=args.flood, outputs=args.outputs,
+                            blend=args.blend, compile=args.compile, out=sys.stdout)
+    except (RuntimeError, *_user_errors()) as exc:
         raise _CliError(str(exc)) from None
+    if args.json:
+        args.json.write_text(json.dumps([dict(dataclasses.asdict(r), ratio=r.ratio) for r in results], indent=2)
+                             + "\n")
     return 0
 
 

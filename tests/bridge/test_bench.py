@@ -19,6 +19,13 @@ def test_bench_measures_forward_engine_and_network_outputs(tiny_gan_path):
     assert result.outputs.startswith("jitter") and result.outputs_sent >= 1  # it really streamed
     row = next(line for line in text.splitlines() if line.split() and line.split()[0] == "32")
     assert float(row.split()[5]) == pytest.approx(result.ratio, abs=1e-3)
+    # the tiny GAN's FLOP, counted by hand: each transposed conv is in-pixels x 16 taps x in x out channels
+    widths = [(4, 32), (8, 16), (16, 8)]  # (side, channels) of its feature maps: ngf 4 at 32 px
+    macs = 16 * 16 * widths[0][1]  # z (16) to 4x4
+    macs += sum(s * s * 16 * c_in * c_out for (s, c_in), (_, c_out) in zip(widths, widths[1:]))
+    macs += 16 * 16 * 16 * widths[-1][1] * 3  # 16x16 to the 32x32 image
+    assert result.gflop == pytest.approx(2 * macs / 1e9, rel=1e-6)
+    assert "matrix-multiply peak" in text and "of peak" in text
 
 
 @pytest.mark.integration
