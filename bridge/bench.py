@@ -65,6 +65,9 @@ class BenchResult:
     plays it)."""
     compile_s: float = 0.0
     """With ``--compile``: how long compiling took."""
+    baseline_ms: float = 0.0
+    """With ``--baseline``: ms per frame of the single loop a user would write (:data:`BASELINE`), run in
+    the same bench at the model's own size."""
 
     @property
     def ratio(self) -> float:
@@ -325,7 +328,7 @@ def bench_one(model: LoadedModel, *, device: str, precision: str, frames: int, r
 
 def run_bench(model_name: str, *, device: str = "auto", precision: str = "auto", sizes: list[int] | None = None,
               frames: int = 120, rounds: int = 5, flood: float = 0.0, outputs: bool = False, blend: bool = False,
-              compile: bool = False, out: TextIO) -> list[BenchResult]:
+              compile: bool = False, baseline: bool = False, out: TextIO) -> list[BenchResult]:
     model = load(model_name, [default_config_dir() / "models"])
     dev = pick_device(device)
     config = model.config
@@ -339,6 +342,8 @@ def run_bench(model_name: str, *, device: str = "auto", precision: str = "auto",
               f" {'GFLOP':>7} {'of peak':>7}")
     if compile:
         header += f" {'eager ms':>9} {'compiled/eager':>14} {'compile s':>9}"
+    if baseline:
+        header += f" {'baseline ms':>11} {'x baseline':>10}"
     if flood:
         header += f" {'sender ms':>10} {'flooded ms':>11} {'flood ratio':>11} {'msgs/s':>8}"
     if outputs:
@@ -356,6 +361,9 @@ def run_bench(model_name: str, *, device: str = "auto", precision: str = "auto",
                 f" {result.gflop:>7.2f} {result.achieved(peak):>7.1%}")
         if compile:
             line += f" {result.eager_ms:>9.2f} {result.eager_ms / result.forward_ms:>14.2f} {result.compile_s:>9.1f}"
+        if baseline and resolution == model.resolution:
+            result.baseline_ms = baseline_ms(model_name, frames)
+            line += f" {result.baseline_ms:>11.2f} {result.baseline_ms / result.engine_ms:>10.2f}"
         if flood:
             line += (f" {result.sending_ms:>10.2f} {result.flooded_ms:>11.2f}"
                      f" {result.sending_ms / result.flooded_ms:>11.3f} {result.flood_received:>8.0f}")
@@ -705,3 +713,51 @@ def paced(seconds: float, *, model: str, fps: float = 30.0, size: str | None = N
                       f"{result.worst_gap_ms:>13.1f} {str(threads):>8}\n")
             out.flush()
     return results
+
+
+# ---- the loop a user would otherwise write ------------------------------------------------------------------
+
+BASELINE = r'''
+"""A straightforward single-loop server, as a user would write one: python-osc's threading server for
+control, the model's eager forward pass per frame, PIL for the conversion, a shared-memory block for the
+frame. It renders N frames as fast as it can and prints the seconds they took."""
+import sys, time, threading
+from multiprocessing import shared_memory
+import numpy as np, torch
+from PIL import Image
+from pythonosc.dispatcher import Dispatcher
+from pythonosc.osc_server import ThreadingOSCUDPServer
+from latentvj.models.registry import load
+
+model, frames = load(sys.argv[1]), int(sys.argv[2])
+state = {"speed": 1.0}
+dispatcher = Dispatcher()
+dispatcher.map("/speed", lambda address, value: state.update(speed=value))
+server = ThreadingOSCUDPServer(("127.0.0.1", 0), dispatcher)
+threading.Thread(target=server.serve_forever, daemon=True).start()
+side = model.resolution
+block = shared_memory.SharedMemory(create=True, size=side * side * 3)
+z, step = torch.randn(1, model.latent_dim), torch.randn(1, model.latent_dim) * 0.01
+times = []
+for i in range(frames + 5):
+    start = time.perf_counter()
+    with torch.no_grad():
+        image = model.render(z + step * i * state["speed"])[0]
+    pixels = ((image.clamp(-1, 1) + 1) * 127.5).permute(1, 2, 0).numpy().astype(np.uint8)
+    picture = Image.fromarray(pixels[:, :, :3]).convert("RGB")
+    block.buf[:side * side * 3] = picture.tobytes()
+    times.append(time.perf_counter() - start)
+server.shutdown()
+block.close()
+block.unlink()
+print(" ".join(f"{t:.6f}" for t in times[5:]))
+'''
+
+
+def baseline_ms(model: str, frames: int) -> float:
+    """Median ms per frame of :data:`BASELINE` on ``model``, in a process of its own (torch's own threads)."""
+    run = subprocess.run([sys.executable, "-c", BASELINE, model, str(frames)], capture_output=True, text=True,
+                         timeout=1800)
+    if run.returncode != 0:
+        raise RuntimeError(f"the baseline loop failed:\n{run.stderr[-2000:]}")
+    return 1e3 * statistics.median(float(t) for t in run.stdout.split())

@@ -320,6 +320,9 @@ def build_parser() -> argparse.ArgumentParser:
                             "how it answers right after (docs/security.md)")
     bench.add_argument("--fuzz-rate", type=float, default=0.0, metavar="PER_S",
                        help="datagrams per second for --fuzz (default: as fast as this machine sends)")
+    bench.add_argument("--baseline", action="store_true",
+                       help="also run the single loop a user would otherwise write (python-osc, eager forward, PIL, "
+                            "shared memory) at the model's own size, and the engine's speed-up over it")
     bench.add_argument("--compile", action="store_true",
                        help="also compile the model (as serve does) and measure the compiled pass against the eager "
                             "one; the engine plays the compiled one")
@@ -780,7 +783,7 @@ def _bench(args: argparse.Namespace) -> int:
     try:
         results = run_bench(args.model, device=args.device, precision=args.precision, sizes=args.sizes,
                             frames=args.frames, rounds=args.rounds, flood=args.flood, outputs=args.outputs,
-                            blend=args.blend, compile=args.compile, out=sys.stdout)
+                            blend=args.blend, compile=args.compile, baseline=args.baseline, out=sys.stdout)
     except (RuntimeError, *_user_errors()) as exc:
         raise _CliError(str(exc)) from None
     if args.json:

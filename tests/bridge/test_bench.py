@@ -91,3 +91,10 @@ def test_bench_paced_runs_a_real_server_quiet_and_beside_a_busy_core(tiny_gan_pa
     assert "spinning threads" in results[2].label
     assert all(r.frames > 3 and r.fps > 0 and r.worst_gap_ms > 0 for r in results), out.getvalue()
     assert results[0].threads >= 1 and "interval sd ms" in out.getvalue()
+
+
+@pytest.mark.integration
+def test_the_baseline_loop_runs_as_a_user_would_have_written_it(tiny_gan_path):
+    from latentvj.bridge.bench import baseline_ms
+
+    assert baseline_ms(tiny_gan_path, 5) > 0
