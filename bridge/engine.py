@@ -151,9 +151,9 @@ class Engine:
         self.modulation = modulation or Modulation()
         """The routes that bend continuous parameters each frame, on top of what the performer set."""
         self.renderer = renderer or Renderer(self.config.device, self.config.precision, compile=self.config.compile)
+        """Owns the device: every forward pass of a playing model goes through it."""
         self.threads = ThreadTuner(self.config.threads) if self.renderer.device.type == "cpu" else None
         """The CPU render threads' tuner (None on a GPU, where the CPU's threads hardly matter)."""
-        """Owns the device: every forward pass of a playing model goes through it."""
         self.width, self.height = self.config.size or (model.resolution, model.resolution)
         self._rng = np.random.default_rng()
         self._pending_models: dict[str, tuple[Prepared, bool]] = {}  # deck -> (model, cross to it)
