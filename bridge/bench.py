@@ -688,6 +688,7 @@ def paced(seconds: float, *, model: str, fps: float = 30.0, size: str | None = N
                             *extra, name="paced", env=env)
             contender = subprocess.Popen([sys.executable, "-c", CONTENDER]) if contended else None
             try:
+                served.settled()
                 time.sleep(2.0)  # the server settles (and the tuner measures) before the timing starts
                 stamps = []
                 with ShmFrameReader(served.shm) as reader:
@@ -761,3 +762,64 @@ def baseline_ms(model: str, frames: int) -> float:
     if run.returncode != 0:
         raise RuntimeError(f"the baseline loop failed:\n{run.stderr[-2000:]}")
     return 1e3 * statistics.median(float(t) for t in run.stdout.split())
+
+
+# ---- control latency ----------------------------------------------------------------------------------------
+
+def control_latency(seconds: float, *, model: str, fps: float = 30.0, out: TextIO) -> dict:
+    """From an OSC message sent to the first frame in shared memory that shows it, on a real server at
+    ``fps``: ``/lvj/output/fade`` toggled between 0 (black) and 1 every few frames (smoothing 0), each frame's
+    brightness read with the writer's own timestamp. Returns p50/p99 in ms and in frame periods."""
+    import socket
+    import tempfile
+
+    import numpy as np
+
+    from latentvj.plugin.shmring import ShmFrameReader
+
+    from .control.osc import build_message
+    from .fuzz import Served
+
+    latencies = []
+    with tempfile.TemporaryDirectory() as tmp:
+        served = Served(model, Path(tmp), "--fps", str(fps), name="latency")
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            served.settled()
+            sock.sendto(build_message("/lvj/smoothing", 0.0), served.osc)
+            with ShmFrameReader(served.shm) as reader:
+                end, fade, last = time.monotonic() + seconds, 1.0, 0
+                while time.monotonic() < end:
+                    fade = 0.0 if fade else 1.0
+                    sent = time.time()
+                    sock.sendto(build_message("/lvj/output/fade", fade), served.osc)
+                    deadline = time.monotonic() + 2.0
+                    while time.monotonic() < deadline:
+                        frame = reader.read()
+                        if frame is not None and frame.number != last:
+                            last = frame.number
+                            dark = float(np.asarray(frame.pixels, dtype=np.float32).mean()) < 1.0
+                            if dark == (fade == 0.0) and frame.timestamp >= sent:
+                                latencies.append(frame.timestamp - sent)
+                                break
+                        time.sleep(0.002)
+                    time.sleep(3.5 / fps)  # a few frames of the new look before the next change
+        finally:
+            sock.close()
+            served.stop()
+    if not latencies:
+        raise RuntimeError("no frame ever showed a change")
+    ms = sorted(1e3 * x for x in latencies)
+    period = 1e3 / fps
+    figures = {"changes": len(ms), "p50_ms": _quantile(ms, 0.5), "p99_ms": _quantile(ms, 0.99),
+               "max_ms": ms[-1], "frame_period_ms": period}
+    figures["p50_frames"], figures["p99_frames"] = figures["p50_ms"] / period, figures["p99_ms"] / period
+    out.write(f"model {model} at {fps:g} fps: {len(ms)} changes; OSC sent -> first frame showing it: "
+              f"p50 {figures['p50_ms']:.1f} ms ({figures['p50_frames']:.2f} frames), "
+              f"p99 {figures['p99_ms']:.1f} ms ({figures['p99_frames']:.2f} frames), max {ms[-1]:.1f} ms\n")
+    return figures
+
+
+def _quantile(sorted_values: list[float], q: float) -> float:
+    index = min(len(sorted_values) - 1, max(0, round(q * (len(sorted_values) - 1))))
+    return sorted_values[index]

@@ -330,7 +330,11 @@ def build_parser() -> argparse.ArgumentParser:
                        help="a real server at --fps (default 30): frames, interval spread and worst gap for SECONDS "
                             "on a quiet machine, with one core kept busy by another process, and that with torch's "
                             "own spinning threads")
-    bench.add_argument("--fps", type=_fps, default=30.0, help="with --paced: the target frame rate (default 30)")
+    bench.add_argument("--fps", type=_fps, default=30.0,
+                       help="with --paced or --latency: the target frame rate (default 30)")
+    bench.add_argument("--latency", type=float, default=0.0, metavar="SECONDS",
+                       help="a real server: from an OSC message sent to the first frame in shared memory that shows "
+                            "it, p50/p99 in ms and frame periods, over SECONDS of changes")
     bench.add_argument("--rounds", type=int, default=5,
                        help="alternating forward/engine rounds; medians over all (default: 5)")
     return parser
@@ -755,6 +759,17 @@ def _bench(args: argparse.Namespace) -> int:
         if args.json:
             args.json.write_text(json.dumps(figures, indent=2) + "\n")
         return 0 if figures["shown"] else 1
+
+    if args.latency:
+        from .bench import control_latency
+
+        try:
+            figures = control_latency(args.latency, model=args.model, fps=args.fps, out=sys.stdout)
+        except RuntimeError as exc:
+            raise _CliError(str(exc)) from None
+        if args.json:
+            args.json.write_text(json.dumps(figures, indent=2) + "\n")
+        return 0
 
     if args.paced:
         from .bench import paced

@@ -230,6 +230,13 @@ class Served:
         with urllib.request.urlopen(self.preview + "status", timeout=30) as reply:
             return json.load(reply)
 
+    def settled(self, timeout: float = 300.0) -> dict:
+        """The status once the model is no longer compiling (measurements then see what plays on stage)."""
+        deadline = time.monotonic() + timeout
+        while (status := self.status()).get("compiled") == "compiling" and time.monotonic() < deadline:
+            time.sleep(0.5)
+        return status
+
     def log_size(self) -> int:
         self.log.flush()
         return self.log_path.stat().st_size

@@ -98,3 +98,14 @@ def test_the_baseline_loop_runs_as_a_user_would_have_written_it(tiny_gan_path):
     from latentvj.bridge.bench import baseline_ms
 
     assert baseline_ms(tiny_gan_path, 5) > 0
+
+
+@pytest.mark.integration
+def test_bench_latency_times_osc_changes_to_the_frames_that_show_them(tiny_gan_path):
+    from latentvj.bridge.bench import control_latency
+
+    out = io.StringIO()
+    figures = control_latency(1.0, model=tiny_gan_path, fps=30.0, out=out)
+    assert figures["changes"] >= 3 and 0 < figures["p50_ms"] <= figures["p99_ms"] <= figures["max_ms"]
+    assert figures["p50_frames"] == pytest.approx(figures["p50_ms"] / (1000 / 30))
+    assert "first frame showing it" in out.getvalue()
