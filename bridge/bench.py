@@ -823,3 +823,44 @@ def control_latency(seconds: float, *, model: str, fps: float = 30.0, out: TextI
 def _quantile(sorted_values: list[float], q: float) -> float:
     index = min(len(sorted_values) - 1, max(0, round(q * (len(sorted_values) - 1))))
     return sorted_values[index]
+
+
+# ---- memory over a long run ---------------------------------------------------------------------------------
+
+def soak(seconds: float, *, model: str, fps: float = 30.0, out: TextIO) -> dict:
+    """A real server at ``fps`` for ``seconds`` with a controller moving a fader ten times a second:
+    its resident memory sampled every second, growth measured from the end of the first tenth (allocators
+    and caches warm) to the end."""
+    import socket
+    import tempfile
+
+    from .control.osc import build_message
+    from .fuzz import Served, _proc_status
+
+    samples = []
+    with tempfile.TemporaryDirectory() as tmp:
+        served = Served(model, Path(tmp), "--fps", str(fps), name="soak")
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            served.settled()
+            start = time.monotonic()
+            frames_before = served.status()["frame"]
+            i = 0
+            while (now := time.monotonic()) - start < seconds:
+                sock.sendto(build_message("/lvj/walk/speed", 0.5 + (i % 20) / 20), served.osc)
+                if i % 10 == 0:
+                    samples.append((now - start, _proc_status(served.proc.pid)[0]))
+                i += 1
+                time.sleep(0.1)
+            frames = served.status()["frame"] - frames_before
+        finally:
+            sock.close()
+            served.stop()
+    warm = next(kb for t, kb in samples if t >= seconds / 10)
+    end = samples[-1][1]
+    figures = {"seconds": seconds, "frames": frames, "rss_start_kb": samples[0][1], "rss_warm_kb": warm,
+               "rss_end_kb": end, "growth": (end - warm) / warm if warm else 0.0}
+    out.write(f"model {model} at {fps:g} fps for {seconds:g} s ({frames} frames): resident memory "
+              f"{samples[0][1] / 1024:.0f} MB at start, {warm / 1024:.0f} MB after the first tenth, "
+              f"{end / 1024:.0f} MB at the end: growth {figures['growth']:+.2%}\n")
+    return figures

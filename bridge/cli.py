@@ -332,6 +332,9 @@ def build_parser() -> argparse.ArgumentParser:
                             "own spinning threads")
     bench.add_argument("--fps", type=_fps, default=30.0,
                        help="with --paced or --latency: the target frame rate (default 30)")
+    bench.add_argument("--soak", type=float, default=0.0, metavar="SECONDS",
+                       help="a real server for SECONDS with a fader moving: its resident memory's growth after the "
+                            "first tenth")
     bench.add_argument("--latency", type=float, default=0.0, metavar="SECONDS",
                        help="a real server: from an OSC message sent to the first frame in shared memory that shows "
                             "it, p50/p99 in ms and frame periods, over SECONDS of changes")
@@ -759,6 +762,17 @@ def _bench(args: argparse.Namespace) -> int:
         if args.json:
             args.json.write_text(json.dumps(figures, indent=2) + "\n")
         return 0 if figures["shown"] else 1
+
+    if args.soak:
+        from .bench import soak
+
+        try:
+            figures = soak(args.soak, model=args.model, fps=args.fps, out=sys.stdout)
+        except RuntimeError as exc:
+            raise _CliError(str(exc)) from None
+        if args.json:
+            args.json.write_text(json.dumps(figures, indent=2) + "\n")
+        return 0
 
     if args.latency:
         from .bench import control_latency

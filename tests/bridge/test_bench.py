@@ -109,3 +109,12 @@ def test_bench_latency_times_osc_changes_to_the_frames_that_show_them(tiny_gan_p
     assert figures["changes"] >= 3 and 0 < figures["p50_ms"] <= figures["p99_ms"] <= figures["max_ms"]
     assert figures["p50_frames"] == pytest.approx(figures["p50_ms"] / (1000 / 30))
     assert "first frame showing it" in out.getvalue()
+
+
+@pytest.mark.integration
+def test_bench_soak_samples_a_real_servers_memory(tiny_gan_path):
+    from latentvj.bridge.bench import soak
+
+    out = io.StringIO()
+    figures = soak(2.0, model=tiny_gan_path, out=out)
+    assert figures["frames"] > 10 and figures["rss_end_kb"] > 0 and "growth" in out.getvalue()
