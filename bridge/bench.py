@@ -856,7 +856,7 @@ def soak(seconds: float, *, model: str, fps: float = 30.0, out: TextIO) -> dict:
         finally:
             sock.close()
             served.stop()
-    warm = next(kb for t, kb in samples if t >= seconds / 10)
+    warm = next((kb for t, kb in samples if t >= seconds / 10), samples[-1][1])
     end = samples[-1][1]
     figures = {"seconds": seconds, "frames": frames, "rss_start_kb": samples[0][1], "rss_warm_kb": warm,
                "rss_end_kb": end, "growth": (end - warm) / warm if warm else 0.0}

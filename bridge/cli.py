@@ -763,38 +763,20 @@ def _bench(args: argparse.Namespace) -> int:
             args.json.write_text(json.dumps(figures, indent=2) + "\n")
         return 0 if figures["shown"] else 1
 
-    if args.soak:
-        from .bench import soak
+    from . import bench
 
-        try:
-            figures = soak(args.soak, model=args.model, fps=args.fps, out=sys.stdout)
-        except RuntimeError as exc:
-            raise _CliError(str(exc)) from None
-        if args.json:
-            args.json.write_text(json.dumps(figures, indent=2) + "\n")
-        return 0
-
-    if args.latency:
-        from .bench import control_latency
-
-        try:
-            figures = control_latency(args.latency, model=args.model, fps=args.fps, out=sys.stdout)
-        except RuntimeError as exc:
-            raise _CliError(str(exc)) from None
-        if args.json:
-            args.json.write_text(json.dumps(figures, indent=2) + "\n")
-        return 0
-
-    if args.paced:
-        from .bench import paced
-
-        try:
-            results = paced(args.paced, model=args.model, fps=args.fps, out=sys.stdout)
-        except RuntimeError as exc:
-            raise _CliError(str(exc)) from None
-        if args.json:
-            args.json.write_text(json.dumps([r.as_dict() for r in results], indent=2) + "\n")
-        return 0
+    timed = [(args.soak, bench.soak, {"fps": args.fps}), (args.latency, bench.control_latency, {"fps": args.fps}),
+             (args.paced, bench.paced, {"fps": args.fps})]
+    for seconds, measure, options in timed:  # the modes that run a real server for SECONDS
+        if seconds:
+            try:
+                figures = measure(seconds, model=args.model, out=sys.stdout, **options)
+            except RuntimeError as exc:
+                raise _CliError(str(exc)) from None
+            if args.json:
+                plain = [r.as_dict() for r in figures] if isinstance(figures, list) else figures
+                args.json.write_text(json.dumps(plain, indent=2) + "\n")
+            return 0
 
     if args.link_nodes:
         from .bench import link_nodes
