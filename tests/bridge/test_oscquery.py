@@ -607,9 +607,18 @@ def test_clients_outside_the_allow_list_cannot_connect(state, protocol, udp, ws_
         server.stop()
 
 
+def settle_to(server, active: int) -> None:
+    """Wait until the server counts ``active`` connections (a handler thread frees its slot only after the
+    client has read its last byte)."""
+    deadline = time.monotonic() + 10
+    while server.httpd.active > active:
+        assert time.monotonic() < deadline, server.httpd.active
+        time.sleep(0.01)
+
+
 def test_clients_beyond_the_cap_are_turned_away_and_slow_headers_are_cut_off(state, ws_lib):
     server = OscQueryServer(state, port=0, max_clients=4, max_websockets=2)
-    server.httpd.header_timeout = 0.5
+    server.httpd.header_timeout = 1.0  # long enough for the 503 fetch below on a loaded machine
     server.start()
     stalled = []
     try:
@@ -617,6 +626,8 @@ def test_clients_beyond_the_cap_are_turned_away_and_slow_headers_are_cut_off(sta
         with pytest.raises(ws_lib.WebSocketBadStatusException) as refused:
             connect(ws_lib, server)
         assert refused.value.status_code == 503
+        # the refused upgrade's handler thread frees its slot just after its answer is read
+        settle_to(server, 2)
         for _ in range(2):  # slowloris: a request line that never ends
             sock = socket.create_connection(server.address, timeout=10)
             sock.sendall(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
@@ -625,10 +636,7 @@ def test_clients_beyond_the_cap_are_turned_away_and_slow_headers_are_cut_off(sta
         for sock in stalled:
             assert sock.recv(100) == b"", "cut off when its header deadline passed"
         assert server.httpd.timed_out == 2
-        deadline = time.monotonic() + 10
-        while server.httpd.active > 2:  # their handler threads end right after the cut
-            assert time.monotonic() < deadline, server.httpd.active
-            time.sleep(0.01)
+        settle_to(server, 2)  # their handler threads end right after the cut
         assert fetch(server, "/", {})[0] == 200, "served again once they are gone"
         for ws in websockets:
             ws.close()
