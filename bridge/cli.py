@@ -175,6 +175,12 @@ def build_parser() -> argparse.ArgumentParser:
                        help="also send frames to Max: jit.net.recv @port PORT on HOST (e.g. 127.0.0.1:7474)")
     serve.add_argument("--ndi", metavar="NAME",
                        help="also publish frames as the NDI source NAME (pip install 'latentvj[ndi]')")
+    serve.add_argument("--record", nargs="?", const="", metavar="FILE",
+                       help="record the output from the first frame: into FILE (.mp4 H.264 or .mov HAP; a "
+                            "folder: a take named by the time in it), or with no FILE into the recordings "
+                            "folder; /lvj/record/start and /lvj/record/stop start and stop takes")
+    serve.add_argument("--recordings", type=Path, metavar="DIR",
+                       help="where /lvj/record/start writes (default: recordings/ in the config folder)")
 
     serve.add_argument("--tempo", choices=("internal", "osc", "midi", "link", "audio"), default="internal",
                        help="where the beat comes from (default: internal; also /lvj/tempo/source)")
@@ -416,6 +422,12 @@ def _serve_config(args: argparse.Namespace, ServeConfig, EngineConfig):
         config.routes = None
     elif args.routes:
         config.routes = args.routes
+    if args.recordings:
+        config.recordings = args.recordings
+    if args.record is not None:
+        if not args.record:
+            config.recordings.mkdir(parents=True, exist_ok=True)
+        config.record = Path(args.record).expanduser() if args.record else config.recordings
     return config
 
 

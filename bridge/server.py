@@ -26,7 +26,7 @@ from .audio import AudioFile
 from .control.midi import MidiMap
 from .modulation import SETS, Modulation, RouteFile, parse_route
 from .control.commands import build_message
-from .control.params import DECKS, PREFIX, ParamError, deck_name
+from .control.params import DECKS, PREFIX, ParamError, deck_name, is_release
 from .control.state import ControlState, Live
 from .device import pick_device
 from .engine import Engine, EngineConfig
@@ -37,6 +37,7 @@ from .control.oscquery import OscQueryServer, websocket_osc
 from .control.presets import Preset, PresetError, PresetStore
 from .folders import default_config_dir, default_presets_path
 from .outputs.preview import PreviewEncoder, PreviewServer
+from .outputs.recorder import Recorder, RecordError, checked_path, recording_path
 from .outputs.shm import ShmFrameWriter
 
 log = logging.getLogger("latentvj.server")
@@ -97,6 +98,10 @@ class ServeConfig:
     as modulation sources, and what /lvj/midi/learn maps."""
     routes: Path | None = field(default_factory=lambda: default_config_dir() / "routes.json")
     """The modulation routes' file (read at start, written on every change); None keeps them in memory."""
+    recordings: Path = field(default_factory=lambda: default_config_dir() / "recordings")
+    """Where /lvj/record/start writes its takes (made when first used)."""
+    record: Path | None = None
+    """Record from the first frame into this file (.mp4 or .mov); a folder: a take named by the time in it."""
 
     def __post_init__(self) -> None:
         if self.tempo not in SOURCES:
@@ -230,6 +235,8 @@ class Server:
                     "midi/forget": lambda address, sender: self._forget(address, sender),
                     "midi/ports": lambda value, sender: [(build_message(f"{PREFIX}/midi/ports", *self._ports()),
                                                           sender)],
+                    "record/start": self._record_start,
+                    "record/stop": self._record_stop,
                 })
             self.osc = _bind("OSC", config.osc_host, config.osc_port, "--osc-port",
                              lambda: OscServer(self.protocol, host=config.osc_host, port=config.osc_port,
@@ -297,7 +304,16 @@ class Server:
                 self._resources.callback(out.close)
                 self.control.listen(lambda change: self._midi_feedback(out, change))
             self.outputs = self._open_outputs()
-            self.engine.sinks = [self.shm, self.encoder, *self.outputs.values()]
+            self.recorder = Recorder(config.recordings, config.engine.fps,
+                                     report=lambda text: self.report("/lvj/record/start", text, None),
+                                     on_file=lambda path: self.control.set("record/file", str(path or "")))
+            self._resources.callback(self.recorder.close)  # before the engine's close: the loop has ended
+            if config.record is not None:
+                try:
+                    self.recorder.start(self._record_path(config.record))
+                except RecordError as exc:
+                    raise ServeError(f"--record: {exc}") from None
+            self.engine.sinks = self._sinks()
         except BaseException:
             self._resources.close()
             raise
@@ -336,6 +352,8 @@ class Server:
         )
         for name, output in getattr(self, "outputs", {}).items():
             status[name] = output.status()
+        if hasattr(self, "recorder"):
+            status["record"] = self.recorder.status()
         audio = getattr(self, "audio", None)
         if audio is not None:
             status["audio"] = {"from": str(getattr(audio, "path", getattr(audio, "name", ""))),
@@ -532,7 +550,39 @@ class Server:
         (readers see the old one close and re-attach); when it cannot be made, this raises and the old ring
         plays on."""
         self.shm = self.shm.reshaped(width, height, channels=channels)
-        self.engine.sinks = [self.shm, self.encoder, *self.outputs.values()]
+        self.engine.sinks = self._sinks()
+
+    def _sinks(self) -> list:
+        """Where every frame goes: shared memory, the preview, the network outputs and the recorder."""
+        return [self.shm, self.encoder, *self.outputs.values(), self.recorder]
+
+    def _record_path(self, path: Path) -> Path:
+        """--record's path: a file, or a folder to name a take in."""
+        if path.is_dir():
+            return recording_path(None, path)
+        return checked_path(path)
+
+    def _record_start(self, args: list, sender) -> list:
+        """/lvj/record/start [FILE]: a take into the recordings folder (a pulse's 1 names none, its 0 is a
+        button's release); replies /lvj/record/file with the file."""
+        if is_release(args):
+            return []
+        named = args[0] if args and isinstance(args[0], str) else None
+        if len(args) > 1:
+            raise ParamError(f"expected no argument, or a file name (.mp4 or .mov); got {len(args)} arguments")
+        try:
+            self.config.recordings.mkdir(parents=True, exist_ok=True)
+            take = self.recorder.start(recording_path(named, self.config.recordings))
+        except (RecordError, OSError) as exc:
+            raise ParamError(str(exc)) from None
+        return [(build_message(f"{PREFIX}/record/file", str(take.path)), sender)]
+
+    def _record_stop(self, value, sender) -> list:
+        """/lvj/record/stop: replies /lvj/record/file with the file being finished."""
+        take = self.recorder.stop()
+        if take is None:
+            raise ParamError("nothing is being recorded")
+        return [(build_message(f"{PREFIX}/record/file", str(take.path)), sender)]
 
     def describe(self) -> str:
         s = self.engine.status()
@@ -552,8 +602,15 @@ class Server:
             f"  tempo:    {self._tempo_line()}",
             *[f"  {kind.label + ':':<9} {kind.banner(self.outputs[kind.name], getattr(self.config, kind.name))}"
               for kind in NETWORK_OUTPUTS if kind.name in self.outputs],
+            f"  record:   {self._record_line()}",
             "Ctrl-C to stop.",
         ])
+
+    def _record_line(self) -> str:
+        take = self.recorder.take
+        if self.recorder.recording:
+            return f"recording to {take.path}"
+        return f"off (/lvj/record/start writes into {self.config.recordings})"
 
     def _routes_line(self) -> str:
         count = len(self.modulation.routes)

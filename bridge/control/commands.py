@@ -48,8 +48,9 @@ Reply = tuple[bytes, Address]
 Command = Callable[..., "list[Reply] | None"]
 """A command: (the checked value, the sender) -> replies (or None: nothing to say). A deck's command (a
 model load, an encode) is also given ``deck=`` the deck it was sent to."""
-_RAW = ("subscribe", "unsubscribe", "mod/route", "midi/learn")
-"""Commands that read their own arguments (a port and a host) instead of the registry's coerced value."""
+_RAW = ("subscribe", "unsubscribe", "mod/route", "midi/learn", "record/start")
+"""Commands that read their own arguments (a port and a host, a file name) instead of the registry's coerced
+value."""
 
 
 def build_message(address: str, *args: Any) -> bytes:

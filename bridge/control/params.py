@@ -504,4 +504,14 @@ PARAMS = Registry(_with_decks([
           description="Load a model onto the hidden deck (the one the crossfader is away from) and, once it "
                       "is ready, cross to it over crossfade/time: a model change that is a blend, never a "
                       "cut. The model before stays resident until the fade ends."),
+    # ---- recording -----------------------------------------------------------------------------
+    Param("record/start", "I", None, access="w",
+          description="Record the output as played: no argument, into latentvj-DATE-TIME.mp4 in the "
+                      "recordings folder; a file name (NAME.mp4: H.264, NAME.mov: HAP), that file there. "
+                      "Never overwrites. A take already recording is finished first. See docs/recording.md."),
+    Param("record/stop", "I", None, access="w",
+          description="Finish the take: what is queued is written and the file closed."),
+    Param("record/file", "s", "", access="r",
+          description="The file being recorded ('' when none; set by LatentVJ and echoed when a take starts "
+                      "or ends). Status has its length, frames, held and dropped frames."),
 ]))
