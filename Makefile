@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 TORCH := torch==2.13.0
 
-.PHONY: run test bench docs clean bundled-models
+.PHONY: run test bench docs clean bundled-models extras-wheels
 
 $(VENV)/.run-installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,16 @@ test: $(VENV)/.dev-installed
 
 bench: $(VENV)/.run-installed
 	$(VENV)/bin/latentvj bench --sizes 64,128,256 $(ARGS)
+
+# The platform extras' wheels, fetched for the platforms they are for (Spout: Windows, Syphon: macOS) so
+# that tests/bridge/test_texture.py checks this project's calls against what those wheels really hold.
+# Only the package index is reached; nothing is installed.
+EXTRAS_WHEELS := build/extras-wheels
+PIP_DOWNLOAD = $(PY) -m pip download --quiet --no-deps --only-binary=:all: --python-version 3.11
+extras-wheels: $(VENV)/.run-installed
+	$(PIP_DOWNLOAD) --platform win_amd64 -d $(EXTRAS_WHEELS)/win_amd64 'SpoutGL>=0.1.1'
+	$(PIP_DOWNLOAD) --platform macosx_14_0_arm64 -d $(EXTRAS_WHEELS)/macos_arm64 'syphon-python>=0.1.1'
+	$(PIP_DOWNLOAD) --platform macosx_12_0_x86_64 -d $(EXTRAS_WHEELS)/macos_x86_64 'syphon-python>=0.1.1'
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -175,6 +175,12 @@ def build_parser() -> argparse.ArgumentParser:
                        help="also send frames to Max: jit.net.recv @port PORT on HOST (e.g. 127.0.0.1:7474)")
     serve.add_argument("--ndi", metavar="NAME",
                        help="also publish frames as the NDI source NAME (pip install 'latentvj[ndi]')")
+    serve.add_argument("--spout", metavar="NAME",
+                       help="Windows: also share frames as the Spout sender NAME, for TouchDesigner, Resolume, "
+                            "OBS (pip install 'latentvj[spout]')")
+    serve.add_argument("--syphon", metavar="NAME",
+                       help="macOS: also share frames as the Syphon server NAME, for TouchDesigner, Resolume, "
+                            "MadMapper (pip install 'latentvj[syphon]')")
     serve.add_argument("--record", nargs="?", const="", metavar="FILE",
                        help="record the output from the first frame: into FILE (.mp4 H.264 or .mov HAP; a "
                             "folder: a take named by the time in it), or with no FILE into the recordings "
@@ -409,6 +415,7 @@ def _serve_config(args: argparse.Namespace, ServeConfig, EngineConfig):
         osc_host=args.osc_host, osc_port=args.osc_port, allow=args.allow, reply=args.reply,
         http_host=args.http_host, http_port=args.http_port, oscquery_port=args.oscquery_port, mdns=args.mdns,
         presets=None if args.no_presets else args.presets, jitter=args.jitter, ndi=args.ndi,
+        spout=args.spout, syphon=args.syphon,
         allow_file_pages=args.allow_file_pages, tempo=args.tempo, bpm=args.bpm, midi_clock=args.midi_clock, midi=args.midi, midi_out=args.midi_out,
         audio=args.audio, audio_file=args.audio_file, audio_channel=args.audio_channel,
         audio_gate=args.audio_gate,

@@ -31,7 +31,7 @@ from .control.state import ControlState, Live
 from .device import pick_device
 from .engine import Engine, EngineConfig
 from .jobs import LatestJob
-from .outputs import NETWORK_OUTPUTS, OutputError
+from .outputs import OPTIONAL_OUTPUTS, OutputError
 from .control.osc import AllowList, OscProtocol, OscServer, Subscribers, clip
 from .control.oscquery import OscQueryServer, websocket_osc
 from .control.presets import Preset, PresetError, PresetStore
@@ -70,6 +70,10 @@ class ServeConfig:
     """Send frames to Max's jit.net.recv at (host, port) too."""
     ndi: str | None = None
     """Publish frames as the NDI source of this name too (needs the [ndi] extra)."""
+    spout: str | None = None
+    """Share frames as the Spout sender of this name too (Windows; needs the [spout] extra)."""
+    syphon: str | None = None
+    """Share frames as the Syphon server of this name too (macOS; needs the [syphon] extra)."""
     allow_file_pages: bool = False
     """Take OSC over the OSCQuery WebSocket from pages opened from a file (origin ``null``, which sandboxed
     frames of any web page send too)."""
@@ -319,10 +323,10 @@ class Server:
             raise
 
     def _open_outputs(self) -> dict:
-        """The network outputs asked for (rows of NETWORK_OUTPUTS), each a frame sink with its own thread
+        """The optional outputs asked for (rows of OPTIONAL_OUTPUTS), each a frame sink with its own thread
         (started by run())."""
         outputs = {}
-        for kind in NETWORK_OUTPUTS:
+        for kind in OPTIONAL_OUTPUTS:
             asked = getattr(self.config, kind.name)
             if asked:
                 try:
@@ -601,7 +605,7 @@ class Server:
             f"  routes:   {self._routes_line()}",
             f"  tempo:    {self._tempo_line()}",
             *[f"  {kind.label + ':':<9} {kind.banner(self.outputs[kind.name], getattr(self.config, kind.name))}"
-              for kind in NETWORK_OUTPUTS if kind.name in self.outputs],
+              for kind in OPTIONAL_OUTPUTS if kind.name in self.outputs],
             f"  record:   {self._record_line()}",
             "Ctrl-C to stop.",
         ])

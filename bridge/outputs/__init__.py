@@ -1,8 +1,8 @@
-"""The outputs: where frames go (shared memory, the browser preview, Max/Jitter, NDI). Each takes the
-newest frame from the render loop and does its work on its own thread.
+"""The outputs: where frames go (shared memory, the browser preview, Max/Jitter, NDI, Spout, Syphon, the
+recorder). Each takes the newest frame from the render loop and does its work on its own thread.
 
-The optional network outputs of ``latentvj serve`` are rows of one table, :data:`NETWORK_OUTPUTS`, looked up
-by name: each row knows its command-line option, how to open its sender (importing its module, and any
+The optional outputs of ``latentvj serve`` are rows of one table, :data:`OPTIONAL_OUTPUTS`, looked up by
+name: each row knows its command-line option, how to open its sender (importing its module, and any
 optional extra, only then) and how to describe it in the start-up banner. A new output is a module here and
 a row below.
 """
@@ -51,8 +51,23 @@ def _open_ndi(name: str, fps: float):
         raise OutputError(str(exc)) from None
 
 
-NETWORK_OUTPUTS: tuple[OutputKind, ...] = (
+def _open_texture(backend: str):
+    def open_(name: str, fps: float):
+        from . import texture
+
+        try:
+            return texture.TextureSender(name, getattr(texture, backend)())
+        except (texture.TextureUnavailable, ValueError) as exc:
+            raise OutputError(str(exc)) from None
+    return open_
+
+
+OPTIONAL_OUTPUTS: tuple[OutputKind, ...] = (
     OutputKind("jitter", "--jitter", "Jitter", _open_jitter,
                lambda sink, target: f"jit.net.send to {sink.target} (jit.net.recv @port {target[1]} in Max)"),
     OutputKind("ndi", "--ndi", "NDI", _open_ndi, lambda sink, name: f"source '{name}' on this machine's network"),
+    OutputKind("spout", "--spout", "Spout", _open_texture("SpoutBackend"),
+               lambda sink, name: f"sender '{name}' (Syphon Spout In TOP, Resolume, OBS: pick it by name)"),
+    OutputKind("syphon", "--syphon", "Syphon", _open_texture("SyphonBackend"),
+               lambda sink, name: f"server '{name}' (Syphon Spout In TOP, Resolume, MadMapper: pick it by name)"),
 )
