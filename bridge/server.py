@@ -310,7 +310,8 @@ class Server:
             self.outputs = self._open_outputs()
             self.recorder = Recorder(config.recordings, config.engine.fps,
                                      report=lambda text: self.report("/lvj/record/start", text, None),
-                                     on_file=lambda path: self.control.set("record/file", str(path or "")))
+                                     on_file=lambda path: self.control.set("record/file", str(path or "")),
+                                     warn=lambda text: self.report("/lvj/record/start", text, None, warning=True))
             self._resources.callback(self.recorder.close)  # before the engine's close: the loop has ended
             if config.record is not None:
                 try:

@@ -104,15 +104,18 @@ class Take:
 
     def __init__(self, path: Path, fps: float, *, report: Callable[[str], None],
                  on_file: Callable[["Take", Path | None], None] = lambda take, path: None,
+                 warn: Callable[[str], None] = lambda text: None,
                  clock: Callable[[], float] = time.time, free_bytes: Callable[[Path], int] | None = None):
         """report: told why the take ended early. on_file: told the file being written (a new part after a
-        resize) and None when the take has ended."""
+        resize) and None when the take has ended. warn: told when frames are left out (the first, then
+        every hundredth), besides the log."""
         self.path = path
         """The file being written now (a new part after a resize)."""
         self.files: list[Path] = [path]
         self.fps = fps
         self.report = report
         self.on_file = on_file
+        self.warn = warn
         self.clock = clock
         self.free_bytes = free_bytes or (lambda p: shutil.disk_usage(p).free)
         self.started = clock()
@@ -147,8 +150,10 @@ class Take:
             if self._queued_bytes + pixels.nbytes > limit:
                 self.dropped += 1
                 if self.dropped == 1 or self.dropped % 100 == 0:
-                    log.warning("recording %s: the encoder is behind the show; %d frame(s) left out of the "
-                                "recording so far (the output is not affected)", self.path.name, self.dropped)
+                    text = (f"recording {self.path.name}: the encoder or the disk is behind the show; "
+                            f"{self.dropped} frame(s) left out of the recording so far (the output is not affected)")
+                    log.warning("%s", text)
+                    self.warn(text)
                 return
             self._queue.append(_Frame(pixels.copy(), slot))
             self._queued_bytes += pixels.nbytes
@@ -255,14 +260,16 @@ class Recorder:
     """A frame sink of the server that records takes: ``start(path)``, ``stop()``, ``status()``."""
 
     def __init__(self, folder: Path, fps: float, *, report: Callable[[str], None] | None = None,
-                 on_file: Callable[[Path | None], None] | None = None):
+                 on_file: Callable[[Path | None], None] | None = None, warn: Callable[[str], None] | None = None):
         """folder: where takes named by a controller (or by no one) are written. fps: the recording's
         frame rate (the show's target; 30 for an unpaced show). report: told why a take ended early.
-        on_file: told the file being recorded now, None when recording ends."""
+        on_file: told the file being recorded now, None when recording ends. warn: told when a take leaves
+        frames out."""
         self.folder = folder
         self.fps = fps if fps > 0 else 30.0
         self.report = report or (lambda text: log.warning("%s", text))
         self.on_file = on_file or (lambda path: None)
+        self.warn = warn or (lambda text: None)
         self.take: Take | None = None
         """The take being recorded or the last one (its status stays until the next start)."""
         self._lock = threading.Lock()
@@ -278,7 +285,7 @@ class Recorder:
         with self._lock:
             if self.take is not None:
                 self.take.stop()
-            self.take = Take(path, self.fps, report=self.report, on_file=self._file_changed)
+            self.take = Take(path, self.fps, report=self.report, on_file=self._file_changed, warn=self.warn)
         self.on_file(path)
         log.info("recording to %s", path)
         return self.take

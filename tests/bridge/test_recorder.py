@@ -74,7 +74,8 @@ def test_a_slow_encoder_drops_recorded_frames_and_never_waits(tmp_path, monkeypa
             pass
 
     monkeypatch.setattr(recorder_module, "open_writer", lambda *args, **kwargs: StuckWriter())
-    take = Take(tmp_path / "slow.mp4", FPS, report=pytest.fail)
+    warned = []
+    take = Take(tmp_path / "slow.mp4", FPS, report=pytest.fail, warn=warned.append)
     take.write(frame(0), 1000.0)
     assert entered.wait(30), "the take's thread took the first frame"
     started = time.perf_counter()
@@ -84,6 +85,8 @@ def test_a_slow_encoder_drops_recorded_frames_and_never_waits(tmp_path, monkeypa
     queued = int(recorder_module.QUEUE_SECONDS * FPS)
     assert take.dropped == 200 - queued - 1, "the queue holds 2 s of frames (and one is being written)"
     assert spent < 5.0, f"writing 200 frames into a stuck recorder took {spent:.1f} s: it must never wait"
+    assert len(warned) == 2 and "139 frame(s) left out" not in warned[0] and warned[1].endswith(
+        "100 frame(s) left out of the recording so far (the output is not affected)"), warned
     release.set()
     take.stop()
     assert take.join(30) and take.state == "done"

@@ -341,3 +341,31 @@ def _definitions(source: dict[str, str]) -> dict[str, list[str]]:
                 for alias in node.names:  # the package re-exports its classes
                     defined[f"syphon.{alias.asname or alias.name}"] = []
     return defined
+
+
+def test_serve_spout_shares_every_rendered_frame_through_the_sender(tmp_path, tiny_gan_path, shm_name,
+                                                                      monkeypatch):
+    """`serve --spout NAME` end to end in one process: the row of OPTIONAL_OUTPUTS opens the sender, the
+    engine's frames reach SpoutGL's sendImage, the status tells, and stopping releases the sender."""
+    from latentvj.bridge.engine import EngineConfig
+    from latentvj.bridge.outputs import texture
+    from latentvj.bridge.server import ServeConfig, Server
+
+    calls = []
+    monkeypatch.setattr(texture, "SpoutBackend", lambda: SpoutBackend(fake_spoutgl(calls)))
+    config = ServeConfig(model=tiny_gan_path, engine=EngineConfig(device="cpu", fps=30), osc_port=0, http_port=0,
+                         oscquery_port=0, shm=shm_name, presets=None, routes=None, spout="LatentVJ",
+                         recordings=tmp_path)
+    server = Server(config)
+    assert "Spout:    sender 'LatentVJ'" in server.describe()
+    runner = threading.Thread(target=server.run)
+    runner.start()
+    try:
+        assert wait_until(lambda: server.status()["spout"]["sent"] >= 5), server.status()["spout"]
+    finally:
+        server.stop()
+        runner.join(60)
+    sends = [args for name, args, _ in calls if name == "sendImage"]
+    assert len(sends) >= 5 and {args[1:3] for args in sends} == {(server.engine.width, server.engine.height)}
+    assert not np.array_equal(sends[0][0], sends[-1][0]), "the walk moves through the shared frames"
+    assert [name for name, _, _ in calls][-2:] == ["releaseSender", "closeOpenGL"]
