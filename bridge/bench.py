@@ -9,6 +9,7 @@ speed reaches the consumer. Alternating rounds spreads the noise of a shared mac
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import os
 import socket
@@ -65,6 +66,9 @@ class BenchResult:
     plays it)."""
     compile_s: float = 0.0
     """With ``--compile``: how long compiling took."""
+    contiguous_ms: float = 0.0
+    """For a kind that plays channels-last (``ModelKind.channels_last``): the same eager forward pass with
+    the weights in the default (contiguous) layout; ``forward_ms`` is then the channels-last one."""
     baseline_ms: float = 0.0
     """With ``--baseline``: ms per frame of the single loop a user would write (:data:`BASELINE`), run in
     the same bench at the model's own size."""
@@ -245,6 +249,9 @@ def bench_one(model: LoadedModel, *, device: str, precision: str, frames: int, r
         raise RuntimeError(f"the model did not compile: {fast.state}")
     kind = KINDS[model.kind]
     eager: list[float] = []
+    contiguous: list[float] = []
+    # the layout the renderer did not choose, for the ratio (a twin: the playing network keeps its own)
+    twin = copy.deepcopy(model.network).to(memory_format=torch.contiguous_format) if kind.channels_last else None
     ring = ShmFrameWriter(f"lvjbench{os.getpid()}", engine.width, engine.height, channels=engine.channels)
     forward, end_to_end, flooded, sending, with_outputs, blended = [], [], [], [], [], []
     received = 0.0
@@ -259,12 +266,19 @@ def bench_one(model: LoadedModel, *, device: str, precision: str, frames: int, r
             if compile:
                 for _ in range(3):
                     kind.draw_compiled(fast.function, z, 1.0)
+            for _ in range(3 if twin is not None else 0):
+                kind.draw(twin, z, 1.0)
             for _ in range(rounds):
                 for _ in range(frames):
                     start = time.perf_counter()
                     model.render(z)
                     sync()
                     (eager if compile else forward).append(time.perf_counter() - start)
+                for _ in range(frames if twin is not None else 0):
+                    start = time.perf_counter()
+                    kind.draw(twin, z, 1.0)
+                    sync()
+                    contiguous.append(time.perf_counter() - start)
                 for _ in range(frames if compile else 0):
                     start = time.perf_counter()
                     kind.draw_compiled(fast.function, z, 1.0)
@@ -312,6 +326,8 @@ def bench_one(model: LoadedModel, *, device: str, precision: str, frames: int, r
     result.gflop = forward_gflop(model, dev, dtype)
     if compile:
         result.eager_ms, result.compile_s = 1e3 * statistics.median(eager), fast.seconds
+    if contiguous:
+        result.contiguous_ms = 1e3 * statistics.median(contiguous)
     if network:
         result.outputs_ms = 1e3 * statistics.median(with_outputs)
         result.outputs_sent = network.sinks[0].status()["sent_frames"]
@@ -340,6 +356,8 @@ def run_bench(model_name: str, *, device: str = "auto", precision: str = "auto",
     out.write(f"{frames} frames x {rounds} rounds, alternating; medians; matrix-multiply peak {peak:,.0f} GFLOP/s\n")
     header = (f"{'size':>6} {'forward ms':>11} {'forward fps':>12} {'engine ms':>10} {'engine fps':>11} {'ratio':>6}"
               f" {'GFLOP':>7} {'of peak':>7}")
+    if KINDS[model.kind].channels_last:
+        header += f" {'contiguous ms':>13} {'layout gain':>11}"
     if compile:
         header += f" {'eager ms':>9} {'compiled/eager':>14} {'compile s':>9}"
     if baseline:
@@ -359,6 +377,9 @@ def run_bench(model_name: str, *, device: str = "auto", precision: str = "auto",
         line = (f"{resolution:>6} {result.forward_ms:>11.2f} {1e3 / result.forward_ms:>12.1f} "
                 f"{result.engine_ms:>10.2f} {1e3 / result.engine_ms:>11.1f} {result.ratio:>6.3f}"
                 f" {result.gflop:>7.2f} {result.achieved(peak):>7.1%}")
+        if result.contiguous_ms:
+            played = result.eager_ms or result.forward_ms  # the channels-last eager pass
+            line += f" {result.contiguous_ms:>13.2f} {result.contiguous_ms / played:>11.2f}"
         if compile:
             line += f" {result.eager_ms:>9.2f} {result.eager_ms / result.forward_ms:>14.2f} {result.compile_s:>9.1f}"
         if baseline and resolution == model.resolution:
@@ -375,6 +396,9 @@ def run_bench(model_name: str, *, device: str = "auto", precision: str = "auto",
         out.flush()
     if outputs and results:
         out.write(f"outputs: {results[-1].outputs}; outputs ratio = engine ms without them / with them\n")
+    if results and results[-1].contiguous_ms:
+        out.write("the model plays channels-last (eager, and compiled from it); layout gain = contiguous ms / "
+                  "channels-last eager ms\n")
     if compile:
         out.write("--compile: forward and engine play the compiled pass (torch.compile, inductor, freezing); "
                   "compiled/eager = eager ms / compiled ms\n")

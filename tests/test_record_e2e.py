@@ -22,8 +22,13 @@ pytestmark = [pytest.mark.integration, needs_decoder]
 
 
 def serve(shm_name: str, folder: Path, *extra: str) -> ServeProcess:
-    return ServeProcess(*free_port_args(), "--shm", shm_name, "--fps", "30", "--no-presets", "--no-routes",
-                        "--recordings", str(folder), *extra).ready()
+    server = ServeProcess(*free_port_args(), "--shm", shm_name, "--fps", "30", "--no-presets", "--no-routes",
+                          "--recordings", str(folder), *extra)
+    try:
+        return server.ready()
+    except BaseException:
+        server.proc.kill()
+        raise
 
 
 def recorded(server: ServeProcess, frames: int) -> dict:

@@ -117,3 +117,18 @@ def test_a_model_that_cannot_compile_plays_uncompiled(tiny_gan_path, monkeypatch
     assert renderer.render([(prepared, z, 1.0)], width=32, height=32, channels=3).shape == (32, 32, 3)
     # and a renderer not asked to compile leaves models as they are
     assert Renderer("cpu").prepare(load_model(tiny_gan_path)).fast.state == "eager"
+
+
+def test_gans_and_vaes_play_channels_last_and_draw_what_the_default_layout_draws(renderer, tiny_gan_path,
+                                                                                  tiny_vae_path):
+    """The layout measured faster on the CPU (ModelKind.channels_last): the same frames, to rounding."""
+    for path in (tiny_gan_path, tiny_vae_path):
+        plain = load_model(path)
+        prepared = renderer.prepare(load_model(path))
+        convs = [m.weight for m in prepared.model.network.modules() if isinstance(m, torch.nn.modules.conv._ConvNd)]
+        assert convs and all(w.is_contiguous(memory_format=torch.channels_last) and not w.is_contiguous()
+                             for w in convs if w.shape[2:] != (1, 1))
+        plain.network.eval()
+        with torch.inference_mode():
+            latent = torch.from_numpy(z(3))[None]
+            assert torch.allclose(prepared.model.render(latent), plain.render(latent), atol=1e-5)
