@@ -154,6 +154,8 @@ class Engine:
         """Owns the device: every forward pass of a playing model goes through it."""
         self.threads = ThreadTuner(self.config.threads) if self.renderer.device.type == "cpu" else None
         """The CPU render threads' tuner (None on a GPU, where the CPU's threads hardly matter)."""
+        if self.threads is not None:
+            self.renderer.thread_counts = self.threads.likely  # asked when a compile starts: the count now first
         self.width, self.height = self.config.size or (model.resolution, model.resolution)
         self._rng = np.random.default_rng()
         self._pending_models: dict[str, tuple[Prepared, bool]] = {}  # deck -> (model, cross to it)

@@ -55,7 +55,10 @@ class FastPath:
     seconds: float = 0.0
     """How long making it took."""
     done: threading.Event = field(default_factory=threading.Event)
-    """Set when compiling has ended, either way."""
+    """Set when compiling has ended, either way (for the first thread count; others may follow)."""
+    threads: frozenset = frozenset()
+    """The CPU thread counts it is made for. A compiled CPU kernel is made for one count: called at another
+    it compiles again, seconds on the render thread, so at a count not in here the eager pass plays."""
 
 
 @dataclass(frozen=True)
@@ -99,7 +102,7 @@ def _file_key(path: Path) -> tuple:
 
 class Renderer:
     def __init__(self, device: str = "auto", precision: str = "auto", *, resident: int = RESIDENT_MODELS,
-                 compile: bool = False):
+                 compile: bool = False, thread_counts: Sequence[int] | Callable[[], Sequence[int]] = ()):
         """
         Args:
             device: auto (cuda > mps > cpu), cuda, cuda:N, mps or cpu; one that is absent raises DeviceError.
@@ -107,11 +110,15 @@ class Renderer:
             resident: models :meth:`load` keeps prepared.
             compile: compile each prepared model in the background (CPU and CUDA; not MPS), swapping it in
                 when ready (see FastPath).
+            thread_counts: on the CPU, the thread counts the render may run at, the likeliest first, or
+                what gives them when a compile starts (the engine's ThreadTuner.likely): the compiled pass
+                is made for each, in that order (empty: the count the compile thread has).
         """
         self.device = pick_device(device)
         self.compile = compile and self.device.type in ("cpu", "cuda")
         self.dtype = pick_dtype(self.device, precision)
         self.resident = resident
+        self.thread_counts = thread_counts
         self._cache: collections.OrderedDict[tuple, Prepared] = collections.OrderedDict()
         self._cache_lock = threading.Lock()
         self._host: torch.Tensor | None = None  # pinned staging buffer for CUDA -> host copies
@@ -172,23 +179,45 @@ class Renderer:
             inductor.compile_threads = 1
             part = KINDS[model.kind].compiled_part(model.network)
             function = torch.compile(part, dynamic=False)
-            with torch.inference_mode():  # as render calls it: an inference tensor in (guards check that)
-                probe = torch.randn(1, model.latent_dim, generator=torch.Generator().manual_seed(0))
-                probe = probe.to(self.device, self.dtype)
-                got, want = function(probe), part(probe)
-            tolerance = 1e-3 if self.dtype == torch.float32 else 2e-2
-            if not torch.allclose(got.float(), want.float(), atol=tolerance, rtol=tolerance):
-                raise ValueError(f"it draws {float((got.float() - want.float()).abs().max()):.2g} away from the "
-                                 "eager forward pass")
+            asked = self.thread_counts() if callable(self.thread_counts) else self.thread_counts
+            counts = list(asked) if self.device.type == "cpu" and asked else [None]
+            self._compile_for(counts[0], function, part, model)
         except Exception as exc:  # no compiler, an unsupported operator...: the eager one plays on
             fast.state = f"failed: {type(exc).__name__}: {str(exc).strip().splitlines()[0][:160] if str(exc).strip() else ''}"
             log.warning("model '%s' plays uncompiled: compiling it %s", model.name, fast.state)
             fast.done.set()
             return
+        made = {counts[0]}
+        # The other counts the tuner may pick, before it plays: compiling one while the compiled pass plays
+        # would hold frames up (two compute-bound jobs on the same cores).
+        for count in counts[1:]:
+            try:
+                self._compile_for(count, function, part, model)
+            except Exception as exc:
+                log.info("model '%s': not compiled for %d threads (%s); it plays uncompiled at that count",
+                         model.name, count, exc)
+                continue
+            made.add(count)
         fast.seconds = time.perf_counter() - started
+        fast.threads = frozenset(made)
         fast.function, fast.state = function, "compiled"
         fast.done.set()
-        log.info("model '%s' compiled in %.1f s; playing the compiled forward pass", model.name, fast.seconds)
+        log.info("model '%s' compiled in %.1f s%s; playing the compiled forward pass", model.name, fast.seconds,
+                 "" if made == {None} else f" (for {', '.join(map(str, sorted(made)))} threads)")
+
+    def _compile_for(self, count: int | None, function: Callable, part: Callable, model: LoadedModel) -> None:
+        """Make (or check) the compiled pass at ``count`` CPU threads (torch's count is this thread's own:
+        the render thread's is untouched), checked against the eager pass on a probe; raises if it differs."""
+        if count is not None:
+            torch.set_num_threads(count)
+        with torch.inference_mode():  # as render calls it: an inference tensor in (guards check that)
+            probe = torch.randn(1, model.latent_dim, generator=torch.Generator().manual_seed(0))
+            probe = probe.to(self.device, self.dtype)
+            got, want = function(probe), part(probe)
+        tolerance = 1e-3 if self.dtype == torch.float32 else 2e-2
+        if not torch.allclose(got.float(), want.float(), atol=tolerance, rtol=tolerance):
+            raise ValueError(f"it draws {float((got.float() - want.float()).abs().max()):.2g} away from the "
+                             "eager forward pass")
 
     def load(self, path: Path) -> tuple[Prepared, bool]:
         """The model in a file, prepared: from the resident ones when it is there (then ``False``: nothing
@@ -235,8 +264,8 @@ class Renderer:
             if z.shape != (latent_dim,):
                 raise ValueError(f"expected a latent of shape ({latent_dim},), got {z.shape}")
             latent = torch.from_numpy(np.ascontiguousarray(z, dtype=np.float32))[None]
-            image = self._fit(self._draw(prepared, latent.to(self.device, self.dtype), truncation, styling)[0],
-                              width, height)
+            image = self._fit(self._draw(prepared, latent.to(self.device, self.dtype), truncation, styling,
+                                         cpu=self.device.type == "cpu")[0], width, height)
             image = self._channels(image, channels)
             if len(layers) == 1:
                 blend = image
@@ -256,9 +285,10 @@ class Renderer:
         return pixels.cpu().numpy()
 
     @staticmethod
-    def _draw(prepared: Prepared, latent: torch.Tensor, truncation: float, styling) -> torch.Tensor:
+    def _draw(prepared: Prepared, latent: torch.Tensor, truncation: float, styling, *, cpu: bool) -> torch.Tensor:
         fast = prepared.fast
-        if fast.function is not None:
+        if fast.function is not None and (not cpu or torch.get_num_threads() in fast.threads
+                                          or None in fast.threads):
             try:
                 return KINDS[prepared.model.kind].draw_compiled(fast.function, latent, truncation)
             except Exception as exc:  # the compiled pass failed where the eager one may not: eager from now on

@@ -89,6 +89,14 @@ class ThreadTuner:
     def mode(self) -> str:
         return "fixed" if self.fixed else "auto"
 
+    def likely(self, most: int = 4) -> tuple[int, ...]:
+        """The counts this tuner may choose, the likeliest first (the one it starts at, then its neighbours
+        outwards), at most ``most`` of them: what a compiled pass is made for in advance (renderer.py)."""
+        counts = [self.threads]
+        for step in range(1, self.most):
+            counts += [n for n in (self.threads - step, self.threads + step) if 1 <= n <= self.most]
+        return tuple(counts[:most]) if not self.fixed else (self.fixed,)
+
     def record(self, seconds: float, period: float) -> int | None:
         """One frame's render time (``period``: the target frame period, 0 for as fast as possible). Returns
         the new thread count when it changed."""

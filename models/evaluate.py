@@ -33,7 +33,9 @@ much larger values. ``walk_step`` (the median change itself) says whether the wa
 rows, and between two columns, averaged over the frames: a line the network always draws at the same
 place (a seam, the rows of a checkerboard) is a boundary whose mean jump stands out from the others of its
 axis. ``seam_ratio`` is the worst boundary's over the median of its axis; above ``SEAM_LIMIT`` (2) there is
-a seam, and ``seam_at`` says where.
+a seam, and ``seam_at`` says where. ``data_seam`` is the data's own ratio at that boundary (over its
+images): content the data itself has there (the rim of a round emoji) shows in both; a line the network
+adds shows in the walk alone.
 """
 
 from __future__ import annotations
@@ -104,6 +106,8 @@ class EvalResult:
     """The worst row or column boundary's mean jump along the walk over its axis's median (see ``seams``)."""
     seam_at: str = ""
     """Where that boundary is: "row 42/43", "column 7/8" (0-based)."""
+    data_seam: float = float("nan")
+    """The data's own ratio at that boundary (``boundary_ratio`` over the data's images)."""
 
 
 # ---- the embedding ------------------------------------------------------------------------------------
@@ -312,6 +316,19 @@ def seams(frames: Tensor) -> tuple[float, str]:
     return worst
 
 
+def boundary_ratio(frames: Tensor, where: str) -> float:
+    """The mean jump across one boundary ("row 42/43", "column 7/8", as ``seams`` names them) of frames
+    [T, C, H, W] in [-1, 1], over the median of its axis."""
+    name, _, at = where.partition(" ")
+    axis = {"row": 2, "column": 3}[name]
+    jumps = ((frames.float() + 1) * 127.5).diff(dim=axis).abs().mean(dim=[d for d in range(4) if d != axis])
+    index = int(at.split("/")[0])
+    if not 0 <= index < len(jumps):
+        raise ValueError(f"{where}: these frames have {len(jumps) + 1} {name}s")
+    median = jumps.median().item()
+    return jumps[index].item() / median if median > 0 else float("inf")
+
+
 def walk_smoothness(model: LoadedModel, *, seconds: float = 20.0, fps: float = 30.0, seed: int = 0) -> float:
     """``smoothness`` of the model's drift walk from ``seed``, sampled at ``fps`` for ``seconds``."""
     return smoothness(render_frames(model, walk_latents(model.latent_dim, seconds=seconds, fps=fps, seed=seed)))
@@ -341,9 +358,11 @@ def evaluate(model: LoadedModel, images: Tensor, *, samples: int = 1000, seed: i
     value, spread, parts = feature_distance(real, fake, seed=seed)
     frames = render_frames(model, walk_latents(model.latent_dim, seed=seed).to(_device(model)))
     seam_ratio, seam_at = seams(frames)
+    data = F.interpolate(images.float() / 127.5 - 1, size=frames.shape[-2:], mode="area") \
+        if images.shape[-2:] != frames.shape[-2:] else images.float() / 127.5 - 1
     return EvalResult(kid=value, kid_std=spread, smoothness=smoothness(frames), samples=samples,
                       data_images=len(images), kid_parts=parts, walk_step=frame_steps(frames).median().item(),
-                      seam_ratio=seam_ratio, seam_at=seam_at)
+                      seam_ratio=seam_ratio, seam_at=seam_at, data_seam=boundary_ratio(data, seam_at))
 
 
 def _device(model: LoadedModel) -> torch.device:

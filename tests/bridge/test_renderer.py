@@ -86,15 +86,29 @@ def test_a_latent_of_the_wrong_size_is_refused_saying_so(renderer, tiny_gan_path
 def test_a_model_compiles_in_the_background_and_its_compiled_pass_takes_over(tiny_gan_path):
     """The eager pass plays at once; the compiled one (torch.compile, about ten seconds for a tiny model
     here) takes over when it is ready and draws the same frame."""
-    renderer = Renderer("cpu", compile=True)
+    from torch._dynamo.utils import counters
+
+    playing = torch.get_num_threads()
+    renderer = Renderer("cpu", compile=True, thread_counts=(1, 2))
     prepared = renderer.prepare(load_model(tiny_gan_path))
     z = np.random.default_rng(0).standard_normal(16).astype(np.float32)
     eager = renderer.render([(prepared, z, 1.0)], width=32, height=32, channels=3)
     assert prepared.fast.state in ("compiling", "compiled")
     assert prepared.fast.done.wait(300), "compiling never ended"
     assert prepared.fast.state == "compiled", prepared.fast.state
-    compiled = renderer.render([(prepared, z, 1.0)], width=32, height=32, channels=3)
-    assert np.abs(compiled.astype(int) - eager.astype(int)).max() <= 1
+    assert prepared.fast.threads == {1, 2}, "made for each count before it plays, on its own thread"
+    assert torch.get_num_threads() == playing, "the compile thread's counts are its own"
+    try:
+        # A thread count change (the tuner's) never compiles on the render thread: at a count it was made for
+        # the compiled pass plays as it is; at another the eager one does.
+        for count in (2, 1, 3):
+            torch.set_num_threads(count)
+            graphs = counters["stats"]["unique_graphs"]
+            compiled = renderer.render([(prepared, z, 1.0)], width=32, height=32, channels=3)
+            assert counters["stats"]["unique_graphs"] == graphs, f"compiled again at {count} threads"
+            assert np.abs(compiled.astype(int) - eager.astype(int)).max() <= 1
+    finally:
+        torch.set_num_threads(playing)
     # a compiled pass that fails while playing: that frame and the next are drawn eager
     def broken(_):
         raise RuntimeError("a kernel that fails")

@@ -35,6 +35,16 @@ def test_auto_starts_one_below_the_cores_and_a_fixed_count_never_moves():
     assert applied == [3, 1, 2]
 
 
+def test_the_counts_a_compiled_pass_is_made_for_are_the_tuners_likeliest_first():
+    assert ThreadTuner(cores=2, apply=lambda n: None).likely() == (1, 2)
+    assert ThreadTuner(cores=8, apply=lambda n: None).likely() == (7, 6, 8, 5)
+    assert ThreadTuner(cores=1, apply=lambda n: None).likely() == (1,)
+    assert ThreadTuner(3, cores=8, apply=lambda n: None).likely() == (3,), "a fixed count is the only one"
+    tuner = ThreadTuner(cores=4, apply=lambda n: None)
+    run(tuner, lambda n: {1: 0.030, 2: 0.010, 3: 0.020, 4: 0.040}[n], 0.0, 6)  # unpaced: settles on 2
+    assert tuner.threads == 2 and tuner.likely() == (2, 1, 3, 4), "asked again, from the count it plays at now"
+
+
 def test_a_busy_core_elsewhere_makes_it_drop_to_the_count_that_holds_the_target():
     """Two cores, one taken by another program: two threads render at 8 fps, one at 30 (as measured here)."""
     busy = {1: 0.030, 2: 0.125}

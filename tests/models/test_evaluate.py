@@ -10,7 +10,8 @@ import torch.nn.functional as F
 
 from latentvj.models.checkpoint import load_model
 from latentvj.models.evaluate import (FEATURE_GROUPS, FEATURES, embed, embed_uint8, evaluate, feature_distance,
-                                      SEAM_LIMIT, kid, random_twin, render_frames, seams, smoothness, walk_latents,
+                                      SEAM_LIMIT, boundary_ratio, kid, random_twin, render_frames, seams, smoothness,
+                                      walk_latents,
                                       walk_smoothness)
 from latentvj.models.walks import Walker
 
@@ -159,8 +160,12 @@ def test_a_line_drawn_at_the_same_row_of_every_frame_is_a_seam_and_moving_conten
     assert ratio > SEAM_LIMIT and where == "row 20/21"
     ratio, where = seams(seamed.transpose(2, 3).clamp(-1, 1))
     assert ratio > SEAM_LIMIT and where == "column 20/21"
+    assert boundary_ratio(seamed.transpose(2, 3).clamp(-1, 1), "column 20/21") == pytest.approx(ratio)
+    assert boundary_ratio(frames, "column 20/21") < SEAM_LIMIT, "the same place in frames without the line"
     with pytest.raises(ValueError, match="at least 3 px"):
         seams(torch.zeros(4, 3, 2, 2))
+    with pytest.raises(ValueError, match="32 rows"):
+        boundary_ratio(frames, "row 31/32")
 
 
 # ---- the whole figure, and the baseline -------------------------------------------------------------
@@ -173,6 +178,9 @@ def test_evaluate_reports_kid_per_group_and_smoothness(tiny_model):
     assert set(result.kid_parts) == set(FEATURE_GROUPS)
     assert 1.0 < result.smoothness < 5.0 and result.walk_step > 0
     assert result.seam_ratio > 1 and result.seam_at.startswith(("row ", "column "))
+    data_float = data.float() / 127.5 - 1
+    assert result.data_seam == pytest.approx(boundary_ratio(data_float, result.seam_at)), \
+        "the data's own ratio at the walk's worst boundary"
     again = evaluate(tiny_model, data, samples=48, real_features=embed_uint8(data))
     assert again == result, "deterministic, and precomputed data features give the same figures"
     with pytest.raises(ValueError, match="uint8"):
