@@ -680,17 +680,24 @@ class PacedResult:
     interval_std_ms: float
     worst_gap_ms: float
     threads: int | None
+    osc_per_s: float = 0.0
+    """OSC messages a second the server handled while it was timed."""
 
     def as_dict(self) -> dict:
         return dataclasses.asdict(self)
 
 
+FLOOD_RATE = 20_000
+"""Messages a second the paced bench's flood case sends (/lvj/walk/speed, from a process of its own)."""
+
+
 def paced(seconds: float, *, model: str, fps: float = 30.0, size: str | None = None,
           out: TextIO) -> list[PacedResult]:
     """A real `latentvj serve` at a fixed target, its frames read from shared memory with the writer's own
-    timestamps, for ``seconds`` each: on a quiet machine, with another process keeping one core busy, and
-    (for comparison) with that busy core and torch's own thread count without LatentVJ's choices (spinning
-    OpenMP threads, one per core): what a realtime loop gets as a new user would have run it."""
+    timestamps, for ``seconds`` each: on a quiet machine, with another process keeping one core busy, with
+    another process flooding its OSC port at FLOOD_RATE messages a second, and (for comparison) with the
+    busy core and torch's own thread count without LatentVJ's choices (spinning OpenMP threads, one per
+    core): what a realtime loop gets as a new user would have run it."""
     import tempfile
 
     from latentvj.plugin.shmring import ShmFrameReader
@@ -699,22 +706,29 @@ def paced(seconds: float, *, model: str, fps: float = 30.0, size: str | None = N
     from .threads import usable_cores
 
     cases = [("quiet, --threads auto", False, ()), ("one core busy, --threads auto", True, ()),
+             (f"OSC flood {FLOOD_RATE:,} msg/s, --threads auto", "flood", ()),
              (f"one core busy, torch's {usable_cores()} spinning threads", True, ("--threads", str(usable_cores())))]
     results = []
     out.write(f"model {model}, target {fps:g} fps{f', {size}' if size else ''}, {seconds:g} s each, "
               f"{usable_cores()} cores\n")
-    out.write(f"{'case':>44} {'frames':>7} {'fps':>6} {'interval sd ms':>15} {'worst gap ms':>13} {'threads':>8}\n")
+    out.write(f"{'case':>44} {'frames':>7} {'fps':>6} {'interval sd ms':>15} {'worst gap ms':>13} {'threads':>8}"
+              f" {'OSC msgs/s':>10}\n")
     with tempfile.TemporaryDirectory() as tmp:
         for n, (label, contended, extra) in enumerate(cases):
             # the baseline: OpenMP as torch leaves it, spinning (GNU OpenMP's defaults, given explicitly)
             env = {"OMP_WAIT_POLICY": "ACTIVE", "GOMP_SPINCOUNT": "300000"} if extra else None
             served = Served(model, Path(tmp) / f"case{n}", "--fps", str(fps), *(("--size", size) if size else ()),
                             *extra, name="paced", env=env)
-            contender = subprocess.Popen([sys.executable, "-c", CONTENDER]) if contended else None
+            contender = None
+            if contended == "flood":
+                contender = subprocess.Popen([sys.executable, "-c", FLOODER, *map(str, served.osc), str(FLOOD_RATE)])
+            elif contended:
+                contender = subprocess.Popen([sys.executable, "-c", CONTENDER])
             try:
                 served.settled()
                 time.sleep(2.0)  # the server settles (and the tuner measures) before the timing starts
                 stamps = []
+                received, began = served.status().get("osc_received", 0), time.monotonic()
                 with ShmFrameReader(served.shm) as reader:
                     last, end = 0, time.monotonic() + seconds
                     while time.monotonic() < end:
@@ -723,7 +737,9 @@ def paced(seconds: float, *, model: str, fps: float = 30.0, size: str | None = N
                             last = frame.number
                             stamps.append(frame.timestamp)
                         time.sleep(0.002)
-                threads = served.status().get("threads")
+                status = served.status()
+                threads = status.get("threads")
+                handled = (status.get("osc_received", 0) - received) / (time.monotonic() - began)
             finally:
                 if contender is not None:
                     contender.kill()
@@ -732,10 +748,10 @@ def paced(seconds: float, *, model: str, fps: float = 30.0, size: str | None = N
             gaps = [b - a for a, b in zip(stamps, stamps[1:])]
             result = PacedResult(label, len(stamps), (len(stamps) - 1) / (stamps[-1] - stamps[0]) if len(stamps) > 1 else 0.0,
                                  1e3 * statistics.pstdev(gaps) if gaps else 0.0, 1e3 * max(gaps, default=0.0),
-                                 threads)
+                                 threads, handled)
             results.append(result)
             out.write(f"{label:>44} {result.frames:>7} {result.fps:>6.1f} {result.interval_std_ms:>15.2f} "
-                      f"{result.worst_gap_ms:>13.1f} {str(threads):>8}\n")
+                      f"{result.worst_gap_ms:>13.1f} {str(threads):>8} {handled:>10.0f}\n")
             out.flush()
     return results
 

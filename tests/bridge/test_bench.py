@@ -87,10 +87,11 @@ def test_bench_paced_runs_a_real_server_quiet_and_beside_a_busy_core(tiny_gan_pa
     out = io.StringIO()
     results = paced(0.5, model=tiny_gan_path, fps=30.0, out=out)
     assert [r.label for r in results] == ["quiet, --threads auto", "one core busy, --threads auto",
-                                          results[2].label]
-    assert "spinning threads" in results[2].label
+                                          "OSC flood 20,000 msg/s, --threads auto", results[3].label]
+    assert "spinning threads" in results[3].label
     assert all(r.frames > 3 and r.fps > 0 and r.worst_gap_ms > 0 for r in results), out.getvalue()
     assert results[0].threads >= 1 and "interval sd ms" in out.getvalue()
+    assert results[2].osc_per_s > 1000 > results[0].osc_per_s, "the flood reaches the server, and only there"
 
 
 @pytest.mark.integration
