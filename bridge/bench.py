@@ -382,8 +382,8 @@ def run_bench(model_name: str, *, device: str = "auto", precision: str = "auto",
             line += f" {result.contiguous_ms:>13.2f} {result.contiguous_ms / played:>11.2f}"
         if compile:
             line += f" {result.eager_ms:>9.2f} {result.eager_ms / result.forward_ms:>14.2f} {result.compile_s:>9.1f}"
-        if baseline and resolution == model.resolution:
-            result.baseline_ms = baseline_ms(model_name, frames)
+        if baseline:
+            result.baseline_ms = baseline_at(model, model_name, resolution, frames)
             line += f" {result.baseline_ms:>11.2f} {result.baseline_ms / result.engine_ms:>10.2f}"
         if flood:
             line += (f" {result.sending_ms:>10.2f} {result.flooded_ms:>11.2f}"
@@ -793,6 +793,21 @@ block.close()
 block.unlink()
 print(" ".join(f"{t:.6f}" for t in times[5:]))
 '''
+
+
+def baseline_at(model: LoadedModel, name: str, resolution: int, frames: int) -> float:
+    """``baseline_ms`` of the model at ``resolution``: the model itself at its own, else the same
+    architecture there (random weights, as the bench's other figures at that size), from a file of its own."""
+    if resolution == model.resolution:
+        return baseline_ms(name, frames)
+    import tempfile
+
+    from latentvj.models.checkpoint import save_model
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = save_model(Path(tmp) / f"baseline-{resolution}.safetensors",
+                          at_resolution(model, resolution).network, metadata={"random_init": True})
+        return baseline_ms(str(path), frames)
 
 
 def baseline_ms(model: str, frames: int) -> float:

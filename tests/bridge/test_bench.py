@@ -99,6 +99,11 @@ def test_the_baseline_loop_runs_as_a_user_would_have_written_it(tiny_gan_path):
     from latentvj.bridge.bench import baseline_ms
 
     assert baseline_ms(tiny_gan_path, 5) > 0
+    from latentvj.bridge.bench import baseline_at
+    from latentvj.models.checkpoint import load_model
+
+    model = load_model(tiny_gan_path)
+    assert baseline_at(model, tiny_gan_path, 2 * model.resolution, 5) > 0, "the same loop at another size"
 
 
 @pytest.mark.integration
