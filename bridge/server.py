@@ -359,6 +359,9 @@ class Server:
             status[name] = output.status()
         if hasattr(self, "recorder"):
             status["record"] = self.recorder.status()
+            take = self.recorder.take  # the /lvj/status message's two fields: the file while recording, its length
+            status["recording"] = str(take.path) if self.recorder.recording else ""
+            status["recorded_s"] = round(take.seconds, 3) if self.recorder.recording else 0.0
         audio = getattr(self, "audio", None)
         if audio is not None:
             status["audio"] = {"from": str(getattr(audio, "path", getattr(audio, "name", ""))),

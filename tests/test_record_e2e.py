@@ -68,8 +68,10 @@ def test_a_set_is_recorded_from_the_start_and_by_osc(shm_name, tmp_path):
             "/lvj/record/start: '../elsewhere.mov': give a file name only")
         assert ask("/lvj/record/start", "second take.mov") == ("/lvj/record/file", [str(tmp_path / "second take.mov")])
         recorded(server, 45)
-        status = server.status()["record"]
+        full = server.status()
+        status = full["record"]
         assert status["file"] == str(tmp_path / "second take.mov") and status["state"] == "recording"
+        assert full["recording"] == status["file"] and full["recorded_s"] >= 1.5, "the /lvj/status fields"
         assert ask("/lvj/record/stop") == ("/lvj/record/file", [str(tmp_path / "second take.mov")])
         done = wait_until(lambda: (lambda r: r if r["state"] == "done" else None)(server.status()["record"]),
                           "the second take to be finished")

@@ -36,7 +36,8 @@ MODEL_LIST_ADDRESS = f"{PREFIX}/model/list"
 STATUS_FIELDS = (
     ("model", "s"), ("device", "s"), ("width", "i"), ("height", "i"), ("target_fps", "f"),
     ("fps", "f"), ("frame", "i"), ("mode", "s"), ("seed", "i"), ("preset", "i"), ("latent_dim", "i"),
-    ("oscquery_port", "i"), ("kind", "s"), ("bpm", "f"), ("tempo_source", "s"),
+    ("oscquery_port", "i"), ("kind", "s"), ("bpm", "f"), ("tempo_source", "s"), ("recording", "s"),
+    ("recorded_s", "f"),
 )
 MAX_SUBSCRIBERS = 32
 

@@ -620,12 +620,16 @@ class LatentVJExt:
 
     def _on_status(self, args: list) -> None:
         fields = ("model", "device", "width", "height", "target_fps", "fps", "frame", "mode", "seed",
-                  "preset", "latent_dim", "oscquery_port", "kind")
+                  "preset", "latent_dim", "oscquery_port", "kind", "bpm", "tempo_source", "recording",
+                  "recorded_s")  # the server's STATUS_FIELDS; an older server sends fewer
         self.status = dict(zip(fields, args))
         s = self.status
         try:
             line = (f"{s.get('model') or '(no model)'} on {s.get('device', '?')}, {s.get('width')}x{s.get('height')}, "
                     f"{float(s.get('fps', 0)):.1f}/{float(s.get('target_fps', 0)):.0f} fps")
+            if s.get("recording"):
+                seconds = int(float(s.get("recorded_s", 0)))
+                line += f", REC {seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
         except (TypeError, ValueError):
             line = f"status {args!r}"
         self._set_status(line)

@@ -12,7 +12,7 @@ from latentvj.bridge.control.osc import STATUS_FIELDS, OscProtocol, build_messag
 SENDER = ("127.0.0.1", 54321)
 STATUS = {"model": "tiny", "device": "cpu", "width": 32, "height": 32, "target_fps": 30.0, "fps": 29.5,
           "frame": 120, "mode": "drift", "seed": 3, "preset": 2, "latent_dim": 16, "oscquery_port": 9002,
-          "kind": "gan", "bpm": 126.5, "tempo_source": "link"}
+          "kind": "gan", "bpm": 126.5, "tempo_source": "link", "recording": "/sets/friday.mov", "recorded_s": 61.5}
 
 
 class Clock:

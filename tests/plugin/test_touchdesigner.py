@@ -576,6 +576,11 @@ def test_status_line_and_a_server_that_goes_quiet(ext_module, oscquery, listener
     wait_for(lambda: "29.5/30 fps" in comp.par.Serverstatus.eval(), step=ext.Update, what="the status line")
     assert comp.par.Serverstatus.eval() == "tiny on cpu, 32x32, 29.5/30 fps"
     assert ext.status["latent_dim"] == 16
+    recording = build_message("/lvj/status", "tiny", "cpu", 32, 32, 30.0, 29.5, 100, "drift", 0, 0, 16, 9002, "gan",
+                              120.0, "internal", "/sets/friday.mov", 3725.4)
+    listener.sendto(recording, reply_to)
+    wait_for(lambda: "REC" in comp.par.Serverstatus.eval(), step=ext.Update, what="the recording")
+    assert comp.par.Serverstatus.eval() == "tiny on cpu, 32x32, 29.5/30 fps, REC 1:02:05"
     listener.sendto(build_message("/lvj/error", "/lvj/seed: expected an int"), reply_to)
     wait_for(lambda: "error" in comp.par.Serverstatus.eval(), step=ext.Update, what="the error")
     assert ext.last_error == "/lvj/seed: expected an int"
