@@ -263,6 +263,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--latent", type=int, default=128, help="latent size (default 128)")
     train.add_argument("--width", type=int, default=None,
                        help="network width: GAN ngf/ndf (default 64), VAE base channels (default 32)")
+    train.add_argument("--beta", type=float, default=None,
+                       help="VAE: the KL term's final weight (default 1; higher: prior samples that look more "
+                            "like the data, reconstructions softer)")
     train.add_argument("--seed", type=int, default=0, help="seed: the same seed gives the same model")
     train.add_argument("--resume", action="store_true", help="go on from NAME's saved training state")
     train.add_argument("--device", default="auto", help="auto, cuda, mps or cpu")
@@ -634,6 +637,8 @@ def _train(args: argparse.Namespace) -> int:
         if args.kind == "gan":
             from latentvj.models.train_gan import GANTrainConfig, train_gan
 
+            if args.beta is not None:
+                raise ValueError("--beta is the VAE's KL weight; a GAN has none")
             config = GANTrainConfig(size=args.size, latent_dim=args.latent, ngf=args.width or 64,
                                     ndf=args.width or 64, steps=args.steps, batch=args.batch, seed=args.seed,
                                     sample_every=args.sample_every, checkpoint_every=args.sample_every,
@@ -644,6 +649,7 @@ def _train(args: argparse.Namespace) -> int:
 
             config = VAETrainConfig(size=args.size, latent_dim=args.latent, base=args.width or 32,
                                     steps=args.steps, batch=args.batch, seed=args.seed,
+                                    beta=1.0 if args.beta is None else args.beta,
                                     sample_every=args.sample_every, checkpoint_every=args.sample_every,
                                     device=str(device))
             path = train_vae(images, out, config, resume=args.resume, progress=bar, stop=stop, card=card)

@@ -140,6 +140,18 @@ def test_train_writes_a_named_model_that_serve_and_models_find(capsys, tmp_path,
     assert command.startswith("latentvj train gan --data DATA --size 32 --out discs") and str(tmp_path) not in command
 
 
+def test_train_vae_takes_the_kl_weight_and_its_card_says_so(capsys, tmp_path, _private_config_dir):
+    write_discs(tmp_path / "discs")
+    code, _, err = run(capsys, "train", "vae", "--data", str(tmp_path / "discs"), "--size", "32", "--out", "soft",
+                       "--steps", "2", "--batch", "4", "--latent", "8", "--width", "8", "--beta", "4")
+    assert code == 0, err
+    from latentvj.models.registry import load
+    card = load("soft", [_private_config_dir / "models"]).metadata
+    assert "warm-up to beta 4.0" in card["architecture"] and "--beta 4" in card["command"]
+    code, _, err = run(capsys, "train", "gan", "--data", str(tmp_path / "discs"), "--out", "x", "--beta", "2")
+    assert_one_clear_error(code, err, "--beta is the VAE's KL weight")
+
+
 def test_train_with_too_few_images_is_one_clear_error(capsys, tmp_path):
     write_discs(tmp_path / "few", count=3)
     code, _, err = run(capsys, "train", "vae", "--data", str(tmp_path / "few"), "--out", "few")
