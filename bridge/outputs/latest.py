@@ -31,9 +31,19 @@ class Buffer:
         self.note: object = None
 
 
+def check_frame(pixels: np.ndarray, who: str) -> None:
+    """Raise ValueError, saying what came, unless ``pixels`` is a uint8 (height, width, 1|3|4) frame."""
+    if pixels.ndim != 3 or pixels.dtype != np.uint8 or pixels.shape[2] not in (1, 3, 4):
+        raise ValueError(f"{who}.write expects a uint8 (height, width, 1|3|4) array, got {pixels.dtype} "
+                         f"{pixels.shape}")
+
+
 class LatestFrameSender:
     poll = 0.2
     """Seconds the output's thread waits for a frame before calling send(None)."""
+    restartable = True
+    """False for an output whose library handle ends with it (NDI, Spout, Syphon): once stopped, start()
+    raises and a new one must be made."""
 
     def __init__(self, thread_name: str):
         self.thread_name = thread_name
@@ -44,6 +54,7 @@ class LatestFrameSender:
         self._free: list[Buffer] = []  # buffers to reuse (one being filled, one pending, one sent)
         self.dropped = 0
         """Frames replaced by a newer one before the output's thread took them (latest wins)."""
+        self._stopped = False
 
     # ---- the render loop's side: must be cheap -------------------------------------------------------
     def write(self, pixels: np.ndarray, *, timestamp: float | None = None) -> None:
@@ -101,6 +112,8 @@ class LatestFrameSender:
 
     def start(self) -> None:
         """Start the output's thread. Starting a running output does nothing."""
+        if self._stopped and not self.restartable:
+            raise RuntimeError(f"a {type(self).__name__} cannot be restarted after stop(); make a new one")
         if self.running:
             return
         self._stopping.clear()
@@ -109,6 +122,7 @@ class LatestFrameSender:
 
     def stop(self, *, timeout: float = 5.0) -> None:
         """Stop the thread (interrupting a send), join it. Safe to call twice, and before start."""
+        self._stopped = True
         self._stopping.set()
         with self._cond:
             self._pending = None

@@ -29,7 +29,7 @@ from typing import Callable, Protocol
 
 import numpy as np
 
-from .latest import LatestFrameSender
+from .latest import LatestFrameSender, check_frame
 
 log = logging.getLogger("latentvj.ndi")
 
@@ -147,6 +147,7 @@ class NdiSender(LatestFrameSender):
     converts it and sends it."""
 
     poll = CONNECTIONS_POLL_S
+    restartable = False  # the NDI sender is closed by stop()
 
     def __init__(self, name: str, *, fps: float = 30.0, open_output: OpenOutput | None = None):
         """
@@ -169,7 +170,6 @@ class NdiSender(LatestFrameSender):
                 return _CyndilibOutput(ndi, name, self.frame_rate, width, height, alpha)
 
         self._open_output = open_output
-        self._stopped = False
         self.sent = 0
         self.idle = 0
         self.errors = 0
@@ -183,9 +183,7 @@ class NdiSender(LatestFrameSender):
 
     # ---- the render loop's side (see LatestFrameSender.write) ----
     def check(self, pixels: np.ndarray) -> None:
-        if pixels.ndim != 3 or pixels.dtype != np.uint8 or pixels.shape[2] not in (1, 3, 4):
-            raise ValueError(f"NdiSender.write expects a uint8 (height, width, 1|3|4) array, "
-                             f"got {pixels.dtype} {pixels.shape}")
+        check_frame(pixels, "NdiSender")
 
     def wants(self, pixels: np.ndarray) -> bool:
         if self.connections == 0 and self._open_shape == pixels.shape:
@@ -195,20 +193,12 @@ class NdiSender(LatestFrameSender):
 
     # ---- lifecycle ----
     def start(self) -> None:
-        if self._stopped:
-            raise RuntimeError("an NdiSender cannot be restarted after stop(); make a new one")
-        if self.running:
-            return
-        problem = discovery_problem()
+        problem = None if self.running or self._stopped else discovery_problem()
         if problem:
             log.warning("NDI source %r will not be found by mDNS: %s (receivers set up with NDI Extra IPs "
                         "still find it)", self.name, problem)
         super().start()
 
-    def stop(self, *, timeout: float = 5.0) -> None:
-        """Stop the thread and close the NDI sender (receivers see the source go). Safe to call twice."""
-        self._stopped = True
-        super().stop(timeout=timeout)
 
     def status(self) -> dict:
         width, height = self.size or (0, 0)

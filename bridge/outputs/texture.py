@@ -39,7 +39,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from .latest import LatestFrameSender
+from .latest import LatestFrameSender, check_frame
 
 log = logging.getLogger("latentvj.texture")
 
@@ -213,6 +213,8 @@ def _missing(what: str, package: str, modules: tuple[str, ...], extra: str, exc:
 class TextureSender(LatestFrameSender):
     """A frame sink that shares frames as the Spout sender or Syphon server NAME, from its own thread."""
 
+    restartable = False  # the platform's sender is released by stop()
+
     def __init__(self, name: str, backend: Backend):
         if not isinstance(name, str) or not name.strip():
             raise ValueError(f"the {backend.label} sender name must be a non-empty string, got {name!r}")
@@ -227,14 +229,11 @@ class TextureSender(LatestFrameSender):
         self.clients: int | None = None
         self.size: tuple[int, int] | None = None
         self._output: TextureOutput | None = None
-        self._stopped = False
         self._retry_at = 0.0  # after a sender that would not open: not before this (time.monotonic)
 
     # ---- the render loop's side (see LatestFrameSender.write) ----
     def check(self, pixels: np.ndarray) -> None:
-        if pixels.ndim != 3 or pixels.dtype != np.uint8 or pixels.shape[2] not in (1, 3, 4):
-            raise ValueError(f"{type(self).__name__}.write expects a uint8 (height, width, 1|3|4) array, "
-                             f"got {pixels.dtype} {pixels.shape}")
+        check_frame(pixels, type(self).__name__)
 
     def wants(self, pixels: np.ndarray) -> bool:
         if self.clients == 0 and self.size == (pixels.shape[1], pixels.shape[0]):
@@ -253,16 +252,6 @@ class TextureSender(LatestFrameSender):
             buffer.array[..., 3] = 255
             buffer.note = "opaque"
         buffer.array[..., :3] = pixels  # grey (1 channel) broadcasts to R, G and B
-
-    # ---- lifecycle ----
-    def start(self) -> None:
-        if self._stopped:
-            raise RuntimeError(f"a {self.backend.label} sender cannot be restarted after stop(); make a new one")
-        super().start()
-
-    def stop(self, *, timeout: float = 5.0) -> None:
-        self._stopped = True
-        super().stop(timeout=timeout)
 
     def status(self) -> dict:
         width, height = self.size or (0, 0)

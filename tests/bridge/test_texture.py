@@ -369,3 +369,12 @@ def test_serve_spout_shares_every_rendered_frame_through_the_sender(tmp_path, ti
     assert len(sends) >= 5 and {args[1:3] for args in sends} == {(server.engine.width, server.engine.height)}
     assert not np.array_equal(sends[0][0], sends[-1][0]), "the walk moves through the shared frames"
     assert [name for name, _, _ in calls][-2:] == ["releaseSender", "closeOpenGL"]
+
+
+def test_a_stopped_sender_is_not_restarted():
+    sender = TextureSender("x", SpoutBackend(fake_spoutgl([])))
+    sender.start()
+    sender.stop()
+    sender.stop()
+    with pytest.raises(RuntimeError, match="a TextureSender cannot be restarted after stop"):
+        sender.start()
