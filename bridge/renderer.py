@@ -55,7 +55,7 @@ class FastPath:
     seconds: float = 0.0
     """How long making it took."""
     done: threading.Event = field(default_factory=threading.Event)
-    """Set when compiling has ended, either way (for the first thread count; others may follow)."""
+    """Set when compiling has ended, either way (on the CPU, for every thread count asked for)."""
     threads: frozenset = frozenset()
     """The CPU thread counts it is made for. A compiled CPU kernel is made for one count: called at another
     it compiles again, seconds on the render thread, so at a count not in here the eager pass plays."""

@@ -90,8 +90,9 @@ class ThreadTuner:
         return "fixed" if self.fixed else "auto"
 
     def likely(self, most: int = 4) -> tuple[int, ...]:
-        """The counts this tuner may choose, the likeliest first (the one it starts at, then its neighbours
-        outwards), at most ``most`` of them: what a compiled pass is made for in advance (renderer.py)."""
+        """The counts this tuner may choose, the likeliest first (the one it plays at now, then its
+        neighbours outwards), at most ``most`` of them: what a compiled pass is made for in advance
+        (renderer.py)."""
         counts = [self.threads]
         for step in range(1, self.most):
             counts += [n for n in (self.threads - step, self.threads + step) if 1 <= n <= self.most]
