@@ -171,6 +171,8 @@ class Renderer:
         try:
             try:
                 os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)  # this thread only, on Linux
+                # and only when nothing else wants a core (the C++ compiler it starts inherits this)
+                os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
             except (AttributeError, OSError):
                 pass
             import torch._inductor.config as inductor
