@@ -90,12 +90,14 @@ def test_a_set_is_recorded_from_the_start_and_by_osc(shm_name, tmp_path):
     assert_walk_recorded(timed[0], 10)
 
 
-def _ffmpeg_of(pid: int) -> int:
+def _ffmpeg_of(pid: int, path: Path) -> int:
+    """The server's ffmpeg child that writes ``path``."""
     children = []
     for task in Path(f"/proc/{pid}/task").iterdir():
         children += (task / "children").read_text().split()
-    found = [int(c) for c in children if b"ffmpeg" in Path(f"/proc/{c}/cmdline").read_bytes()]
-    assert len(found) == 1, f"one encoder under the server, found {found} among {children}"
+    found = [int(c) for c in children
+             if str(path).encode() in Path(f"/proc/{c}/cmdline").read_bytes().split(b"\0")]
+    assert len(found) == 1, f"one encoder writing {path} under the server, found {found} among {children}"
     return found[0]
 
 
@@ -115,7 +117,7 @@ def test_killing_the_server_mid_take_leaves_a_file_that_plays(shm_name, tmp_path
     try:
         recorded(server, 60)
         wait_until(lambda: probe(path)["frames"] >= 30, "a fragment on disk")
-        encoder = _ffmpeg_of(server.proc.pid)
+        encoder = _ffmpeg_of(server.proc.pid, path)
     finally:
         if encoder_too and encoder is not None:
             os.kill(encoder, signal.SIGKILL)

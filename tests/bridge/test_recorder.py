@@ -106,7 +106,7 @@ def test_a_failing_encoder_ends_the_take_with_a_reason_and_keeps_what_it_wrote(t
         if take.path.exists() and probe(take.path)["frames"] >= 30:
             break
         assert time.monotonic() < deadline, take.status()
-    writer_pid = _ffmpeg_child()
+    writer_pid = _ffmpeg_child(take.path)
     os.kill(writer_pid, 9)  # the encoder dies mid-take
     for i in range(i, i + 300):
         take.write(frame(8 * (i % 30)), 1000.0 + i / FPS)
@@ -118,15 +118,16 @@ def test_a_failing_encoder_ends_the_take_with_a_reason_and_keeps_what_it_wrote(t
     assert probe(take.path)["frames"] >= 30, "the fragments written before the kill play"
 
 
-def _ffmpeg_child() -> int:
-    """The pid of this process's ffmpeg child (the take's encoder)."""
+def _ffmpeg_child(path: Path) -> int:
+    """The pid of this process's ffmpeg child that writes ``path`` (the take's encoder)."""
     children = []
     for task in Path(f"/proc/{os.getpid()}/task").iterdir():
         children += (task / "children").read_text().split()
     for pid in children:
-        if "ffmpeg" in Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace"):
+        command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        if any(b"ffmpeg" in word for word in command[:1]) and str(path).encode() in command:
             return int(pid)
-    raise AssertionError(f"no ffmpeg among {children}")
+    raise AssertionError(f"no ffmpeg writing {path} among {children}")
 
 
 @needs_decoder
