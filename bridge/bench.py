@@ -265,7 +265,7 @@ def bench_one(model: LoadedModel, *, device: str, precision: str, frames: int, r
             sync()
             if compile:
                 for _ in range(3):
-                    kind.draw_compiled(fast.function, z, 1.0)
+                    kind.draw_compiled(fast.function, model.network, z, 1.0)
             for _ in range(3 if twin is not None else 0):
                 kind.draw(twin, z, 1.0)
             for _ in range(rounds):
@@ -281,7 +281,7 @@ def bench_one(model: LoadedModel, *, device: str, precision: str, frames: int, r
                     contiguous.append(time.perf_counter() - start)
                 for _ in range(frames if compile else 0):
                     start = time.perf_counter()
-                    kind.draw_compiled(fast.function, z, 1.0)
+                    kind.draw_compiled(fast.function, model.network, z, 1.0)
                     sync()
                     forward.append(time.perf_counter() - start)
                 stop = threading.Event()

@@ -180,10 +180,12 @@ class Renderer:
             inductor.freezing = True  # weights as constants: folded and laid out for the convolutions
             inductor.compile_threads = 1
             part = KINDS[model.kind].compiled_part(model.network)
-            function = torch.compile(part, dynamic=False)
+            # on CUDA also replayed as a CUDA graph (one launch a frame instead of one per kernel)
+            function = torch.compile(part, dynamic=False,
+                                     mode="reduce-overhead" if self.device.type == "cuda" else None)
             asked = self.thread_counts() if callable(self.thread_counts) else self.thread_counts
             counts = list(asked) if self.device.type == "cpu" and asked else [None]
-            self._compile_for(counts[0], function, part, model)
+            self._compile_for(counts[0], function, model)
         except Exception as exc:  # no compiler, an unsupported operator...: the eager one plays on
             fast.state = f"failed: {type(exc).__name__}: {str(exc).strip().splitlines()[0][:160] if str(exc).strip() else ''}"
             log.warning("model '%s' plays uncompiled: compiling it %s", model.name, fast.state)
@@ -194,7 +196,7 @@ class Renderer:
         # would hold frames up (two compute-bound jobs on the same cores).
         for count in counts[1:]:
             try:
-                self._compile_for(count, function, part, model)
+                self._compile_for(count, function, model)
             except Exception as exc:
                 log.info("model '%s': not compiled for %d threads (%s); it plays uncompiled at that count",
                          model.name, count, exc)
@@ -207,15 +209,19 @@ class Renderer:
         log.info("model '%s' compiled in %.1f s%s; playing the compiled forward pass", model.name, fast.seconds,
                  "" if made == {None} else f" (for {', '.join(map(str, sorted(made)))} threads)")
 
-    def _compile_for(self, count: int | None, function: Callable, part: Callable, model: LoadedModel) -> None:
+    def _compile_for(self, count: int | None, function: Callable, model: LoadedModel) -> None:
         """Make (or check) the compiled pass at ``count`` CPU threads (torch's count is this thread's own:
         the render thread's is untouched), checked against the eager pass on a probe; raises if it differs."""
         if count is not None:
             torch.set_num_threads(count)
+        kind = KINDS[model.kind]
         with torch.inference_mode():  # as render calls it: an inference tensor in (guards check that)
             probe = torch.randn(1, model.latent_dim, generator=torch.Generator().manual_seed(0))
             probe = probe.to(self.device, self.dtype)
-            got, want = function(probe), part(probe)
+            # a CUDA graph is recorded on the second or third call: the frame checked is a replayed one
+            for _ in range(3 if self.device.type == "cuda" else 1):
+                got = kind.draw_compiled(function, model.network, probe, 1.0).clone()
+            want = kind.draw(model.network, probe, 1.0)
         tolerance = 1e-3 if self.dtype == torch.float32 else 2e-2
         if not torch.allclose(got.float(), want.float(), atol=tolerance, rtol=tolerance):
             raise ValueError(f"it draws {float((got.float() - want.float()).abs().max()):.2g} away from the "
@@ -258,6 +264,10 @@ class Renderer:
         towards black."""
         if not layers:
             raise ValueError("nothing to render: no layers")
+        if self.compile and self.device.type == "cuda":
+            # a new frame for the CUDA graphs: their outputs from the last one are overwritten from here on,
+            # while two layers of this frame (the same model on both decks) each keep their own
+            torch.compiler.cudagraph_mark_step_begin()
         blend: torch.Tensor | None = None
         for prepared, z, weight, *knob in layers:
             truncation = knob[0] if knob else 1.0
@@ -292,7 +302,8 @@ class Renderer:
         if fast.function is not None and (not cpu or torch.get_num_threads() in fast.threads
                                           or None in fast.threads):
             try:
-                return KINDS[prepared.model.kind].draw_compiled(fast.function, latent, truncation)
+                return KINDS[prepared.model.kind].draw_compiled(fast.function, prepared.model.network, latent,
+                                                                truncation, styling)
             except Exception as exc:  # the compiled pass failed where the eager one may not: eager from now on
                 fast.function, fast.state = None, f"failed: {type(exc).__name__}: {exc}"[:200]
                 log.warning("model '%s': its compiled forward pass failed (%s); playing it uncompiled",

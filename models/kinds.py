@@ -10,6 +10,7 @@ A new kind is a module with its network and a row in :data:`KINDS`.
 from __future__ import annotations
 
 import math
+import weakref
 from dataclasses import dataclass
 from typing import Callable
 
@@ -96,13 +97,19 @@ class ModelKind:
     """Whether it plays with its weights in channels-last layout (on the CPU and CUDA), because that was
     measured faster: the bundled GAN 1.24x and VAE 1.16x eager on this project's CPU (1 thread); a StyleGAN2
     0.97x at 64 px and 1.04x at 256 px, so it keeps the default layout (docs/performance.md)."""
-    compiled_part: Callable[[nn.Module], Callable[[Tensor], Tensor]] | None = None
-    """The part of the network worth compiling (``torch.compile``): z, already moved by the knob -> images;
-    None: played eager only."""
+    compiled_part: Callable[[nn.Module], Callable[..., Tensor]] | None = None
+    """The part of the network worth compiling (``torch.compile``): a GAN's generator and a VAE's decoder (z,
+    already moved by the knob -> images); a StyleGAN's synthesis (ws and the noise or the transform ->
+    images; the mapping is a few small matrix products and plays eager). None: played eager only."""
+    compiled_draw: Callable[..., Tensor] = lambda part, network, z, knob, styling=None: part(_scaled(z, knob))
+    """(compiled part, network, z, knob, styling=None) -> what :attr:`draw` gives, through the compiled part.
+    Every call of one model hands the part inputs of the same kinds (tensors of the same shapes and devices,
+    made in inference mode), so whatever the controls do, the part is never compiled again while it plays."""
 
-    def draw_compiled(self, part: Callable[[Tensor], Tensor], z: Tensor, knob: float) -> Tensor:
+    def draw_compiled(self, part: Callable[..., Tensor], network: nn.Module, z: Tensor, knob: float,
+                      styling: Styling | None = None) -> Tensor:
         """What :attr:`draw` gives, through the compiled part (kinds with a ``compiled_part``)."""
-        return part(_scaled(z, knob))
+        return self.compiled_draw(part, network, z, knob, styling)
 
 
 def _scaled(z: Tensor, value: float) -> Tensor:
@@ -135,8 +142,8 @@ def _to_w(network: nn.Module, x: Tensor, styling: Styling, c: Tensor | None) -> 
     return network.mapping(x, c)
 
 
-def _stylegan_draw(network: nn.Module, z: Tensor, psi: float, styling: Styling | None = None) -> Tensor:
-    s = styling or Styling()
+def _stylegan_ws(network: nn.Module, z: Tensor, psi: float, s: Styling) -> Tensor:
+    """[B, num_ws, w_dim]: every layer's w for z (or W coordinates), truncated, the style mix applied."""
     c = _classes(network, z.shape[0], z.device, s.c)
     w = network.mapping.truncate(_to_w(network, z, s, c), psi)
     ws = w[:, None].repeat(1, network.num_ws, 1)
@@ -145,10 +152,48 @@ def _stylegan_draw(network: nn.Module, z: Tensor, psi: float, styling: Styling |
         other = network.mapping.truncate(_to_w(network, s.mix.to(z.device)[None], s, c[:1] if c is not None else None),
                                          psi)
         ws[:, start:end] = ws[:, start:end].lerp(other[:, None], min(1.0, s.mix_amount))
+    return ws
+
+
+def _stylegan_draw(network: nn.Module, z: Tensor, psi: float, styling: Styling | None = None) -> Tensor:
+    s = styling or Styling()
+    ws = _stylegan_ws(network, z, psi, s)
     if isinstance(network, StyleGAN3):
         transform = None if s.translate == (0.0, 0.0) and s.rotate == 0.0 else image_transform(s.translate, s.rotate)
         return network.synthesis(ws, transform=transform)
     return network.synthesis(ws, noise=_noise(network, s, z.device))
+
+
+def _stylegan_draw_compiled(synthesis: Callable[..., Tensor], network: nn.Module, z: Tensor, psi: float,
+                            styling: Styling | None = None) -> Tensor:
+    """:func:`_stylegan_draw` through a compiled synthesis. Its inputs keep one form whatever the controls
+    say, so that it is compiled once: StyleGAN2 always gets a list of noise fields (the stored ones when the
+    noise is off), StyleGAN3 always a transform on the device (the stored one when nothing moves)."""
+    s = styling or Styling()
+    ws = _stylegan_ws(network, z, psi, s)
+    if isinstance(network, StyleGAN3):
+        if s.translate == (0.0, 0.0) and s.rotate == 0.0:
+            transform = _stored(network, lambda: [network.synthesis.input.transform])[0]
+        else:
+            transform = image_transform(s.translate, s.rotate).to(z.device)
+        return synthesis(ws, transform=transform)
+    noise = _noise(network, s, z.device)
+    if noise == "const" and network.config.use_noise:
+        noise = _stored(network, lambda: [layer.noise_const[None, None] for layer in network.synthesis.convolutions()])
+    return synthesis(ws, noise=noise)
+
+
+_STORED: "weakref.WeakKeyDictionary[nn.Module, list[Tensor]]" = weakref.WeakKeyDictionary()
+
+
+def _stored(network: nn.Module, tensors: Callable[[], list[Tensor]]) -> list[Tensor]:
+    """A network's stored tensors (its const noise, its transform) as inputs of the compiled part: copies made
+    once, in inference mode as the render's own tensors are (the compiled part's guards tell the two kinds
+    apart, and a guard that fails compiles again)."""
+    if network not in _STORED:
+        with torch.inference_mode():
+            _STORED[network] = [tensor.clone() for tensor in tensors()]
+    return _STORED[network]
 
 
 def _noise(network: StyleGAN2, s: Styling, device: torch.device) -> list[Tensor] | str:
@@ -225,9 +270,11 @@ KINDS: dict[str, ModelKind] = {kind.name: kind for kind in (
               lambda network, z, knob, styling=None: network.decode(_scaled(z, knob)), _vae_first_stage,
               encodes=True, compiled_part=lambda network: network.decode, channels_last=True),
     ModelKind("stylegan2", StyleGAN2Config, StyleGAN2, "stylegan.", "truncation", _stylegan_draw,
-              _stylegan_first_stage, encodes=False, place=_place_stylegan, styled=True),
+              _stylegan_first_stage, encodes=False, place=_place_stylegan, styled=True,
+              compiled_part=lambda network: network.synthesis, compiled_draw=_stylegan_draw_compiled),
     ModelKind("stylegan3", StyleGAN3Config, StyleGAN3, "stylegan.", "truncation", _stylegan_draw,
-              _stylegan_first_stage, encodes=False, place=_place_stylegan, styled=True),
+              _stylegan_first_stage, encodes=False, place=_place_stylegan, styled=True,
+              compiled_part=lambda network: network.synthesis, compiled_draw=_stylegan_draw_compiled),
 )}
 
 

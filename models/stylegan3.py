@@ -188,7 +188,7 @@ def image_transform(translate: tuple[float, float] = (0.0, 0.0), degrees: float 
     angle = math.radians(degrees)
     c, s = math.cos(angle), math.sin(angle)
     motion = torch.tensor([[c, s, translate[0]], [-s, c, translate[1]], [0.0, 0.0, 1.0]])
-    return torch.linalg.inv(motion)
+    return torch.linalg.inv(motion).contiguous()  # (LAPACK's inverse comes column-major)
 
 
 def upfirdn(x: Tensor, f: Tensor | None, *, up: int = 1, down: int = 1, pad: tuple[int, int, int, int] = (0, 0, 0, 0),

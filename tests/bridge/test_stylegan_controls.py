@@ -213,3 +213,39 @@ def test_styling_is_ignored_by_kinds_without_a_mapping(tiny_gan_path):
     z = torch.randn(1, model.latent_dim)
     with torch.inference_mode():
         assert torch.equal(model.render(z, styling=Styling(noise=1.0)), model.render(z))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["sg2", "sg3"])
+def test_a_stylegan_plays_its_compiled_synthesis_through_every_control_without_compiling_again(name, request):
+    """The StyleGANs' synthesis compiles in the background as the other kinds do (models/kinds.py:
+    compiled_draw). Whatever the controls do (noise off and on, a style mix, a walk in W, StyleGAN3's
+    translate and rotate), the compiled pass draws what the eager one draws, and no control compiles it
+    again on the render thread (seconds without a frame)."""
+    from torch._dynamo.utils import counters
+    from latentvj.bridge.renderer import Renderer
+
+    model = request.getfixturevalue(name)
+    eager_model = load_model(model.path)
+    renderer, eager = Renderer("cpu", compile=True), Renderer("cpu")
+    prepared, reference = renderer.prepare(model), eager.prepare(eager_model)
+    assert prepared.fast.done.wait(300), "compiling never ended"
+    assert prepared.fast.state == "compiled", prepared.fast.state
+    mix = torch.from_numpy(np.random.default_rng(5).standard_normal(8).astype(np.float32))
+    stylings = [Styling(), Styling(mix=mix, mix_layers="coarse", mix_amount=0.7)]
+    if name == "sg2":
+        stylings += [Styling(noise=0.6, noise_time=t) for t in (0.3, 2.9)]
+        stylings += [Styling(space="w", w_space=prepared.w_space), Styling(noise=1.0, noise_time=1.0)]
+    else:
+        stylings += [Styling(translate=(0.25, -0.1)), Styling(rotate=30.0), Styling(translate=(0.1, 0.0), rotate=-5)]
+    z = np.random.default_rng(1).standard_normal(8).astype(np.float32)
+    graphs = None
+    for styling in stylings + stylings[:1]:
+        got = renderer.render([(prepared, z, 1.0, 0.8, styling)], width=32, height=32, channels=3)
+        if graphs is None:
+            graphs = counters["stats"]["unique_graphs"]  # after the first frame: the compile thread's graph
+        as_eager = styling if styling.w_space is None else Styling(space="w", w_space=reference.w_space)
+        want = eager.render([(reference, z, 1.0, 0.8, as_eager)], width=32, height=32, channels=3)
+        assert np.abs(got.astype(int) - want.astype(int)).max() <= 1, styling
+        assert counters["stats"]["unique_graphs"] == graphs, f"compiled again for {styling}"
+    assert prepared.fast.function is not None, "the compiled pass played to the end"
