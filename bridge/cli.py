@@ -263,6 +263,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--latent", type=int, default=128, help="latent size (default 128)")
     train.add_argument("--width", type=int, default=None,
                        help="network width: GAN ngf/ndf (default 64), VAE base channels (default 32)")
+    train.add_argument("--padding", choices=("zeros", "reflect"), default=None,
+                       help="GAN: what its convolutions see beyond the image's edge (default zeros; reflect: "
+                            "the edge mirrored, no lines of its own at the border)")
     train.add_argument("--beta", type=float, default=None,
                        help="VAE: the KL term's final weight (default 1; higher: prior samples that look more "
                             "like the data, reconstructions softer)")
@@ -640,12 +643,16 @@ def _train(args: argparse.Namespace) -> int:
             if args.beta is not None:
                 raise ValueError("--beta is the VAE's KL weight; a GAN has none")
             config = GANTrainConfig(size=args.size, latent_dim=args.latent, ngf=args.width or 64,
-                                    ndf=args.width or 64, steps=args.steps, batch=args.batch, seed=args.seed,
+                                    ndf=args.width or 64, padding=args.padding or "zeros",
+                                    steps=args.steps, batch=args.batch, seed=args.seed,
                                     sample_every=args.sample_every, checkpoint_every=args.sample_every,
                                     device=str(device))
             path = train_gan(images, out, config, resume=args.resume, progress=bar, stop=stop, card=card)
         else:
             from latentvj.models.train_vae import VAETrainConfig, train_vae
+
+            if args.padding is not None:
+                raise ValueError("--padding is the GAN's; the VAE's decoder has no such choice")
 
             config = VAETrainConfig(size=args.size, latent_dim=args.latent, base=args.width or 32,
                                     steps=args.steps, batch=args.batch, seed=args.seed,

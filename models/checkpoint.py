@@ -93,8 +93,9 @@ def model_fingerprint(model: LoadedModel) -> str:
     stored = model.metadata.get("id")
     if isinstance(stored, str) and len(stored) == 16 and all(c in "0123456789abcdef" for c in stored):
         return stored
-    blob = json.dumps({"kind": model.kind, "config": asdict(model.config), "metadata": model.metadata},
-                      sort_keys=True, default=str)
+    config = {name: value for name, value in asdict(model.config).items()
+              if getattr(model.config, "added_fields", {}).get(name, object()) != value}
+    blob = json.dumps({"kind": model.kind, "config": config, "metadata": model.metadata}, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 

@@ -11,6 +11,9 @@ doubles the side is `upsample`:
 - "resize": nearest-neighbour upsampling by 2, then a 3x3 convolution: every output pixel sees the same
   number of taps, so there is no checkerboard (Odena et al.'s fix). What `latentvj train` makes.
 
+What the resize convolutions see beyond the map's edge is `padding`: "zeros" (DCGAN's), or "reflect" (the
+map mirrored at its edge), which gives the edge pixels nothing that is not image to draw a line against.
+
 The discriminator mirrors it with spectrally normalised strided convolutions.
 
 Channel widths: the feature map at side R/2 has `ngf` channels; each halving of the side towards
@@ -32,6 +35,7 @@ from torch.nn.utils.parametrizations import spectral_norm
 MIN_RESOLUTION = 32
 MAX_RESOLUTION = 512
 UPSAMPLES = ("transposed", "resize")
+PADDINGS = ("zeros", "reflect")
 
 
 def _check_positive_int(owner: str, name: str, value: object) -> None:
@@ -61,6 +65,11 @@ class GANConfig:
     ndf: int = 64  # discriminator width: channels of its first feature map; x2 per halving, max 8x
     channels: int = 3  # image channels (3 for RGB)
     upsample: str = "transposed"  # how the generator doubles the side: "transposed" (DCGAN) or "resize"
+    padding: str = "zeros"  # what the resize convolutions see beyond the edge: "zeros" or "reflect"
+
+    added_fields = {"padding": "zeros"}
+    """Fields newer than some model files, with the value those files mean: left out of a model's
+    fingerprint at that value, so the presets made with such a file keep finding it."""
 
     def __post_init__(self) -> None:
         _check_resolution("GANConfig", self.resolution)
@@ -68,6 +77,11 @@ class GANConfig:
             _check_positive_int("GANConfig", name, getattr(self, name))
         if self.upsample not in UPSAMPLES:
             raise ValueError(f"GANConfig.upsample must be one of {list(UPSAMPLES)}, got {self.upsample!r}")
+        if self.padding not in PADDINGS:
+            raise ValueError(f"GANConfig.padding must be one of {list(PADDINGS)}, got {self.padding!r}")
+        if self.padding != "zeros" and self.upsample != "resize":
+            raise ValueError(f"GANConfig.padding {self.padding!r} needs upsample 'resize' (a transposed "
+                             "convolution pads with zeros only)")
 
 
 def feature_widths(resolution: int, width: int) -> list[tuple[int, int]]:
@@ -80,11 +94,11 @@ def feature_widths(resolution: int, width: int) -> list[tuple[int, int]]:
     return [(s, width * min(8, resolution // 2 // s)) for s in sides]
 
 
-def up_conv(in_channels: int, out_channels: int, upsample: str) -> nn.Module:
+def up_conv(in_channels: int, out_channels: int, upsample: str, padding: str = "zeros") -> nn.Module:
     """The convolution that doubles the side: transposed (kernel 4, stride 2, padding 1), or the 3x3 one
-    that follows a nearest-neighbour x2 ("resize", see :func:`upsampled`)."""
+    that follows a nearest-neighbour x2 ("resize", see :func:`upsampled`), padded with ``padding``."""
     if upsample == "resize":
-        return nn.Conv2d(in_channels, out_channels, 3, 1, 1, bias=False)
+        return nn.Conv2d(in_channels, out_channels, 3, 1, 1, bias=False, padding_mode=padding)
     return nn.ConvTranspose2d(in_channels, out_channels, 4, 2, 1, bias=False)
 
 
@@ -98,9 +112,10 @@ def upsampled(x: Tensor, conv: nn.Module) -> Tensor:
 class UpBlock(nn.Module):
     """Doubles the side (transposed conv, or nearest x2 and a 3x3 conv), batch norm, ReLU."""
 
-    def __init__(self, in_channels: int, out_channels: int, upsample: str = "transposed") -> None:
+    def __init__(self, in_channels: int, out_channels: int, upsample: str = "transposed",
+                 padding: str = "zeros") -> None:
         super().__init__()
-        self.conv = up_conv(in_channels, out_channels, upsample)
+        self.conv = up_conv(in_channels, out_channels, upsample, padding)
         self.norm = nn.BatchNorm2d(out_channels)
         self.act = nn.ReLU(inplace=True)
 
@@ -151,10 +166,11 @@ class Generator(nn.Module):
             nn.ReLU(inplace=True),
         )
         self.blocks = nn.Sequential(
-            *(UpBlock(c_in, c_out, config.upsample) for (_, c_in), (_, c_out) in zip(widths, widths[1:]))
+            *(UpBlock(c_in, c_out, config.upsample, config.padding)
+              for (_, c_in), (_, c_out) in zip(widths, widths[1:]))
         )
         # R/2 -> R, straight to image channels
-        self.to_image = up_conv(widths[-1][1], config.channels, config.upsample)
+        self.to_image = up_conv(widths[-1][1], config.channels, config.upsample, config.padding)
         self.apply(dcgan_init_)
 
     @property

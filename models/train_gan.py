@@ -44,6 +44,8 @@ class GANTrainConfig:
     """Discriminator width."""
     upsample: str = "resize"
     """How the generator doubles the side: "resize" (nearest x2 + 3x3 conv) or "transposed" (DCGAN's)."""
+    padding: str = "zeros"
+    """What the generator's resize convolutions see beyond the edge: "zeros" or "reflect" (see GANConfig)."""
     steps: int = 5000
     """Total optimisation steps (one discriminator and one generator update each)."""
     batch: int = 64
@@ -69,7 +71,7 @@ class GANTrainConfig:
 
     def gan_config(self) -> GANConfig:
         return GANConfig(resolution=self.size, latent_dim=self.latent_dim, ngf=self.ngf, ndf=self.ndf,
-                         upsample=self.upsample)
+                         upsample=self.upsample, padding=self.padding)
 
 
 def train_gan(
@@ -127,7 +129,8 @@ def train_gan(
         if step != config.steps and "command" in metadata:  # stopped early (Ctrl-C)
             metadata["command"] += f"  # stopped at step {step}: --steps {step} reproduces this model"
         metadata.update(
-            kind="gan", architecture=f"DCGAN generator (ngf {config.ngf}, {config.upsample} upsampling), "
+            kind="gan", architecture=f"DCGAN generator (ngf {config.ngf}, {config.upsample} upsampling"
+                                      f"{'' if config.padding == 'zeros' else ', ' + config.padding + ' padding'}), "
                                       f"spectral-norm discriminator "
                                       f"(ndf {config.ndf}), hinge loss, DiffAugment, EMA {config.ema}",
             steps=step, train_seconds=round(seconds, 1), device=str(device), batch=config.batch,

@@ -152,6 +152,19 @@ def test_train_vae_takes_the_kl_weight_and_its_card_says_so(capsys, tmp_path, _p
     assert_one_clear_error(code, err, "--beta is the VAE's KL weight")
 
 
+def test_train_gan_takes_reflect_padding_and_its_card_says_so(capsys, tmp_path, _private_config_dir):
+    write_discs(tmp_path / "discs")
+    code, _, err = run(capsys, "train", "gan", "--data", str(tmp_path / "discs"), "--size", "32", "--out", "mirror",
+                       "--steps", "2", "--batch", "4", "--latent", "16", "--width", "8", "--padding", "reflect")
+    assert code == 0, err
+    from latentvj.models.registry import load
+    model = load("mirror", [_private_config_dir / "models"])
+    assert model.config.padding == "reflect" and model.network.to_image.padding_mode == "reflect"
+    assert "reflect padding" in model.metadata["architecture"] and "--padding reflect" in model.metadata["command"]
+    code, _, err = run(capsys, "train", "vae", "--data", str(tmp_path / "discs"), "--out", "x", "--padding", "reflect")
+    assert_one_clear_error(code, err, "--padding is the GAN's")
+
+
 def test_train_with_too_few_images_is_one_clear_error(capsys, tmp_path):
     write_discs(tmp_path / "few", count=3)
     code, _, err = run(capsys, "train", "vae", "--data", str(tmp_path / "few"), "--out", "few")

@@ -87,7 +87,7 @@ def test_file_layout_is_the_documented_one(gan_file):
     assert info["format_version"] == FORMAT_VERSION == 1
     assert info["kind"] == "gan"
     assert info["config"] == {"resolution": 32, "latent_dim": 8, "ngf": 4, "ndf": 4, "channels": 3,
-                              "upsample": "transposed"}
+                              "upsample": "transposed", "padding": "zeros"}
     assert set(info["metadata"]) >= {
         "name", "kind", "resolution", "latent_dim", "data", "licence", "description",
         "random_init", "created",
@@ -348,3 +348,22 @@ def test_each_kind_applies_its_own_latent_knob(gan_file, tmp_path):
         with torch.no_grad():
             np_close = torch.allclose(model.render(z(), truncation=0.5), model.render(z() * 0.5), atol=1e-6)
             assert np_close and torch.equal(model.render(z(), truncation=1.0), model.render(z()))
+
+
+def test_a_file_from_before_a_config_field_existed_keeps_its_id(tmp_path):
+    """A model file written before GANConfig had `padding` means zero padding, and keeps the fingerprint
+    it had then (presets find their model by it); a reflect-padded model is another model."""
+    from latentvj.models.checkpoint import model_fingerprint
+
+    config = GANConfig(resolution=32, latent_dim=8, ngf=4, ndf=4, upsample="resize")
+    path = save_model(tmp_path / "resize.safetensors", trained_looking(Generator(config)))
+    info, tensors = header(path)
+    assert info["config"]["padding"] == "zeros"
+    older = dict(info, config={k: v for k, v in info["config"].items() if k != "padding"})
+    old = load_model(rewrite(tmp_path / "old.safetensors", older, tensors))
+    assert old.config.padding == "zeros"
+    assert model_fingerprint(old) == model_fingerprint(load_model(path))
+    reflect = dict(info, config=dict(info["config"], padding="reflect"))
+    other = load_model(rewrite(tmp_path / "reflect.safetensors", reflect, tensors))
+    assert other.network.to_image.padding_mode == "reflect"
+    assert model_fingerprint(other) != model_fingerprint(old)

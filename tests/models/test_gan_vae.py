@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from latentvj.models.gan import Discriminator, GANConfig, Generator
+from latentvj.models.gan import Discriminator, GANConfig, Generator, upsampled
 from latentvj.models.vae import VAE, VAEConfig
 
 
@@ -134,3 +134,24 @@ def test_vae_trains():
     loss = (recon - x).square().mean() - 0.5 * (1 + logvar - mu.square() - logvar.exp()).mean()
     loss.backward()
     assert all(p.grad is not None for p in vae.parameters())
+
+
+def test_reflect_padding_mirrors_the_edge_and_is_refused_where_it_cannot_apply():
+    """padding "reflect": the resize convolutions see the map mirrored beyond its edge, so a constant map
+    stays constant to the border (zero padding darkens the edge: a line the data does not have)."""
+    zeros = Generator(GANConfig(resolution=32, latent_dim=8, ngf=4, upsample="resize"))
+    reflect = Generator(GANConfig(resolution=32, latent_dim=8, ngf=4, upsample="resize", padding="reflect"))
+    conv = reflect.to_image
+    assert conv.padding_mode == "reflect" and zeros.to_image.padding_mode == "zeros"
+    with torch.no_grad():
+        conv.weight.fill_(0.1)
+        zeros.to_image.weight.fill_(0.1)
+        flat = torch.ones(1, conv.in_channels, 16, 16)
+        mirrored = upsampled(flat, conv)
+        padded = upsampled(flat, zeros.to_image)
+    assert torch.allclose(mirrored, mirrored[..., 8:9, 8:9].expand_as(mirrored)), "flat to the edge"
+    assert (padded[0, :, 0, 0] < padded[0, :, 16, 16]).all(), "zeros darken the corner"
+    with pytest.raises(ValueError, match="padding 'reflect' needs upsample 'resize'"):
+        GANConfig(upsample="transposed", padding="reflect")
+    with pytest.raises(ValueError, match=r"padding must be one of \['zeros', 'reflect'\], got 'circular'"):
+        GANConfig(upsample="resize", padding="circular")
