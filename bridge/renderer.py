@@ -32,6 +32,7 @@ from latentvj.models.kinds import KINDS, WSpace, w_space
 
 from .control.params import DIRECTIONS
 from .device import describe, pick_device, pick_dtype
+from .threads import short_switches
 
 OUTPUT_CHANNELS = (1, 3, 4)
 """Channels a model may draw. Grey is sent as RGB, so every output sees RGB8 or RGBA8 frames."""
@@ -163,9 +164,14 @@ class Renderer:
         return prepared
 
     def _compile(self, prepared: Prepared) -> None:
-        """On the "compile" thread, at a lower priority than the render loop (it competes for the CPU): the
-        kind's compiled part, checked against the eager one on a probe before it is handed over. A daemon: a
-        compilation cannot be cut short, and the process may end while one runs."""
+        """On the "compile" thread, at a lower priority than the render loop (it competes for the CPU) and
+        with short interpreter-lock switches (threads.short_switches): the kind's compiled part, checked
+        against the eager one on a probe before it is handed over. A daemon: a compilation cannot be cut
+        short, and the process may end while one runs."""
+        with short_switches():
+            self._compile_all(prepared)
+
+    def _compile_all(self, prepared: Prepared) -> None:
         fast, model = prepared.fast, prepared.model
         started = time.perf_counter()
         try:

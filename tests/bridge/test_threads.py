@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from latentvj.bridge.threads import QUIET_OPENMP, WINDOW, ThreadTuner, parse_threads, quiet_openmp
+from latentvj.bridge.threads import QUIET_OPENMP, WINDOW, ThreadTuner, parse_threads, quiet_openmp, short_switches
 
 
 def run(tuner, cost, period, windows):
@@ -84,3 +84,32 @@ def test_threads_option(text, expected):
 def test_bad_threads_option(text):
     with pytest.raises(ValueError, match="--threads"):
         parse_threads(text)
+
+
+def test_compiles_shorten_the_interpreter_switches_until_the_last_one_ends():
+    """While a model compiles beside the render, the lock is handed over every 0.1 ms instead of Python's
+    5 ms; two compiles overlapping (two decks loading) keep it short until both have ended."""
+    import sys
+    import threading
+
+    before = sys.getswitchinterval()
+    first_in, second_out = threading.Event(), threading.Event()
+    seen = []
+
+    def second():
+        first_in.wait()
+        with short_switches():
+            seen.append(sys.getswitchinterval())
+        second_out.set()
+
+    helper = threading.Thread(target=second)
+    helper.start()
+    with short_switches():
+        first_in.set()
+        assert second_out.wait(10)
+        seen.append(sys.getswitchinterval())  # the other compile has ended: still short
+    helper.join()
+    assert seen == pytest.approx([1e-4, 1e-4]) and sys.getswitchinterval() == before
+    with pytest.raises(RuntimeError), short_switches():
+        raise RuntimeError("a compile that failed")
+    assert sys.getswitchinterval() == before
