@@ -133,6 +133,18 @@ def test_cuda_asked_for_on_a_cpu_machine_is_a_clear_error(tiny_model):
         Engine(tiny_model, config=EngineConfig(device="cuda"))
 
 
+def test_bf16_on_a_cpu_without_bf16_arithmetic_is_refused_and_auto_never_picks_it(monkeypatch):
+    import torch
+    from latentvj.bridge import device
+    cpu = torch.device("cpu")
+    assert device.pick_dtype(cpu, "auto") is torch.float32
+    monkeypatch.setattr(device, "_cpu_has_bf16", lambda: False)
+    with pytest.raises(device.DeviceError, match="no bf16 arithmetic .* use --precision fp32"):
+        device.pick_dtype(cpu, "bf16")
+    monkeypatch.setattr(device, "_cpu_has_bf16", lambda: True)
+    assert device.pick_dtype(cpu, "bf16") is torch.bfloat16, "asked for, where the CPU has it"
+
+
 @pytest.mark.parametrize("fps", [-1.0, float("nan"), 5000.0])
 def test_bad_engine_config_is_refused(fps):
     with pytest.raises(ValueError, match="fps"):
