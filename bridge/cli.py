@@ -127,7 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--device", default="auto", metavar="|".join(DEVICES),
                        help="where the model runs (default: auto = cuda > mps > cpu)")
         p.add_argument("--precision", default="auto", choices=PRECISIONS,
-                       help="auto = fp16 on CUDA/MPS, fp32 on CPU")
+                       help="auto = fp16 on CUDA/MPS, bf16 on a CPU with bf16 arithmetic, else fp32")
 
     serve = command("serve", help="run the generator: shared memory + preview + OSC")
     device_options(serve)

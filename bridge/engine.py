@@ -84,7 +84,7 @@ class EngineConfig:
     device: str = "auto"
     """auto (cuda > mps > cpu), cuda, cuda:N, mps or cpu."""
     precision: str = "auto"
-    """auto (fp16 on CUDA/MPS, fp32 on CPU), fp32, fp16 or bf16."""
+    """auto (fp16 on CUDA/MPS, bf16 on a CPU with bf16 arithmetic, else fp32), fp32, fp16 or bf16."""
     fps: float = 30.0
     """Target frame rate; 0 renders as fast as the model allows (benchmarks)."""
     size: tuple[int, int] | None = None

@@ -107,7 +107,8 @@ class Renderer:
         """
         Args:
             device: auto (cuda > mps > cpu), cuda, cuda:N, mps or cpu; one that is absent raises DeviceError.
-            precision: auto (fp16 on CUDA/MPS, fp32 on CPU), fp32, fp16 or bf16.
+            precision: auto (fp16 on CUDA/MPS, bf16 on a CPU with bf16 arithmetic, else fp32), fp32,
+                fp16 or bf16 (device.pick_dtype).
             resident: models :meth:`load` keeps prepared.
             compile: compile each prepared model in the background (CPU and CUDA; not MPS), swapping it in
                 when ready (see FastPath).
@@ -152,7 +153,7 @@ class Renderer:
             model.network.to(memory_format=torch.channels_last)
         model.network.eval()
         with torch.inference_mode():
-            probe = model.render(torch.zeros(1, model.latent_dim, device=self.device, dtype=self.dtype))
+            probe = model.render(torch.zeros(1, model.latent_dim, device=self.device, dtype=self._latent_dtype(model)))
             if not bool(torch.isfinite(probe).all()):
                 raise CheckpointError(f"model '{model.name}' cannot be played: it draws NaN or infinite values "
                                       f"at {describe(self.device)} {self.precision} (weights too large for this "
@@ -223,12 +224,13 @@ class Renderer:
         kind = KINDS[model.kind]
         with torch.inference_mode():  # as render calls it: an inference tensor in (guards check that)
             probe = torch.randn(1, model.latent_dim, generator=torch.Generator().manual_seed(0))
-            probe = probe.to(self.device, self.dtype)
+            probe = probe.to(self.device, self._latent_dtype(model))
             # a CUDA graph is recorded on the second or third call: the frame checked is a replayed one
             for _ in range(3 if self.device.type == "cuda" else 1):
                 got = kind.draw_compiled(function, model.network, probe, 1.0).clone()
             want = kind.draw(model.network, probe, 1.0)
-        tolerance = 1e-3 if self.dtype == torch.float32 else 2e-2
+        # a few units in the last place of the precision at 1.0 (bf16's is 1/128: the two passes round apart)
+        tolerance = {torch.float32: 1e-3, torch.float16: 2e-2}.get(self.dtype, 6e-2)
         if not torch.allclose(got.float(), want.float(), atol=tolerance, rtol=tolerance):
             raise ValueError(f"it draws {float((got.float() - want.float()).abs().max()):.2g} away from the "
                              "eager forward pass")
@@ -282,8 +284,8 @@ class Renderer:
             if z.shape != (latent_dim,):
                 raise ValueError(f"expected a latent of shape ({latent_dim},), got {z.shape}")
             latent = torch.from_numpy(np.ascontiguousarray(z, dtype=np.float32))[None]
-            image = self._fit(self._draw(prepared, latent.to(self.device, self.dtype), truncation, styling,
-                                         cpu=self.device.type == "cpu")[0], width, height)
+            image = self._fit(self._draw(prepared, latent.to(self.device, self._latent_dtype(prepared.model)),
+                                         truncation, styling, cpu=self.device.type == "cpu")[0], width, height)
             image = self._channels(image, channels)
             if len(layers) == 1:
                 blend = image
@@ -301,6 +303,11 @@ class Renderer:
             torch.cuda.current_stream(self.device).synchronize()
             return self._host.numpy()
         return pixels.cpu().numpy()
+
+    def _latent_dtype(self, model: LoadedModel) -> torch.dtype:
+        """The precision of the latent a model is handed: the renderer's, but float32 for a StyleGAN, whose
+        mapping runs in float32 on every device (a z rounded to half precision would move the image)."""
+        return torch.float32 if KINDS[model.kind].styled else self.dtype
 
     @staticmethod
     def _draw(prepared: Prepared, latent: torch.Tensor, truncation: float, styling, *, cpu: bool) -> torch.Tensor:
@@ -337,7 +344,8 @@ class Renderer:
             return image
         scale = max(width / w, height / h)
         size = (max(height, round(h * scale)), max(width, round(w * scale)))
-        image = F.interpolate(image[None], size=size, mode="bilinear", align_corners=False,
+        # in float32: the CPU's antialiased resampling has no bf16 kernel
+        image = F.interpolate(image[None].float(), size=size, mode="bilinear", align_corners=False,
                               antialias=scale < 1 and self.device.type != "mps")[0]
         top, left = (size[0] - height) // 2, (size[1] - width) // 2
         return image[:, top:top + height, left:left + width]

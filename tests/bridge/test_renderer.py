@@ -11,7 +11,7 @@ from latentvj.models.gan import GANConfig, Generator
 
 @pytest.fixture
 def renderer():
-    return Renderer("cpu")
+    return Renderer("cpu", "fp32")  # frames compared with the model's own float32 math
 
 
 def z(seed, dim=16):
@@ -146,3 +146,29 @@ def test_gans_and_vaes_play_channels_last_and_draw_what_the_default_layout_draws
         with torch.inference_mode():
             latent = torch.from_numpy(z(3))[None]
             assert torch.allclose(prepared.model.render(latent), plain.render(latent), atol=1e-5)
+
+
+def test_in_bf16_a_gan_draws_close_to_fp32_scaled_too_and_a_stylegan_exactly_as_in_fp32(tiny_gan_path, tmp_path):
+    """What auto plays on a CPU with bf16 arithmetic: a GAN within bf16's rounding of its fp32 frame, also
+    when the frame is scaled down (resampled in fp32: the CPU has no bf16 antialiased resize); a StyleGAN
+    as in fp32 (its mapping and latents stay fp32)."""
+    from latentvj.bridge.device import _cpu_has_bf16
+    from latentvj.models.stylegan2 import StyleGAN2, StyleGAN2Config
+
+    if not _cpu_has_bf16():
+        pytest.skip("this CPU has no bf16 arithmetic (bf16 is refused here)")
+    half, full = Renderer("cpu", "bf16"), Renderer("cpu", "fp32")
+    latent = z(5, 16)
+    for size in ((32, 32), (20, 12)):
+        a = half.render([(half.prepare(load_model(tiny_gan_path)), latent, 1.0)], width=size[0], height=size[1],
+                        channels=3).astype(int)
+        b = full.render([(full.prepare(load_model(tiny_gan_path)), latent, 1.0)], width=size[0], height=size[1],
+                        channels=3).astype(int)
+        assert a.shape == b.shape == (size[1], size[0], 3) and np.abs(a - b).mean() < 1.5
+    torch.manual_seed(0)
+    path = save_model(tmp_path / "sg2.safetensors", StyleGAN2(StyleGAN2Config(
+        resolution=16, latent_dim=8, w_dim=8, mapping_layers=2, channel_base=128, channel_max=16)).eval())
+    style = z(6, 8)
+    a, b = (r.render([(r.prepare(load_model(path)), style, 1.0)], width=16, height=16, channels=3)
+            for r in (half, full))
+    assert np.array_equal(a, b)
