@@ -153,6 +153,7 @@ class Engine:
         self.renderer = renderer or Renderer(self.config.device, self.config.precision, compile=self.config.compile)
         """Owns the device: every forward pass of a playing model goes through it."""
         self.threads = ThreadTuner(self.config.threads) if self.renderer.device.type == "cpu" else None
+        self._compiling = False  # a playing model compiles (the tuner waits)
         """The CPU render threads' tuner (None on a GPU, where the CPU's threads hardly matter)."""
         if self.threads is not None:
             self.renderer.thread_counts = self.threads.likely  # asked when a compile starts: the count now first
@@ -628,7 +629,15 @@ class Engine:
         tuner and for telling why frames are behind)."""
         threads = self.threads.threads if self.threads else 1
         self._renders.append((wall, cpu / (wall * threads) if wall > 0 else 1.0))
-        if self.threads is not None:
+        if self.threads is None:
+            return
+        # While a playing model compiles, its frames measure the compile beside them, not the machine: the
+        # tuner waits; and what it measured of the uncompiled pass says nothing of the compiled one.
+        compiling = any(deck.prepared.fast.state == "compiling" for deck in self.decks.values())
+        if compiling != self._compiling:
+            self._compiling = compiling
+            self.threads.forget()
+        if not compiling:
             self.threads.record(wall, 1.0 / self.config.fps if self.config.fps else 0.0)
 
     def _behind_advice(self) -> str:

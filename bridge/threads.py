@@ -153,6 +153,12 @@ class ThreadTuner:
         self._apply(choice)
         return choice
 
+    def forget(self) -> None:
+        """Drop what was measured: the frames to come are drawn another way (a model began or ended
+        compiling beside them)."""
+        self._times.clear()
+        self._measured.clear()
+
     def _known(self, count: int) -> float | None:
         found = self._measured.get(count)
         return found[0] if found and self._window - found[1] <= MEMORY else None

@@ -463,3 +463,21 @@ def test_the_behind_flag_follows_the_real_rate_within_seconds_with_advice_that_f
     assert "LatentVJ had 33% of its render threads' time while rendering" in engine._behind_advice()
     now[0] += 5.0  # and if frames stop coming at all, the rate says so at once
     assert engine.fps < 0.25
+
+
+def test_the_thread_tuner_waits_while_a_playing_model_compiles_and_starts_afresh_after(tiny_model, monkeypatch):
+    """Frames drawn while a model compiles beside them measure the compile, not the machine's load: the
+    tuner (--threads auto) is not fed them, and forgets what it measured of the uncompiled pass."""
+    engine, _ = engine_for(tiny_model)
+    tuner, fed = engine.threads, []
+    monkeypatch.setattr(tuner, "record", lambda wall, period: fed.append(wall))
+    tuner._measured[1] = (0.01, 0)
+    engine.prepared.fast.state = "compiling"
+    for i in range(40):
+        engine.step(i / 30)
+    assert fed == [] and tuner._measured == {}
+    tuner._measured[1] = (0.01, 0)
+    engine.prepared.fast.state = "compiled"
+    for i in range(40, 45):
+        engine.step(i / 30)
+    assert len(fed) == 5 and tuner._measured == {}, "fed again, from a clean slate"
