@@ -1,6 +1,6 @@
 """Image -> latent point, so a performer can morph live between their own pictures.
 
-A VAE has an encoder: the latent is its mean. A GAN has none: a short latent optimisation finds the
+A VAE has an encoder: the latent is its mean (as coordinates in the model's prior, models/vae.py). A GAN has none: a short latent optimisation finds the
 point whose image is closest to the picture (start from the best of a few random points, then Adam on z
 with a prior term that keeps z where the model's latents live). Deterministic for a seed.
 """
@@ -58,10 +58,11 @@ def encode_image(model: LoadedModel, image: torch.Tensor, *, steps: int = 200, s
     weight = next(model.network.parameters())  # work where the network is (the engine may have moved it)
     device, dtype = weight.device, weight.dtype
     target = image[None].to(device, dtype)
-    if KINDS[model.kind].encodes:  # a VAE: its encoder's mean
+    if KINDS[model.kind].encodes:  # a VAE: its encoder's mean, as coordinates in its prior (what walks take)
         with torch.no_grad():
             mu, _ = model.network.encode(target)
-        return mu[0].float().cpu().numpy()
+            point = model.network.to_prior(mu)
+        return point[0].float().cpu().numpy()
     generator = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         starts = torch.randn(candidates, model.latent_dim, generator=generator).to(device, dtype)

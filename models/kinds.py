@@ -256,10 +256,11 @@ def _gan_first_stage(network: nn.Module, z: Tensor) -> Tensor:
 
 
 def _vae_first_stage(network: nn.Module, z: Tensor) -> Tensor:
-    """The decoder's `from_latent` linear layer viewed as a 4x4 map with `first` channels, then its `stem`
-    (batch norm, ReLU)."""
+    """The point of the prior (VAE.from_prior), through the decoder's `from_latent` linear layer viewed as
+    a 4x4 map with `first` channels, then its `stem` (batch norm, ReLU)."""
     decoder = network.decoder
-    return decoder.stem(decoder.from_latent(z).view(z.shape[0], decoder.first, 4, 4)).flatten(1)
+    latent = network.from_prior(z)
+    return decoder.stem(decoder.from_latent(latent).view(z.shape[0], decoder.first, 4, 4)).flatten(1)
 
 
 KINDS: dict[str, ModelKind] = {kind.name: kind for kind in (
@@ -267,8 +268,8 @@ KINDS: dict[str, ModelKind] = {kind.name: kind for kind in (
               lambda network, z, knob, styling=None: network(_scaled(z, knob)), _gan_first_stage, encodes=False,
               compiled_part=lambda network: network, channels_last=True),
     ModelKind("vae", VAEConfig, VAE, "vae.", "temperature",
-              lambda network, z, knob, styling=None: network.decode(_scaled(z, knob)), _vae_first_stage,
-              encodes=True, compiled_part=lambda network: network.decode, channels_last=True),
+              lambda network, z, knob, styling=None: network.sample(_scaled(z, knob)), _vae_first_stage,
+              encodes=True, compiled_part=lambda network: network.sample, channels_last=True),
     ModelKind("stylegan2", StyleGAN2Config, StyleGAN2, "stylegan.", "truncation", _stylegan_draw,
               _stylegan_first_stage, encodes=False, place=_place_stylegan, styled=True,
               compiled_part=lambda network: network.synthesis, compiled_draw=_stylegan_draw_compiled),

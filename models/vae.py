@@ -10,12 +10,21 @@ image channels, tanh. Widths follow the same rule as the GAN: `base` channels at
 per halving towards 4x4, capped at 8 * base.
 
 Both stages are public so latent walks can move in the VAE's space and live images can be encoded.
+
+Where a walk goes is the **prior**. A VAE's encodings of its data do not fill the standard normal prior
+that the KL term pulls them towards: they sit off-centre, wider along some axes and narrower along
+others, so points drawn from N(0, I) land between them and decode to muddy pictures. With ``prior
+"fitted"`` the model carries the Gaussian of its training set's encodings (mean and a Cholesky factor of
+the covariance, :meth:`VAE.fit_prior`; "ex-post density estimation", Ghosh et al. 2020) and plays points
+of it: :meth:`VAE.sample` takes coordinates x ~ N(0, I) to z = mean + scale @ x. With ``"normal"`` (files
+made before there was a choice) x is z.
 The sampling step of `forward` takes its randomness as an argument; nothing here draws from
 torch's global random generator.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import torch
@@ -25,6 +34,7 @@ from .gan import UpBlock, _check_positive_int, _check_resolution, feature_widths
 
 LOGVAR_MIN = -30.0  # logvar is clamped to this range when sampling, so exp() stays finite
 LOGVAR_MAX = 20.0
+PRIORS = ("normal", "fitted")
 
 
 @dataclass
@@ -33,11 +43,17 @@ class VAEConfig:
     latent_dim: int = 128  # size of the latent vector z
     base: int = 32  # width: channels of the largest feature maps; x2 per halving, max 8x
     channels: int = 3  # image channels (3 for RGB)
+    prior: str = "normal"  # where walks go: "normal" (N(0, I)) or "fitted" (the data's encodings, see above)
+
+    added_fields = {"prior": "normal"}
+    """Fields newer than some model files, with the value those files mean (see GANConfig.added_fields)."""
 
     def __post_init__(self) -> None:
         _check_resolution("VAEConfig", self.resolution)
         for name in ("latent_dim", "base", "channels"):
             _check_positive_int("VAEConfig", name, getattr(self, name))
+        if self.prior not in PRIORS:
+            raise ValueError(f"VAEConfig.prior must be one of {list(PRIORS)}, got {self.prior!r}")
 
 
 class EncoderBlock(nn.Module):
@@ -104,6 +120,10 @@ class VAE(nn.Module):
         self.config = config
         self.encoder = Encoder(config)
         self.decoder = Decoder(config)
+        if config.prior == "fitted":
+            self.register_buffer("prior_mean", torch.zeros(config.latent_dim))
+            self.register_buffer("prior_scale", torch.eye(config.latent_dim))  # lower-triangular: the
+            # prior's covariance is prior_scale @ prior_scale.T
 
     @property
     def latent_dim(self) -> int:
@@ -127,6 +147,50 @@ class VAE(nn.Module):
                 f"expected z of shape [B, {self.config.latent_dim}], got {list(z.shape)}"
             )
         return self.decoder(z)
+
+    def from_prior(self, x: Tensor) -> Tensor:
+        """Coordinates x ~ N(0, I) [B, latent_dim] -> the latent z of that point of the prior."""
+        if self.config.prior == "normal":
+            return x
+        return self.prior_mean.to(x.dtype) + x @ self.prior_scale.to(x.dtype).T
+
+    def to_prior(self, z: Tensor) -> Tensor:
+        """The inverse of :meth:`from_prior`: a latent z [B, latent_dim] (an encoding) -> its coordinates."""
+        if self.config.prior == "normal":
+            return z
+        centred = (z.float() - self.prior_mean.float())[..., None]
+        return torch.linalg.solve_triangular(self.prior_scale.float(), centred, upper=False)[..., 0].to(z.dtype)
+
+    def sample(self, x: Tensor) -> Tensor:
+        """Coordinates in the prior [B, latent_dim] -> images: what walks and samples play."""
+        return self.decode(self.from_prior(x))
+
+    @torch.no_grad()
+    def fit_prior(self, images: Tensor, *, batch: int = 256, jitter: float = 1e-5) -> "VAE":
+        """This VAE with the prior fitted to ``images`` (float [-1, 1] or uint8 [N, channels, R, R], at least
+        latent_dim + 1 of them): the mean and covariance of their encodings' means. The network is put in
+        eval mode; its config becomes ``prior="fitted"``."""
+        if len(images) <= self.config.latent_dim:
+            raise ValueError(f"fitting the prior takes more images than latent dimensions "
+                             f"({self.config.latent_dim}), got {len(images)}")
+        self.eval()
+        parameter = next(self.parameters())
+        means = []
+        for start in range(0, len(images), batch):
+            part = images[start:start + batch]
+            part = part.float() / 127.5 - 1 if part.dtype == torch.uint8 else part.float()
+            means.append(self.encode(part.to(parameter.device, parameter.dtype))[0].float().cpu())
+        means = torch.cat(means)
+        mean = means.mean(dim=0)
+        covariance = torch.cov(means.T) + jitter * torch.eye(self.config.latent_dim)
+        scale = torch.linalg.cholesky(covariance)
+        if self.config.prior != "fitted":
+            self.config = dataclasses.replace(self.config, prior="fitted")
+            self.register_buffer("prior_mean", torch.zeros_like(mean, device=parameter.device))
+            self.register_buffer("prior_scale", torch.zeros_like(scale, device=parameter.device))
+        self.prior_mean.copy_(mean.to(self.prior_mean.device))
+        self.prior_scale.copy_(scale.to(self.prior_scale.device))
+        return self
 
     @staticmethod
     def reparameterize(mu: Tensor, logvar: Tensor, eps: Tensor) -> Tensor:

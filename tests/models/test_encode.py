@@ -46,6 +46,12 @@ def test_vae_encodes_with_its_encoder(tiny_vae_path):
     with torch.no_grad():
         mu, _ = model.network.encode(image[None])
     assert z.dtype == np.float32 and np.allclose(z, mu[0].numpy())
+    # a VAE with a fitted prior: the coordinates of that encoding in its prior, which the walk then plays
+    model.network.fit_prior(torch.rand(40, 3, 32, 32, generator=torch.Generator().manual_seed(1)) * 2 - 1)
+    x = encode_image(model, image)
+    with torch.no_grad():
+        assert torch.allclose(model.network.from_prior(torch.from_numpy(x)[None]), mu, atol=1e-4)
+        assert not np.allclose(x, mu[0].numpy(), atol=1e-2)
 
 
 def test_a_picture_of_the_wrong_size_is_refused(tiny_model):

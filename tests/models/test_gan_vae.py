@@ -155,3 +155,34 @@ def test_reflect_padding_mirrors_the_edge_and_is_refused_where_it_cannot_apply()
         GANConfig(upsample="transposed", padding="reflect")
     with pytest.raises(ValueError, match=r"padding must be one of \['zeros', 'reflect'\], got 'circular'"):
         GANConfig(upsample="resize", padding="circular")
+
+
+def test_a_fitted_prior_is_the_gaussian_of_the_datas_encodings_and_walks_play_through_it():
+    """VAE.fit_prior: the mean and covariance (Cholesky factor) of the encodings' means; sample(x) decodes
+    mean + scale @ x; to_prior inverts from_prior; a model without one plays N(0, I) as before."""
+    torch.manual_seed(0)
+    vae = VAE(VAEConfig(resolution=32, latent_dim=8, base=4)).eval()
+    x = torch.randn(5, 8)
+    with torch.no_grad():
+        before = vae.sample(x)
+        assert torch.equal(before, vae.decode(x)) and torch.equal(vae.to_prior(x), x)
+        images = torch.rand(64, 3, 32, 32, generator=torch.Generator().manual_seed(3)) * 2 - 1
+        vae.fit_prior(images)
+        assert vae.config.prior == "fitted"
+        encodings = vae.encode(images)[0]
+        assert torch.allclose(vae.prior_mean, encodings.mean(dim=0), atol=1e-5)
+        assert torch.allclose(vae.prior_scale @ vae.prior_scale.T, torch.cov(encodings.T), atol=1e-4)
+        assert torch.allclose(vae.sample(x), vae.decode(vae.prior_mean + x @ vae.prior_scale.T), atol=1e-6)
+        assert torch.allclose(vae.to_prior(vae.from_prior(x)), x, atol=1e-4)
+        uint8 = ((images + 1) * 127.5).round().to(torch.uint8)
+        again = VAE(vae.config).eval()
+        again.load_state_dict(vae.state_dict())  # strict: a fitted config has the buffers
+        assert torch.allclose(again.sample(x), vae.sample(x), atol=1e-6)
+        refit = VAE(VAEConfig(resolution=32, latent_dim=8, base=4)).eval()
+        refit.load_state_dict(vae.state_dict(), strict=False)
+        refit.fit_prior(uint8)  # uint8 pictures are read as the training data is
+        assert torch.allclose(refit.prior_mean, vae.prior_mean, atol=2e-2)
+    with pytest.raises(ValueError, match="more images than latent dimensions"):
+        VAE(VAEConfig(resolution=32, latent_dim=8, base=4)).fit_prior(images[:8])
+    with pytest.raises(ValueError, match=r"prior must be one of \['normal', 'fitted'\]"):
+        VAEConfig(prior="learned")

@@ -50,6 +50,11 @@ def test_training_lowers_the_loss_and_exports_encoder_and_decoder(squares, tmp_p
     assert meta["data"] == "squares" and meta["licence"] == "CC0" and meta["command"] == "latentvj train vae ..."
     assert meta["final_losses"]["recon"] == pytest.approx(log[-1]["recon"], rel=1e-4)
     assert meta["train_seconds"] >= 0 and "VAE" in meta["architecture"]
+    # walks go through the training set's encodings (32 images, 2 per latent dimension: enough to fit them)
+    assert model.config.prior == "fitted" and "prior fitted to the training set's encodings" in meta["architecture"]
+    with torch.no_grad():
+        encodings = model.network.encode(squares.images.float() / 127.5 - 1)[0]
+    assert torch.allclose(model.network.prior_mean, encodings.mean(dim=0), atol=1e-4)
     samples, interp = Image.open(tmp_path / "sq.samples.png"), Image.open(tmp_path / "sq.interp.png")
     assert samples.size == (8 * 32, 8 * 32) and interp.size == (10 * 32, 32)
     assert np.asarray(samples).std() > 0, "the sample grid is not blank"
@@ -61,6 +66,11 @@ def test_training_lowers_the_loss_and_exports_encoder_and_decoder(squares, tmp_p
         error = (model.render(mu) - x).pow(2).mean().item()
         other = (model.render(mu.roll(1, 0)) - x).pow(2).mean().item()
     assert error < other
+
+
+def test_with_too_few_images_per_latent_dimension_the_prior_stays_normal(squares, tmp_path):
+    model = load_model(train_vae(squares, tmp_path / "wide.safetensors", tiny(steps=2, latent_dim=17)))
+    assert model.config.prior == "normal" and "prior N(0, I)" in model.metadata["architecture"]
 
 
 def test_the_same_seed_trains_the_same_model(squares, tmp_path):
