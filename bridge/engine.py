@@ -153,8 +153,8 @@ class Engine:
         self.renderer = renderer or Renderer(self.config.device, self.config.precision, compile=self.config.compile)
         """Owns the device: every forward pass of a playing model goes through it."""
         self.threads = ThreadTuner(self.config.threads) if self.renderer.device.type == "cpu" else None
-        self._compiling = False  # a playing model compiles (the tuner waits)
         """The CPU render threads' tuner (None on a GPU, where the CPU's threads hardly matter)."""
+        self._compiling = False  # a playing model compiles (the tuner waits)
         if self.threads is not None:
             self.renderer.thread_counts = self.threads.likely  # asked when a compile starts: the count now first
         self.width, self.height = self.config.size or (model.resolution, model.resolution)
