@@ -44,13 +44,34 @@ RESIDENT_MODELS = 2
 forth between two is instant and a controller asking for the same loads again and again costs nothing."""
 
 
+def to_pixels(image: torch.Tensor, scale: torch.Tensor | float) -> torch.Tensor:
+    """A (C, H, W) image in [-1, 1] as uint8 (H, W, C), ``scale`` (127.5 at full brightness) fading it
+    towards black: the one conversion of every frame, on the device."""
+    return image.float().add(1.0).mul_(scale).clamp_(0, 255).to(torch.uint8).permute(1, 2, 0).contiguous()
+
+
+def framed(part: Callable[..., torch.Tensor], dtype: torch.dtype) -> Callable[..., tuple]:
+    """What the renderer compiles: a kind's compiled part with the frame's ends in the same graph. Its first
+    input comes in float32 and is cast to ``dtype`` inside; it returns the image and that image's first
+    picture as uint8 pixels (:func:`to_pixels` at ``scale``, a 0-d tensor so that a fade never compiles it
+    again). On the CPU each eager operation before and after the network costs a dispatch and a wake-up of
+    the sleeping OpenMP threads: in the graph they cost nothing (docs/performance.md)."""
+
+    def frame(x: torch.Tensor, *args, scale: torch.Tensor, **kwargs) -> tuple[torch.Tensor, torch.Tensor]:
+        image = part(x.to(dtype), *args, **kwargs)
+        return image, to_pixels(image[0], scale)
+
+    return frame
+
+
 @dataclass
 class FastPath:
-    """A model's compiled forward pass (``torch.compile``, inductor with freezing), made on a thread of its
-    own while the eager one plays, and used from the first frame after it is ready; any error in making or
-    running it leaves the eager one playing."""
+    """A model's compiled forward pass (``torch.compile``, inductor with freezing, of :func:`framed`), made
+    on a thread of its own while the eager one plays, and used from the first frame after it is ready; any
+    error in making or running it leaves the eager one playing."""
 
     function: Callable | None = None
+    """The compiled :func:`framed` part; :meth:`draw` calls it."""
     state: str = "eager"
     """"eager" (not compiled: off, or a kind that is not), "compiling", "compiled" or "failed: why"."""
     seconds: float = 0.0
@@ -60,6 +81,20 @@ class FastPath:
     threads: frozenset = frozenset()
     """The CPU thread counts it is made for. A compiled CPU kernel is made for one count: called at another
     it compiles again, seconds on the render thread, so at a count not in here the eager pass plays."""
+
+    def draw(self, model: LoadedModel, latent: torch.Tensor, truncation: float, styling=None, *,
+             scale: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The kind's draw through the compiled part (``latent`` in float32): (images, the first image's
+        uint8 pixels at ``scale``)."""
+        pixels = []
+
+        def part(x, *args, **kwargs):
+            image, frame = self.function(x, *args, scale=scale, **kwargs)
+            pixels.append(frame)
+            return image
+
+        image = KINDS[model.kind].draw_compiled(part, model.network, latent, truncation, styling)
+        return image, pixels[-1]
 
 
 @dataclass(frozen=True)
@@ -186,13 +221,13 @@ class Renderer:
 
             inductor.freezing = True  # weights as constants: folded and laid out for the convolutions
             inductor.compile_threads = 1
-            part = KINDS[model.kind].compiled_part(model.network)
+            part = framed(KINDS[model.kind].compiled_part(model.network), self._latent_dtype(model))
             # on CUDA also replayed as a CUDA graph (one launch a frame instead of one per kernel)
             function = torch.compile(part, dynamic=False,
                                      mode="reduce-overhead" if self.device.type == "cuda" else None)
             asked = self.thread_counts() if callable(self.thread_counts) else self.thread_counts
             counts = list(asked) if self.device.type == "cpu" and asked else [None]
-            self._compile_for(counts[0], function, model)
+            self._compile_for(counts[0], fast, function, model)
         except Exception as exc:  # no compiler, an unsupported operator...: the eager one plays on
             fast.state = f"failed: {type(exc).__name__}: {str(exc).strip().splitlines()[0][:160] if str(exc).strip() else ''}"
             log.warning("model '%s' plays uncompiled: compiling it %s", model.name, fast.state)
@@ -203,7 +238,7 @@ class Renderer:
         # would hold frames up (two compute-bound jobs on the same cores).
         for count in counts[1:]:
             try:
-                self._compile_for(count, function, model)
+                self._compile_for(count, fast, function, model)
             except Exception as exc:
                 log.info("model '%s': not compiled for %d threads (%s); it plays uncompiled at that count",
                          model.name, count, exc)
@@ -216,24 +251,30 @@ class Renderer:
         log.info("model '%s' compiled in %.1f s%s; playing the compiled forward pass", model.name, fast.seconds,
                  "" if made == {None} else f" (for {', '.join(map(str, sorted(made)))} threads)")
 
-    def _compile_for(self, count: int | None, function: Callable, model: LoadedModel) -> None:
+    def _compile_for(self, count: int | None, fast: FastPath, function: Callable, model: LoadedModel) -> None:
         """Make (or check) the compiled pass at ``count`` CPU threads (torch's count is this thread's own:
-        the render thread's is untouched), checked against the eager pass on a probe; raises if it differs."""
+        the render thread's is untouched), checked against the eager pass on a probe, image and pixels;
+        raises if it differs."""
         if count is not None:
             torch.set_num_threads(count)
         kind = KINDS[model.kind]
-        with torch.inference_mode():  # as render calls it: an inference tensor in (guards check that)
-            probe = torch.randn(1, model.latent_dim, generator=torch.Generator().manual_seed(0))
-            probe = probe.to(self.device, self._latent_dtype(model))
+        trial = FastPath(function)
+        with torch.inference_mode():  # as render calls it: inference tensors in (guards check that)
+            probe = torch.randn(1, model.latent_dim, generator=torch.Generator().manual_seed(0)).to(self.device)
+            scale = self._scale(127.5)
             # a CUDA graph is recorded on the second or third call: the frame checked is a replayed one
             for _ in range(3 if self.device.type == "cuda" else 1):
-                got = kind.draw_compiled(function, model.network, probe, 1.0).clone()
-            want = kind.draw(model.network, probe, 1.0)
+                got, pixels = trial.draw(model, probe, 1.0, scale=scale)
+                got, pixels = got.clone(), pixels.clone()
+            want = kind.draw(model.network, probe.to(self._latent_dtype(model)), 1.0)
         # a few units in the last place of the precision at 1.0 (bf16's is 1/128: the two passes round apart)
         tolerance = {torch.float32: 1e-3, torch.float16: 2e-2}.get(self.dtype, 6e-2)
         if not torch.allclose(got.float(), want.float(), atol=tolerance, rtol=tolerance):
             raise ValueError(f"it draws {float((got.float() - want.float()).abs().max()):.2g} away from the "
                              "eager forward pass")
+        levels = (pixels.int() - to_pixels(want[0], 127.5).int()).abs().max()
+        if int(levels) > 1 + 255 * tolerance:
+            raise ValueError(f"its pixels are {int(levels)} levels away from the eager pass's")
 
     def load(self, path: Path) -> tuple[Prepared, bool]:
         """The model in a file, prepared: from the resident ones when it is there (then ``False``: nothing
@@ -277,25 +318,28 @@ class Renderer:
             # while two layers of this frame (the same model on both decks) each keep their own
             torch.compiler.cudagraph_mark_step_begin()
         blend: torch.Tensor | None = None
+        # the fade to black rides on the one conversion's scale
+        scale = 127.5 * min(1.0, max(0.0, fade))
         for prepared, z, weight, *knob in layers:
             truncation = knob[0] if knob else 1.0
             styling = knob[1] if len(knob) > 1 else None
             latent_dim = prepared.model.latent_dim
             if z.shape != (latent_dim,):
                 raise ValueError(f"expected a latent of shape ({latent_dim},), got {z.shape}")
-            latent = torch.from_numpy(np.ascontiguousarray(z, dtype=np.float32))[None]
-            image = self._fit(self._draw(prepared, latent.to(self.device, self._latent_dtype(prepared.model)),
-                                         truncation, styling, cpu=self.device.type == "cpu")[0], width, height)
-            image = self._channels(image, channels)
+            latent = torch.from_numpy(np.ascontiguousarray(z, dtype=np.float32))[None].to(self.device)
+            image, pixels = self._draw(prepared, latent, truncation, styling, scale)
+            if len(layers) == 1 and pixels is not None and pixels.shape == (height, width, channels):
+                return self._to_host(pixels)  # the compiled pass made the frame itself
+            image = self._channels(self._fit(image[0], width, height), channels)
             if len(layers) == 1:
                 blend = image
             else:
                 term = image.float().mul(weight)
                 blend = term if blend is None else blend.add_(term)
-        # To uint8 once, on the device, in as few operations as possible (each costs a dispatch on CPU);
-        # the fade to black rides on the scale.
-        scale = 127.5 * min(1.0, max(0.0, fade))
-        pixels = blend.float().add(1.0).mul_(scale).clamp_(0, 255).to(torch.uint8).permute(1, 2, 0).contiguous()
+        return self._to_host(to_pixels(blend, scale))
+
+    def _to_host(self, pixels: torch.Tensor) -> np.ndarray:
+        """The frame's pixels on the host: through a pinned buffer from CUDA."""
         if self.device.type == "cuda":
             if self._host is None or self._host.shape != pixels.shape:
                 self._host = torch.empty(pixels.shape, dtype=torch.uint8, pin_memory=True)
@@ -304,24 +348,30 @@ class Renderer:
             return self._host.numpy()
         return pixels.cpu().numpy()
 
+    def _scale(self, value: float) -> torch.Tensor:
+        """The compiled pass's pixel scale: a 0-d tensor on the device, so its value is an input, not a
+        constant of the graph."""
+        return torch.full((), value, dtype=torch.float32, device=self.device)
+
     def _latent_dtype(self, model: LoadedModel) -> torch.dtype:
         """The precision of the latent a model is handed: the renderer's, but float32 for a StyleGAN, whose
         mapping runs in float32 on every device (a z rounded to half precision would move the image)."""
         return torch.float32 if KINDS[model.kind].styled else self.dtype
 
-    @staticmethod
-    def _draw(prepared: Prepared, latent: torch.Tensor, truncation: float, styling, *, cpu: bool) -> torch.Tensor:
-        fast = prepared.fast
-        if fast.function is not None and (not cpu or torch.get_num_threads() in fast.threads
+    def _draw(self, prepared: Prepared, latent: torch.Tensor, truncation: float, styling,
+              scale: float) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """A layer's images from its float32 latent on the device, and, through the compiled pass, the first
+        image's uint8 pixels at ``scale`` (None from the eager pass)."""
+        fast, model = prepared.fast, prepared.model
+        if fast.function is not None and (self.device.type != "cpu" or torch.get_num_threads() in fast.threads
                                           or None in fast.threads):
             try:
-                return KINDS[prepared.model.kind].draw_compiled(fast.function, prepared.model.network, latent,
-                                                                truncation, styling)
+                return fast.draw(model, latent, truncation, styling, scale=self._scale(scale))
             except Exception as exc:  # the compiled pass failed where the eager one may not: eager from now on
                 fast.function, fast.state = None, f"failed: {type(exc).__name__}: {exc}"[:200]
                 log.warning("model '%s': its compiled forward pass failed (%s); playing it uncompiled",
-                            prepared.model.name, exc)
-        return prepared.model.render(latent, truncation=truncation, styling=styling)
+                            model.name, exc)
+        return model.render(latent.to(self._latent_dtype(model)), truncation=truncation, styling=styling), None
 
     @staticmethod
     def _channels(image: torch.Tensor, channels: int) -> torch.Tensor:

@@ -91,6 +91,7 @@ def test_a_model_compiles_in_the_background_and_its_compiled_pass_takes_over(tin
     playing = torch.get_num_threads()
     renderer = Renderer("cpu", compile=True, thread_counts=(1, 2))
     prepared = renderer.prepare(load_model(tiny_gan_path))
+    eager_twin = Renderer("cpu").prepare(load_model(tiny_gan_path))
     z = np.random.default_rng(0).standard_normal(16).astype(np.float32)
     eager = renderer.render([(prepared, z, 1.0)], width=32, height=32, channels=3)
     assert prepared.fast.state in ("compiling", "compiled")
@@ -107,10 +108,20 @@ def test_a_model_compiles_in_the_background_and_its_compiled_pass_takes_over(tin
             compiled = renderer.render([(prepared, z, 1.0)], width=32, height=32, channels=3)
             assert counters["stats"]["unique_graphs"] == graphs, f"compiled again at {count} threads"
             assert np.abs(compiled.astype(int) - eager.astype(int)).max() <= 1
+        # The compiled pass makes the frame's pixels itself (the conversion and the fade in its graph): a fade
+        # is an input of it, never a reason to compile again, and a blend or another size still plays it.
+        graphs = counters["stats"]["unique_graphs"]
+        for fade in (0.5, 0.25, 0.0):
+            faded = renderer.render([(prepared, z, 1.0)], width=32, height=32, channels=3, fade=fade)
+            want = Renderer("cpu").render([(eager_twin, z, 1.0)], width=32, height=32, channels=3, fade=fade)
+            assert np.abs(faded.astype(int) - want.astype(int)).max() <= 1, fade
+        wider = renderer.render([(prepared, z, 1.0)], width=48, height=24, channels=4)
+        assert wider.shape == (24, 48, 4) and (wider[..., 3] == 255).all()
+        assert counters["stats"]["unique_graphs"] == graphs, "a fade or a size compiled the pass again"
     finally:
         torch.set_num_threads(playing)
     # a compiled pass that fails while playing: that frame and the next are drawn eager
-    def broken(_):
+    def broken(*args, **kwargs):
         raise RuntimeError("a kernel that fails")
     prepared.fast.function = broken
     again = renderer.render([(prepared, z, 1.0)], width=32, height=32, channels=3)
