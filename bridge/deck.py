@@ -50,6 +50,8 @@ class Smoother:
         self.target = target
 
     def step(self, t: float, dt: float, tau: float) -> float:
+        if self._ramp is None and self.value == self.target:  # at rest: most of them, most frames
+            return self.value
         if self._ramp is not None:
             start, t0, seconds = self._ramp
             u = min(1.0, max(0.0, (t - t0) / seconds))
@@ -102,7 +104,8 @@ class Deck:
         self.names = names
         self._rng = rng or np.random.default_rng()
         snap = control.snapshot()
-        self._applied = {name: snap.serials[names(name)] for name in _own_names()}
+        self._applied = {name: snap.serials[names(name)] for name in OWN_NAMES}
+        self._seen = -1  # the state's writes as of the last frame that applied all changes
         self.smoothers = {name: Smoother(snap[names(name)]) for name in SMOOTHED}
         self.walker: Walker | None = None
         self.in_beats = False
@@ -195,8 +198,13 @@ class Deck:
         changes that wait (for a quantise boundary); ``only``: apply just these (the ones whose boundary
         has come, at its moment)."""
         m = moment_of(t)
-        names = [n for n in (only if only is not None else _own_names()) if n not in held]
-        changed = {name for name in names if self._changed(snap, name)}
+        if only is None and not held and snap.writes == self._seen:
+            changed = set()  # nothing was set since the last frame
+        else:
+            names = only if only is not None else OWN_NAMES
+            changed = {name for name in names if name not in held and self._changed(snap, name)}
+            if only is None and not held:
+                self._seen = snap.writes
         in_beats = self._get(snap, "walk/beats") > 0
         moved = self.in_beats and abs(m.position - m.beat + snap["walk/offset"] - self._timeline) > 1e-9
         if in_beats != self.in_beats or moved:  # the walk changes clocks, or its timeline moved
@@ -376,6 +384,5 @@ class Deck:
                 "walk_in": "beats" if self.in_beats else "seconds"}
 
 
-def _own_names() -> list[str]:
-    """The deck parameters whose serials a deck follows."""
-    return [*_TIMING, "walk/mode", "seed", "walk/randomise", "z", "z/N", *_STYLE, *SMOOTHED]
+OWN_NAMES = (*_TIMING, "walk/mode", "seed", "walk/randomise", "z", "z/N", *_STYLE, *SMOOTHED)
+"""The deck parameters whose serials a deck follows."""

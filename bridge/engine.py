@@ -40,8 +40,9 @@ log = logging.getLogger("latentvj.engine")
 
 def _names_of(deck: str) -> Callable[[str], str]:
     """Where deck ``deck`` finds its parameters in the state: its own for a deck's parameter, the shared
-    one for the others (smoothing)."""
-    return lambda name: deck_name(deck, name) if PARAMS[name].deck == "*" else name
+    one for the others (smoothing). A table, looked up dozens of times a frame."""
+    table = {p.name: deck_name(deck, p.name) if p.deck == "*" else p.name for p in PARAMS}
+    return table.__getitem__
 
 
 _DECK_QUANTISED = tuple(name for name in QUANTISED if PARAMS[name].deck == "*" and name != "preset/recall")

@@ -27,6 +27,8 @@ class Snapshot:
     """How many times each parameter has been set since start; only ever grows."""
     sources: Mapping[str, "Address | None"]
     """Who set each parameter last (errors about applying it go back there); None: LatentVJ itself."""
+    writes: int = 0
+    """How many writes the state had when it was taken: two snapshots with the same count are the same."""
 
     def __getitem__(self, name: str) -> Any:
         return self.values[name]
@@ -59,6 +61,8 @@ class ControlState:
         self._serials: dict[str, int] = {p.name: 0 for p in registry}
         self._sources: dict[str, Address | None] = {p.name: None for p in registry}
         self._listeners: list[Listener] = []
+        self._writes = 0  # every write (set, set_item, take_items) counts one
+        self._snapshot: Snapshot | None = None
         self.selected = registry["deck"].default if "deck" in self._serials else DECKS[0]
         """The deck that the names without a deck (``walk/speed``) stand for; ``/lvj/deck`` changes it."""
         self.latent_dims = {deck: 0 for deck in DECKS}
@@ -122,6 +126,7 @@ class ControlState:
         return serial
 
     def _store(self, name: str, value: Any, source: Address | None, changes: list) -> int:
+        self._writes += 1
         self._values[name] = value
         self._serials[name] += 1
         self._sources[name] = source
@@ -139,6 +144,7 @@ class ControlState:
             items = dict(items) if isinstance(items, dict) else {}
             items[index] = value
             self._values[name] = items
+            self._writes += 1
             self._serials[name] += 1
             self._sources[name] = source
             deck, base = split_deck(name)
@@ -155,6 +161,7 @@ class ControlState:
                 name = deck_name(self.selected, name)
             items = self._values.get(name)
             self._values[name] = None
+            self._writes += 1
         return items if isinstance(items, dict) else {}
 
     def get(self, name: str) -> Any:
@@ -162,8 +169,13 @@ class ControlState:
         return self._values.get(name)
 
     def snapshot(self) -> Snapshot:
+        """The values, serials and sources now. Nothing written since the last one: that one again (a
+        snapshot is read, never changed)."""
         with self._lock:
-            return Snapshot(dict(self._values), dict(self._serials), dict(self._sources))
+            if self._snapshot is None or self._snapshot.writes != self._writes:
+                self._snapshot = Snapshot(dict(self._values), dict(self._serials), dict(self._sources),
+                                          self._writes)
+            return self._snapshot
 
     def listen(self, listener: Listener) -> None:
         """Call ``listener(change)`` after every change, on the thread that made it. Keep it cheap."""

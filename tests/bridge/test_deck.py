@@ -69,3 +69,28 @@ def test_a_preset_of_the_deck_comes_back(deck, tmp_path):
     deck.check(preset, store)
     deck.recall(preset, 3.0, seconds=0.0)
     assert np.allclose(frame(deck, 3.0), kept) and deck.control.get("seed") == 7
+
+
+def test_every_write_between_frames_is_applied_however_quiet_the_frames_before(deck):
+    """Frames with nothing new reuse one snapshot and skip looking for changes; the next write of any kind (a
+    value, a trigger sent again, a latent point) is still applied on the next frame."""
+    for name, value in (("smoothing", 0.0), ("morph/time", 0.0), ("walk/mode", "hold")):
+        deck.control.set(name, value)
+    base = frame(deck, 1.0)
+    assert deck.control.snapshot() is deck.control.snapshot(), "nothing written: the same snapshot"
+    for t in (1.1, 1.2, 1.3):
+        np.testing.assert_array_equal(frame(deck, t), base)
+    deck.control.set("direction/2", 1.5)
+    np.testing.assert_allclose(frame(deck, 1.4), base + 1.5 * deck.prepared.directions[1], atol=1e-5)
+    seed = deck.walker.seed
+    deck.control.set("seed", seed + 1)
+    frame(deck, 1.5)
+    assert deck.walker.seed == seed + 1
+    for t in (1.6, 1.7):  # a trigger sent again with the same value is applied again
+        before = deck.walker.seed
+        deck.control.set("walk/randomise", True)
+        frame(deck, t)
+        assert deck.walker.seed != before
+    deck.control.set("direction/2", 0.0)
+    deck.control.set("z", (0.25,) * 16)
+    np.testing.assert_allclose(frame(deck, 1.8), 0.25, atol=1e-5)
