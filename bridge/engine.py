@@ -108,6 +108,20 @@ class EngineConfig:
                 raise ValueError(f"output size must be {lo}..{hi} pixels per side, got {w}x{h}")
 
 
+@dataclass
+class _Frame:
+    """A frame submitted to the renderer and not yet published: what publishing it needs."""
+
+    pending: object
+    """The renderer's :class:`Pending`."""
+    snap: Snapshot
+    prev: Moment
+    """The frame before's moment (a pulse is sent when a beat falls between the two)."""
+    moment: Moment
+    taken: float
+    """When its moment was read from the clock (Unix seconds)."""
+
+
 SHARED_CPU = 0.6
 """Below this share of its render threads' time while rendering, the CPU is shared with other work."""
 PACE_WINDOW_S = 1.0
@@ -279,6 +293,11 @@ class Engine:
     def step(self, t: float | Moment | None = None) -> np.ndarray | None:
         """Render and publish the frame for time ``t`` (a Moment of the tempo clock, or seconds since start;
         the clock's now by default). Returns the frame, or None when it failed (logged and counted)."""
+        return self._publish(self._begin(t))
+
+    def _begin(self, t: float | Moment | None = None) -> _Frame | None:
+        """The frame for time ``t``: controls applied, decks moved on, its layers submitted to the renderer;
+        None when that failed (logged and counted)."""
         m = self.music.moment() if t is None else moment_of(t)
         taken = time.time()
         prev, self._prev = self._prev, m
@@ -301,10 +320,22 @@ class Engine:
                 deck.modulate({base: v for (d, base), v in _by_deck(modulated).items() if d == name}, m)
             self._crossfade = modulated.get("crossfade", self._cross.value)
             started, cpu = time.perf_counter(), time.process_time()
-            pixels = self.renderer.render(self.layers(m), width=self.width, height=self.height,
-                                          channels=self.channels, fade=modulated.get("output/fade", self._fade.value))
+            pending = self.renderer.submit(self.layers(m), width=self.width, height=self.height,
+                                           channels=self.channels, fade=modulated.get("output/fade", self._fade.value))
             self._note_render(time.perf_counter() - started, time.process_time() - cpu)
         except Exception as exc:  # one bad frame must not end the performance
+            self._frame_failed(exc)
+            return None
+        return _Frame(pending, snap, prev, m, taken)
+
+    def _publish(self, frame: _Frame | None) -> np.ndarray | None:
+        """Wait for a submitted frame and hand it to every sink. Returns it, or None."""
+        if frame is None:
+            return None
+        snap, prev, m, taken = frame.snap, frame.prev, frame.moment, frame.taken
+        try:
+            pixels = frame.pending.result()
+        except Exception as exc:  # the device failed after the frame was submitted
             self._frame_failed(exc)
             return None
         timestamp = time.time()
@@ -588,19 +619,37 @@ class Engine:
 
     def run(self, stop: threading.Event) -> None:
         """Render until ``stop`` is set: on the target frame rate's ticks, or back to back when the model
-        is slower than that."""
+        is slower than that. With a renderer that draws while the host goes on (CUDA), a frame that is
+        behind its tick stays in flight while the next one is prepared and submitted, so the device never
+        waits for the host; with time to spare each frame goes out as soon as it is drawn (no latency
+        added)."""
         next_tick = self.clock()
-        while not stop.is_set():
-            wait = next_tick - self.clock()
-            if wait > 0 and stop.wait(wait):
-                break
-            self.step()
-            period = 1.0 / self.config.fps if self.config.fps > 0 else 0.0  # /lvj/output/fps may change it
-            next_tick += period
-            now = self.clock()
-            if now - next_tick > period:
-                next_tick = now  # late by more than a frame: carry on from now, never burst to catch up
-            self._check_pace(now)
+        in_flight: _Frame | None = None
+        try:
+            while not stop.is_set():
+                wait = next_tick - self.clock()
+                if wait > 0 and in_flight is not None:  # time to spare again: the frame in flight goes out
+                    self._publish(in_flight)
+                    in_flight = None
+                    wait = next_tick - self.clock()
+                if wait > 0 and stop.wait(wait):
+                    break
+                frame = self._begin()
+                if in_flight is not None:
+                    self._publish(in_flight)
+                    in_flight = None
+                period = 1.0 / self.config.fps if self.config.fps > 0 else 0.0  # /lvj/output/fps may change it
+                next_tick += period
+                now = self.clock()
+                if now - next_tick > period:
+                    next_tick = now  # late by more than a frame: carry on from now, never burst to catch up
+                if frame is not None and self.renderer.asynchronous and next_tick <= now:
+                    in_flight = frame  # behind: the next frame is prepared while the device draws this one
+                else:
+                    self._publish(frame)
+                self._check_pace(now)
+        finally:
+            self._publish(in_flight)
 
     def _check_pace(self, now: float) -> None:
         if self.config.fps <= 0 or len(self._frame_times) < 3:

@@ -4,8 +4,9 @@ It prepares models for play (moves them to the device and precision, finds their
 that they draw), keeps the last few resident so that switching back is instant, and renders a frame from one
 or more (model, latent, weight) layers: each model's forward pass, scaled to cover the output size and
 centre-cropped, the layers blended on the device, then turned into uint8 RGB or RGBA once, copied to the
-host through a pinned buffer on CUDA. Nothing else runs a playing network: the render loop calls
-``render``; the model loader calls ``load``/``prepare`` on networks that do not play yet.
+host through pinned buffers on CUDA (on a side stream, the host going on meanwhile). Nothing else runs a
+playing network: the render loop calls ``submit`` (or ``render``); the model loader calls
+``load``/``prepare`` on networks that do not play yet.
 
 Patterned on NVIDIA's StyleGAN3 visualizer (``viz/renderer.py``): the renderer owns the device and caches
 networks and buffers; the rest of the program describes what it wants drawn.
@@ -62,6 +63,22 @@ def framed(part: Callable[..., torch.Tensor], dtype: torch.dtype) -> Callable[..
         return image, to_pixels(image[0], scale)
 
     return frame
+
+
+class Pending:
+    """A frame on its way to the host (:meth:`Renderer.submit`): ``result()`` waits until it is there, on
+    CUDA for its copy's event; from other devices it is there already."""
+
+    __slots__ = ("_pixels", "_copied")
+
+    def __init__(self, pixels: np.ndarray | torch.Tensor, copied=None):
+        self._pixels, self._copied = pixels, copied
+
+    def result(self) -> np.ndarray:
+        if self._copied is not None:
+            self._copied.synchronize()
+            self._copied, self._pixels = None, self._pixels.numpy()
+        return self._pixels
 
 
 @dataclass
@@ -158,7 +175,13 @@ class Renderer:
         self.thread_counts = thread_counts
         self._cache: collections.OrderedDict[tuple, Prepared] = collections.OrderedDict()
         self._cache_lock = threading.Lock()
-        self._host: torch.Tensor | None = None  # pinned staging buffer for CUDA -> host copies
+        self.asynchronous = self.device.type == "cuda"
+        """Whether :meth:`submit` returns before the frame is on the host: on CUDA the device draws on
+        while the host prepares the next frame, and the copy to the host runs on a side stream into one of
+        two pinned buffers. Elsewhere a frame is there when submit returns."""
+        self._hosts: list[torch.Tensor | None] = [None, None]  # pinned buffers for CUDA -> host copies
+        self._slot = 0
+        self._copies = None  # the CUDA side stream the copies run on
 
     def describe(self) -> str:
         return describe(self.device)
@@ -302,11 +325,17 @@ class Renderer:
 
     # ---- frames ----------------------------------------------------------------------------------
 
-    @torch.inference_mode()
     def render(self, layers: Sequence[tuple], *, width: int, height: int, channels: int,
                fade: float = 1.0) -> np.ndarray:
-        """One frame from (model, latent, weight[, truncation[, styling]]) layers: uint8 (height, width,
-        channels), top row first. Each model draws its latent with its latent knob at ``truncation`` (1 by
+        """One frame, drawn and on the host (see :meth:`submit`). The array may be a view of a buffer
+        that a later frame reuses: copy what you keep."""
+        return self.submit(layers, width=width, height=height, channels=channels, fade=fade).result()
+
+    @torch.inference_mode()
+    def submit(self, layers: Sequence[tuple], *, width: int, height: int, channels: int,
+               fade: float = 1.0) -> "Pending":
+        """One frame from (model, latent, weight[, truncation[, styling]]) layers, on its way: its
+        ``result()`` is uint8 (height, width, channels), top row first. Each model draws its latent with its latent knob at ``truncation`` (1 by
         default) and, for a StyleGAN, its ``styling`` (models/kinds.py: W walks, noise, mixing...); each
         layer's image is scaled to cover width x height and centre-cropped; the layers are blended with
         their weights (which should sum to 1) before the one conversion to uint8; ``fade`` scales the result
@@ -338,15 +367,44 @@ class Renderer:
                 blend = term if blend is None else blend.add_(term)
         return self._to_host(to_pixels(blend, scale))
 
-    def _to_host(self, pixels: torch.Tensor) -> np.ndarray:
-        """The frame's pixels on the host: through a pinned buffer from CUDA."""
-        if self.device.type == "cuda":
-            if self._host is None or self._host.shape != pixels.shape:
-                self._host = torch.empty(pixels.shape, dtype=torch.uint8, pin_memory=True)
-            self._host.copy_(pixels, non_blocking=True)
-            torch.cuda.current_stream(self.device).synchronize()
-            return self._host.numpy()
-        return pixels.cpu().numpy()
+    def _to_host(self, pixels: torch.Tensor) -> "Pending":
+        """The frame's pixels on their way to the host. From CUDA: copied on the side stream into the next
+        of two pinned buffers (the one before may still be read), after the frame is drawn; the device's
+        next work waits for that copy (a CUDA graph's output is overwritten by its next replay), the host
+        does not."""
+        if self.device.type != "cuda":
+            return Pending(pixels.cpu().numpy())
+        if self.asynchronous:
+            try:
+                return self._copy_aside(pixels)
+            except Exception as exc:  # no pinned memory, no second stream...: copies in line from now on
+                self.asynchronous = False
+                log.warning("frames are copied to the host in line (the side stream failed: %s)", exc)
+        host = self._pinned(pixels)
+        host.copy_(pixels, non_blocking=True)
+        torch.cuda.current_stream(self.device).synchronize()
+        return Pending(host.numpy())
+
+    def _pinned(self, pixels: torch.Tensor) -> torch.Tensor:
+        self._slot = 1 - self._slot
+        host = self._hosts[self._slot]
+        if host is None or host.shape != pixels.shape:
+            host = self._hosts[self._slot] = torch.empty(pixels.shape, dtype=torch.uint8, pin_memory=True)
+        return host
+
+    def _copy_aside(self, pixels: torch.Tensor) -> "Pending":
+        drawing = torch.cuda.current_stream(self.device)
+        if self._copies is None:
+            self._copies = torch.cuda.Stream(self.device)
+        host = self._pinned(pixels)
+        drawn, copied = torch.cuda.Event(), torch.cuda.Event()
+        drawn.record(drawing)
+        with torch.cuda.stream(self._copies):
+            self._copies.wait_event(drawn)
+            host.copy_(pixels, non_blocking=True)
+            copied.record(self._copies)
+        drawing.wait_event(copied)
+        return Pending(host, copied)
 
     def _scale(self, value: float) -> torch.Tensor:
         """The compiled pass's pixel scale: a 0-d tensor on the device, so its value is an input, not a

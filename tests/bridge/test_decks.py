@@ -30,8 +30,8 @@ def engine(tiny_gan_path, tiny_vae_path):
 def drawn(engine, monkeypatch) -> list:
     """The layers the renderer is asked for, frame by frame."""
     calls = []
-    real = engine.renderer.render
-    monkeypatch.setattr(engine.renderer, "render",
+    real = engine.renderer.submit
+    monkeypatch.setattr(engine.renderer, "submit",
                         lambda layers, **k: (calls.append([(p.model.kind, round(w, 3)) for p, _, w, *_ in layers]),
                                              real(layers, **k))[1])
     return calls

@@ -126,6 +126,56 @@ def test_run_renders_until_stopped_and_every_sink_sees_every_frame(tiny_model):
     assert any(not np.array_equal(a, b) for a, b in zip(first.frames, first.frames[1:])), "the walk moves"
 
 
+class Ordered:
+    """The renderer's submits and the results waited for, in order (the renderer itself draws each frame)."""
+
+    def __init__(self, renderer, asynchronous):
+        self.events, self._submit = [], renderer.submit
+        renderer.submit, renderer.asynchronous = self.submit, asynchronous
+
+    def submit(self, *args, **kwargs):
+        number = sum(1 for kind, _ in self.events if kind == "submit")
+        self.events.append(("submit", number))
+        pending, events = self._submit(*args, **kwargs), self.events
+
+        class Waited:
+            def result(self):
+                events.append(("result", number))
+                return pending.result()
+        return Waited()
+
+
+@pytest.mark.parametrize("fps", [0.0, 30.0])
+def test_a_renderer_that_draws_on_while_the_host_goes_on_keeps_one_frame_in_flight_only_when_behind(tiny_model,
+                                                                                                    fps):
+    """On CUDA the device draws a frame while the host prepares the next: behind the target (here flat
+    out) the next frame is submitted before the one in flight is waited for and published, so the device
+    never waits for the host; with time to spare every frame is published as soon as it is drawn. Either
+    way every frame is published, in order, the last one too when the loop stops."""
+    engine, _ = engine_for(tiny_model, fps=fps)
+    order = Ordered(engine.renderer, asynchronous=True)
+    stop = threading.Event()
+    sink = Recorder(stop_after=12, stop=stop)
+    engine.sinks = [sink]
+    engine.run(stop)
+    submitted = [n for kind, n in order.events if kind == "submit"]
+    waited = [n for kind, n in order.events if kind == "result"]
+    assert waited == submitted == list(range(len(submitted))), "each frame waited for once, in order"
+    assert len(sink.frames) == engine.frames == len(submitted) >= 12
+    if fps == 0:  # behind: frame n+1 is on its way before frame n goes out
+        for n in range(1, len(submitted)):
+            assert order.events.index(("submit", n)) < order.events.index(("result", n - 1))
+    else:  # time to spare: nothing held back
+        assert order.events == [(kind, n) for n in submitted for kind in ("submit", "result")]
+    # a renderer that is done when submit returns (the CPU's) never holds a frame back
+    engine, _ = engine_for(tiny_model, fps=0)
+    order = Ordered(engine.renderer, asynchronous=False)
+    stop = threading.Event()
+    engine.sinks = [Recorder(stop_after=5, stop=stop)]
+    engine.run(stop)
+    assert order.events == [(kind, n) for n in range(engine.frames) for kind in ("submit", "result")]
+
+
 def test_cuda_asked_for_on_a_cpu_machine_is_a_clear_error(tiny_model):
     import torch
     from latentvj.bridge.device import DeviceError

@@ -1,0 +1,66 @@
+"""The CUDA paths, run where CUDA is (marked gpu; skipped, saying so, on a CPU-only machine): frames drawn on
+the device and copied to the host on a side stream into two pinned buffers while the host goes on; the
+engine keeping a frame in flight when behind; the compiled pass replayed as a CUDA graph."""
+
+import threading
+
+import numpy as np
+import pytest
+import torch
+
+from latentvj.bridge.engine import Engine, EngineConfig
+from latentvj.bridge.renderer import Renderer
+from latentvj.models.checkpoint import load_model
+
+pytestmark = [pytest.mark.gpu,
+              pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA (none on this machine)")]
+
+
+def z(seed, dim=16):
+    return np.random.default_rng(seed).standard_normal(dim).astype(np.float32)
+
+
+def test_frames_from_cuda_are_the_cpus_and_two_can_be_on_their_way_at_once(tiny_gan_path):
+    cpu = Renderer("cpu", "fp32")
+    cuda = Renderer("cuda", "fp32")
+    assert cuda.asynchronous
+    on_cpu, on_cuda = cpu.prepare(load_model(tiny_gan_path)), cuda.prepare(load_model(tiny_gan_path))
+    first = cuda.submit([(on_cuda, z(1), 1.0)], width=32, height=32, channels=3)
+    second = cuda.submit([(on_cuda, z(2), 1.0)], width=32, height=32, channels=3)  # before the first is read
+    for pending, seed in ((first, 1), (second, 2)):
+        want = cpu.render([(on_cpu, z(seed), 1.0)], width=32, height=32, channels=3)
+        got = pending.result()
+        assert got.shape == (32, 32, 3) and np.abs(got.astype(int) - want.astype(int)).max() <= 2
+    assert not np.array_equal(first.result(), second.result()), "each frame in a buffer of its own"
+    # blended and resized on the device too
+    mixed = cuda.render([(on_cuda, z(1), 0.5), (on_cuda, z(2), 0.5)], width=48, height=24, channels=4)
+    assert mixed.shape == (24, 48, 4) and (mixed[..., 3] == 255).all()
+
+
+def test_the_engine_on_cuda_publishes_every_frame_in_order_flat_out(tiny_model):
+    engine = Engine(tiny_model, config=EngineConfig(device="cuda", precision="fp32", fps=0))
+    stop, frames = threading.Event(), []
+
+    class Sink:
+        def write(self, pixels, *, timestamp=None):
+            frames.append((timestamp, pixels.copy()))
+            if len(frames) >= 30:
+                stop.set()
+
+    engine.sinks = [Sink()]
+    engine.run(stop)
+    assert engine.frames == len(frames) >= 30 and engine.frame_errors == 0
+    assert all(a[0] <= b[0] for a, b in zip(frames, frames[1:]))
+    assert any(not np.array_equal(a[1], b[1]) for a, b in zip(frames, frames[1:])), "the walk moves"
+
+
+@pytest.mark.slow
+def test_the_compiled_pass_replays_as_a_cuda_graph_and_draws_the_eager_frame(tiny_gan_path):
+    renderer = Renderer("cuda", "fp32", compile=True)
+    prepared = renderer.prepare(load_model(tiny_gan_path))
+    eager = Renderer("cuda", "fp32").prepare(load_model(tiny_gan_path))
+    assert prepared.fast.done.wait(600) and prepared.fast.state == "compiled", prepared.fast.state
+    for seed, fade in ((1, 1.0), (2, 0.5), (3, 1.0)):
+        got = renderer.render([(prepared, z(seed), 1.0)], width=32, height=32, channels=3, fade=fade)
+        want = Renderer("cuda", "fp32").render([(eager, z(seed), 1.0)], width=32, height=32, channels=3, fade=fade)
+        assert np.abs(got.astype(int) - want.astype(int)).max() <= 1
