@@ -69,6 +69,14 @@ class BenchResult:
     contiguous_ms: float = 0.0
     """For a kind that plays channels-last (``ModelKind.channels_last``): the same eager forward pass with
     the weights in the default (contiguous) layout; ``forward_ms`` is then the channels-last one."""
+    live_ms: float = 0.0
+    """With ``--live``: engine ms per frame as a show runs it: the preview watched by a client (JPEG encoding
+    on, at most 30 a second) and a controller's 1,000 OSC messages a second handled by the engine's OSC
+    server, from another process."""
+    live_jpegs: int = 0
+    """JPEGs the watching client got in those rounds."""
+    live_received: float = 0.0
+    """OSC messages per second the server handled in those rounds."""
     baseline_ms: float = 0.0
     """With ``--baseline``: ms per frame of the single loop a user would write (:data:`BASELINE`), run in
     the same bench at the model's own size."""
@@ -199,6 +207,42 @@ class _Outputs:
         self.receiver.close()
 
 
+class _Watched:
+    """The preview as a browser uses it: an encoder with a client taking every JPEG it makes (at most 30
+    a second), off the render thread."""
+
+    def __init__(self):
+        self.encoder = PreviewEncoder()
+        self.encoder.start()
+        self.jpegs = 0
+        self._stop, self._first = threading.Event(), threading.Event()
+        self._thread = threading.Thread(target=self._watch, name="bench-preview-client", daemon=True)
+        self._thread.start()
+        deadline = time.monotonic() + 5
+        while not self.encoder.watched and time.monotonic() < deadline:
+            time.sleep(0.001)  # the client's thread starts waiting: from then on frames are encoded
+
+    def _watch(self) -> None:
+        seq = 0
+        while not self._stop.is_set():
+            got = self.encoder.next_jpeg(seq, timeout=0.5)
+            if got is not None:
+                seq = got[1]
+                self.jpegs += 1
+                self._first.set()
+
+    def close(self) -> None:
+        if self.encoder.copies:
+            self._first.wait(2)  # a frame handed over in a very short round: its JPEG counts
+        self._stop.set()
+        self.encoder.stop()
+        self._thread.join(5)
+
+
+LIVE_OSC_RATE = 1000.0
+"""OSC messages a second in the ``--live`` rounds: a controller moving a fader, and then some."""
+
+
 class _Flood:
     """A separate process flooding OSC messages at the engine's OSC server, or (``served=False``) at a
     socket nobody reads: what the sending process alone costs on a shared machine."""
@@ -219,6 +263,18 @@ class _Flood:
     def rate(self) -> float:
         return self.server.received / (time.monotonic() - self.started) if self.server else 0.0
 
+    def wait_heard(self, timeout: float = 10.0) -> None:
+        """Until the server has handled the sender's first messages (its process takes a while to start)."""
+        deadline = time.monotonic() + timeout
+        while self.server.received == 0 and time.monotonic() < deadline:
+            time.sleep(0.005)
+        self.started = time.monotonic()
+        self._heard = self.server.received
+
+    def heard_rate(self) -> float:
+        """Messages a second the server handled since :meth:`wait_heard`."""
+        return (self.server.received - self._heard) / (time.monotonic() - self.started)
+
     def close(self) -> None:
         self.proc.kill()
         self.proc.wait()
@@ -229,7 +285,8 @@ class _Flood:
 
 
 def bench_one(model: LoadedModel, *, device: str, precision: str, frames: int, rounds: int,
-              flood: float = 0.0, outputs: bool = False, blend: bool = False, compile: bool = False) -> BenchResult:
+              flood: float = 0.0, outputs: bool = False, blend: bool = False, compile: bool = False,
+              live: bool = False) -> BenchResult:
     dev = pick_device(device)
     dtype = pick_dtype(dev, precision)
 
@@ -260,7 +317,8 @@ def bench_one(model: LoadedModel, *, device: str, precision: str, frames: int, r
     # the layout the renderer did not choose, for the ratio (a twin: the playing network keeps its own)
     twin = copy.deepcopy(model.network).to(memory_format=torch.contiguous_format) if kind.channels_last else None
     ring = ShmFrameWriter(f"lvjbench{os.getpid()}", engine.width, engine.height, channels=engine.channels)
-    forward, end_to_end, flooded, sending, with_outputs, blended = [], [], [], [], [], []
+    forward, end_to_end, flooded, sending, with_outputs, blended, lived = [], [], [], [], [], [], []
+    jpegs, live_rate = 0, 0.0
     received = 0.0
     network = _Outputs(30.0) if outputs else None
     try:
@@ -296,6 +354,20 @@ def bench_one(model: LoadedModel, *, device: str, precision: str, frames: int, r
                 engine.sinks = [ring, PreviewEncoder(), watch]
                 engine.run(stop)
                 end_to_end.extend(b - a for a, b in zip(watch.times, watch.times[1:]))
+                if live:  # as a show runs it: the preview watched, a controller sending 1,000 messages a second
+                    watched, controller = _Watched(), _Flood(engine, LIVE_OSC_RATE)
+                    try:
+                        controller.wait_heard()
+                        stop = threading.Event()
+                        watch = _Stopwatch(frames, stop)
+                        engine.sinks = [ring, watched.encoder, watch]
+                        engine.run(stop)
+                        live_rate = max(live_rate, controller.heard_rate())
+                    finally:
+                        controller.close()
+                        watched.close()
+                    jpegs += watched.jpegs
+                    lived.extend(b - a for a, b in zip(watch.times, watch.times[1:]))
                 if blend:  # both decks (the same architecture, other seeds) half-way: two forward passes
                     engine.control.set("smoothing", 0.0)
                     engine.control.set("deck/b/seed", 1)
@@ -342,6 +414,8 @@ def bench_one(model: LoadedModel, *, device: str, precision: str, frames: int, r
                           f"{len(with_outputs) + rounds} frames")
     if blended:
         result.blend_ms = 1e3 * statistics.median(blended)
+    if lived:
+        result.live_ms, result.live_jpegs, result.live_received = 1e3 * statistics.median(lived), jpegs, live_rate
     if flooded:
         result.sending_ms = 1e3 * statistics.median(sending)
         result.flooded_ms = 1e3 * statistics.median(flooded)
@@ -351,7 +425,7 @@ def bench_one(model: LoadedModel, *, device: str, precision: str, frames: int, r
 
 def run_bench(model_name: str, *, device: str = "auto", precision: str = "auto", sizes: list[int] | None = None,
               frames: int = 120, rounds: int = 5, flood: float = 0.0, outputs: bool = False, blend: bool = False,
-              compile: bool = False, baseline: bool = False, out: TextIO) -> list[BenchResult]:
+              compile: bool = False, baseline: bool = False, live: bool = False, out: TextIO) -> list[BenchResult]:
     model = load(model_name, [default_config_dir() / "models"])
     dev = pick_device(device)
     config = model.config
@@ -375,11 +449,14 @@ def run_bench(model_name: str, *, device: str = "auto", precision: str = "auto",
         header += f" {'outputs ms':>11} {'outputs ratio':>13}"
     if blend:
         header += f" {'blend ms':>9} {'blend/one':>9}"
+    if live:
+        header += f" {'live ms':>8} {'live ratio':>10} {'JPEGs':>6} {'msgs/s':>7}"
     out.write(header + "\n")
     results = []
     for resolution in sizes or [model.resolution]:
         result = bench_one(at_resolution(model, resolution), device=device, precision=precision,
-                           frames=frames, rounds=rounds, flood=flood, outputs=outputs, blend=blend, compile=compile)
+                           frames=frames, rounds=rounds, flood=flood, outputs=outputs, blend=blend, compile=compile,
+                           live=live)
         results.append(result)
         line = (f"{resolution:>6} {result.forward_ms:>11.2f} {1e3 / result.forward_ms:>12.1f} "
                 f"{result.engine_ms:>10.2f} {1e3 / result.engine_ms:>11.1f} {result.ratio:>6.3f}"
@@ -399,6 +476,9 @@ def run_bench(model_name: str, *, device: str = "auto", precision: str = "auto",
             line += f" {result.outputs_ms:>11.2f} {result.engine_ms / result.outputs_ms:>13.3f}"
         if blend:
             line += f" {result.blend_ms:>9.2f} {result.blend_ms / result.engine_ms:>9.2f}"
+        if live:
+            line += (f" {result.live_ms:>8.2f} {result.forward_ms / result.live_ms:>10.3f} {result.live_jpegs:>6}"
+                     f" {result.live_received:>7.0f}")
         out.write(line + "\n")
         out.flush()
     if outputs and results:
@@ -406,6 +486,10 @@ def run_bench(model_name: str, *, device: str = "auto", precision: str = "auto",
     if results and results[-1].contiguous_ms:
         out.write("the model plays channels-last (eager, and compiled from it); layout gain = contiguous ms / "
                   "channels-last eager ms\n")
+    if live:
+        out.write(f"--live: the engine with the preview watched (JPEGs encoded, at most 30 a second) and "
+                  f"{LIVE_OSC_RATE:,.0f} OSC messages a second from another process; live ratio = forward ms / "
+                  "live ms\n")
     if compile:
         out.write("--compile: forward and engine play the compiled pass (torch.compile, inductor, freezing); "
                   "compiled/eager = eager ms / compiled ms\n")

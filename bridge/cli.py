@@ -332,6 +332,10 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--blend", action="store_true",
                        help="also measure the engine with the crossfader half-way: both decks drawn and blended "
                             "(two forward passes a frame); blend/one is its ms over one deck's")
+    bench.add_argument("--live", action="store_true",
+                       help="also measure the engine as a show runs it: the preview watched by a client (JPEGs "
+                            "encoded, at most 30 a second) and 1,000 OSC messages a second to the engine's OSC "
+                            "server from another process; live ratio = forward ms / live ms")
     bench.add_argument("--fuzz", type=int, default=0, metavar="N",
                        help="instead: run `latentvj serve` as a child process and send it N hostile OSC "
                             "datagrams; report escaped exceptions, log bytes, memory, threads, frame rate and "
@@ -827,7 +831,8 @@ def _bench(args: argparse.Namespace) -> int:
     try:
         results = run_bench(args.model, device=args.device, precision=args.precision, sizes=args.sizes,
                             frames=args.frames, rounds=args.rounds, flood=args.flood, outputs=args.outputs,
-                            blend=args.blend, compile=args.compile, baseline=args.baseline, out=sys.stdout)
+                            blend=args.blend, compile=args.compile, baseline=args.baseline, live=args.live,
+                            out=sys.stdout)
     except (RuntimeError, *_user_errors()) as exc:
         raise _CliError(str(exc)) from None
     if args.json:

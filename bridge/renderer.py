@@ -250,7 +250,7 @@ class Renderer:
                                      mode="reduce-overhead" if self.device.type == "cuda" else None)
             asked = self.thread_counts() if callable(self.thread_counts) else self.thread_counts
             counts = list(asked) if self.device.type == "cpu" and asked else [None]
-            self._compile_for(counts[0], fast, function, model)
+            self._compile_for(counts[0], function, model)
         except Exception as exc:  # no compiler, an unsupported operator...: the eager one plays on
             fast.state = f"failed: {type(exc).__name__}: {str(exc).strip().splitlines()[0][:160] if str(exc).strip() else ''}"
             log.warning("model '%s' plays uncompiled: compiling it %s", model.name, fast.state)
@@ -261,7 +261,7 @@ class Renderer:
         # would hold frames up (two compute-bound jobs on the same cores).
         for count in counts[1:]:
             try:
-                self._compile_for(count, fast, function, model)
+                self._compile_for(count, function, model)
             except Exception as exc:
                 log.info("model '%s': not compiled for %d threads (%s); it plays uncompiled at that count",
                          model.name, count, exc)
@@ -274,7 +274,7 @@ class Renderer:
         log.info("model '%s' compiled in %.1f s%s; playing the compiled forward pass", model.name, fast.seconds,
                  "" if made == {None} else f" (for {', '.join(map(str, sorted(made)))} threads)")
 
-    def _compile_for(self, count: int | None, fast: FastPath, function: Callable, model: LoadedModel) -> None:
+    def _compile_for(self, count: int | None, function: Callable, model: LoadedModel) -> None:
         """Make (or check) the compiled pass at ``count`` CPU threads (torch's count is this thread's own:
         the render thread's is untouched), checked against the eager pass on a probe, image and pixels;
         raises if it differs."""

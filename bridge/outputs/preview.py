@@ -100,6 +100,11 @@ class PreviewEncoder:
                 self._cond.notify_all()
 
     @property
+    def watched(self) -> bool:
+        """Whether a client waits for a JPEG now (frames are copied and encoded only then)."""
+        return self._watchers > 0
+
+    @property
     def jpeg_seq(self) -> int:
         return self._jpeg_seq
 
