@@ -120,6 +120,9 @@ class _Frame:
     moment: Moment
     taken: float
     """When its moment was read from the clock (Unix seconds)."""
+    started: float
+    cpu: float
+    """``time.perf_counter()`` and ``time.process_time()`` when it was submitted."""
 
 
 SHARED_CPU = 0.6
@@ -322,11 +325,10 @@ class Engine:
             started, cpu = time.perf_counter(), time.process_time()
             pending = self.renderer.submit(self.layers(m), width=self.width, height=self.height,
                                            channels=self.channels, fade=modulated.get("output/fade", self._fade.value))
-            self._note_render(time.perf_counter() - started, time.process_time() - cpu)
         except Exception as exc:  # one bad frame must not end the performance
             self._frame_failed(exc)
             return None
-        return _Frame(pending, snap, prev, m, taken)
+        return _Frame(pending, snap, prev, m, taken, started, cpu)
 
     def _publish(self, frame: _Frame | None) -> np.ndarray | None:
         """Wait for a submitted frame and hand it to every sink. Returns it, or None."""
@@ -338,6 +340,8 @@ class Engine:
         except Exception as exc:  # the device failed after the frame was submitted
             self._frame_failed(exc)
             return None
+        # from submitted to on the host (on CUDA that is the device's time, not the launches')
+        self._note_render(time.perf_counter() - frame.started, time.process_time() - frame.cpu)
         timestamp = time.time()
         self._shown = (m, taken, timestamp)  # one tuple: status never pairs one frame's beat with another's time
         for sink in self.sinks:
