@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 TORCH := torch==2.13.0
 
-.PHONY: run test bench docs clean bundled-models extras-wheels
+.PHONY: run test bench docs clean bundled-models extras-wheels gpu-check
 
 $(VENV)/.run-installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,11 @@ extras-wheels: $(VENV)/.run-installed
 	$(PIP_DOWNLOAD) --platform win_amd64 -d $(EXTRAS_WHEELS)/win_amd64 'SpoutGL>=0.1.1'
 	$(PIP_DOWNLOAD) --platform macosx_14_0_arm64 -d $(EXTRAS_WHEELS)/macos_arm64 'syphon-python>=0.1.1'
 	$(PIP_DOWNLOAD) --platform macosx_12_0_x86_64 -d $(EXTRAS_WHEELS)/macos_x86_64 'syphon-python>=0.1.1'
+
+# The checks that need a GPU, for a session lent one: the CUDA tests and the CUDA bench, figures as JSON in
+# $(OUT) or build/gpu-check (tests/gpu_check.sh; the lent machines' own python3 has what it needs).
+gpu-check:
+	bash tests/gpu_check.sh
 
 clean:
 	rm -rf $(VENV) .pytest_cache
