@@ -2,6 +2,7 @@
 
 import logging
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -152,7 +153,9 @@ def test_a_renderer_that_draws_on_while_the_host_goes_on_keeps_one_frame_in_flig
     out) the next frame is submitted before the one in flight is waited for and published, so the device
     never waits for the host; with time to spare every frame is published as soon as it is drawn. Either
     way every frame is published, in order, the last one too when the loop stops."""
-    engine, _ = engine_for(tiny_model, fps=fps)
+    # at 30 fps a clock that moves a millisecond a reading: always time to spare, however loaded the machine
+    engine = Engine(tiny_model, config=EngineConfig(device="cpu", precision="fp32", fps=fps),
+                    clock=FakeClock(0.001) if fps else time.monotonic)
     order = Ordered(engine.renderer, asynchronous=True)
     stop = threading.Event()
     sink = Recorder(stop_after=12, stop=stop)
