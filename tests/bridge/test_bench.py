@@ -12,7 +12,7 @@ from latentvj.bridge.bench import run_bench
 @pytest.mark.integration
 def test_bench_measures_forward_engine_and_network_outputs(tiny_gan_path):
     out = io.StringIO()
-    [result] = run_bench(tiny_gan_path, device="cpu", frames=20, rounds=1, outputs=True, live=True, out=out)
+    [result] = run_bench(tiny_gan_path, device="cpu", frames=60, rounds=1, outputs=True, live=True, out=out)
     text = out.getvalue()
     assert "ratio" in text and "outputs ratio" in text and "live ratio" in text
     assert result.forward_ms > 0 and result.engine_ms > 0 and result.outputs_ms > 0 and result.live_ms > 0
