@@ -335,11 +335,11 @@ class Renderer:
     def submit(self, layers: Sequence[tuple], *, width: int, height: int, channels: int,
                fade: float = 1.0) -> "Pending":
         """One frame from (model, latent, weight[, truncation[, styling]]) layers, on its way: its
-        ``result()`` is uint8 (height, width, channels), top row first. Each model draws its latent with its latent knob at ``truncation`` (1 by
-        default) and, for a StyleGAN, its ``styling`` (models/kinds.py: W walks, noise, mixing...); each
-        layer's image is scaled to cover width x height and centre-cropped; the layers are blended with
-        their weights (which should sum to 1) before the one conversion to uint8; ``fade`` scales the result
-        towards black."""
+        ``result()`` is uint8 (height, width, channels), top row first. Each model draws its latent with its
+        latent knob at ``truncation`` (1 by default) and, for a StyleGAN, its ``styling`` (models/kinds.py: W
+        walks, noise, mixing...); each layer's image is scaled to cover width x height and centre-cropped;
+        the layers are blended with their weights (which should sum to 1) before the one conversion to uint8;
+        ``fade`` scales the result towards black."""
         if not layers:
             raise ValueError("nothing to render: no layers")
         if self.compile and self.device.type == "cuda":
