@@ -258,22 +258,21 @@ class _Flood:
             self.sink.bind(("127.0.0.1", 0))
             port = self.sink.getsockname()[1]
         self.proc = subprocess.Popen([sys.executable, "-c", FLOODER, "127.0.0.1", str(port), str(rate)])
-        self.started = time.monotonic()
+        self.started, self._heard = time.monotonic(), 0
 
     def rate(self) -> float:
-        return self.server.received / (time.monotonic() - self.started) if self.server else 0.0
+        """Messages a second the server handled since it started (or since :meth:`wait_heard`)."""
+        if not self.server:
+            return 0.0
+        return (self.server.received - self._heard) / (time.monotonic() - self.started)
 
     def wait_heard(self, timeout: float = 10.0) -> None:
-        """Until the server has handled the sender's first messages (its process takes a while to start)."""
+        """Until the server has handled the sender's first messages (its process takes a while to start);
+        :meth:`rate` counts from then."""
         deadline = time.monotonic() + timeout
         while self.server.received == 0 and time.monotonic() < deadline:
             time.sleep(0.005)
-        self.started = time.monotonic()
-        self._heard = self.server.received
-
-    def heard_rate(self) -> float:
-        """Messages a second the server handled since :meth:`wait_heard`."""
-        return (self.server.received - self._heard) / (time.monotonic() - self.started)
+        self.started, self._heard = time.monotonic(), self.server.received
 
     def close(self) -> None:
         self.proc.kill()
@@ -362,7 +361,7 @@ def bench_one(model: LoadedModel, *, device: str, precision: str, frames: int, r
                         watch = _Stopwatch(frames, stop)
                         engine.sinks = [ring, watched.encoder, watch]
                         engine.run(stop)
-                        live_rate = max(live_rate, controller.heard_rate())
+                        live_rate = max(live_rate, controller.rate())
                     finally:
                         controller.close()
                         watched.close()
