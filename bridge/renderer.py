@@ -15,9 +15,10 @@ networks and buffers; the rest of the program describes what it wants drawn.
 from __future__ import annotations
 
 import collections
-import threading
+import contextlib
 import logging
 import os
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,6 +44,66 @@ log = logging.getLogger("latentvj.renderer")
 RESIDENT_MODELS = 2
 """Models kept prepared by :meth:`Renderer.load`: the one playing and the one before, so going back and
 forth between two is instant and a controller asking for the same loads again and again costs nothing."""
+
+
+class TraceGate:
+    """Keeps the eager forward passes and torch.fx's plain tracer apart, process-wide.
+
+    While ``torch.fx.Tracer`` traces, it swaps ``nn.Module.__call__`` (and ``__getattr__``) for every thread,
+    so a module called meanwhile on another thread goes to that tracer and fails ("module is not installed
+    as a submodule"): a lost frame while a model compiles beside the eager pass. Inductor uses the plain
+    tracer once per process, the first time it lowers a loop (``InterpreterShim._dummy_gm``, kept after);
+    its other traces (``make_fx``) call modules straight through. So the compile thread makes that one trace
+    itself first, in :meth:`alone`, and every eager pass runs in :meth:`eager`: any number at once, none
+    while the trace runs (about 2 ms). A trace waits for the passes under way and lets new ones go first,
+    so a render thread is never held up by a long pass on another thread."""
+
+    def __init__(self) -> None:
+        self._changed = threading.Condition()
+        self._passes = 0
+        self._tracing = False
+
+    @contextlib.contextmanager
+    def eager(self):
+        with self._changed:
+            while self._tracing:
+                self._changed.wait()
+            self._passes += 1
+        try:
+            yield
+        finally:
+            with self._changed:
+                self._passes -= 1
+                self._changed.notify_all()
+
+    @contextlib.contextmanager
+    def alone(self):
+        with self._changed:
+            while self._passes:
+                self._changed.wait()
+            self._tracing = True
+        try:
+            yield
+        finally:
+            with self._changed:
+                self._tracing = False
+                self._changed.notify_all()
+
+
+TRACE_GATE = TraceGate()
+
+
+def trace_first() -> None:
+    """Inductor's one plain torch.fx trace (see :class:`TraceGate`), made now while no eager pass runs; a
+    torch without it has nothing to do."""
+    try:
+        from torch._inductor.loop_body import InterpreterShim
+    except ImportError:
+        return
+    dummy = getattr(InterpreterShim, "_dummy_gm", None)
+    if dummy is not None:
+        with TRACE_GATE.alone():
+            dummy()
 
 
 def to_pixels(image: torch.Tensor, scale: torch.Tensor | float) -> torch.Tensor:
@@ -201,7 +262,8 @@ class Renderer:
             raise CheckpointError(f"model '{model.name}' draws {channels} channels; LatentVJ plays grey (1), "
                                   "RGB (3) and RGBA (4) models")
         try:
-            directions = knob_directions(model)
+            with TRACE_GATE.eager():
+                directions = knob_directions(model)
         except ValueError as exc:  # e.g. weights so large that the network overflows
             raise CheckpointError(f"model '{model.name}' cannot be played: {exc}") from None
         kind = KINDS[model.kind]
@@ -210,7 +272,7 @@ class Renderer:
         if kind.channels_last and self.device.type in ("cpu", "cuda"):  # measured faster (ModelKind)
             model.network.to(memory_format=torch.channels_last)
         model.network.eval()
-        with torch.inference_mode():
+        with torch.inference_mode(), TRACE_GATE.eager():
             probe = model.render(torch.zeros(1, model.latent_dim, device=self.device, dtype=self._latent_dtype(model)))
             if not bool(torch.isfinite(probe).all()):
                 raise CheckpointError(f"model '{model.name}' cannot be played: it draws NaN or infinite values "
@@ -234,6 +296,7 @@ class Renderer:
         fast, model = prepared.fast, prepared.model
         started = time.perf_counter()
         try:
+            trace_first()  # before this thread's priority drops: eager passes wait while it runs
             try:
                 os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)  # this thread only, on Linux
                 # and only when nothing else wants a core (the C++ compiler it starts inherits this)
@@ -289,7 +352,8 @@ class Renderer:
             for _ in range(3 if self.device.type == "cuda" else 1):
                 got, pixels = trial.draw(model, probe, 1.0, scale=scale)
                 got, pixels = got.clone(), pixels.clone()
-            want = kind.draw(model.network, probe.to(self._latent_dtype(model)), 1.0)
+            with TRACE_GATE.eager():
+                want = kind.draw(model.network, probe.to(self._latent_dtype(model)), 1.0)
         # a few units in the last place of the precision at 1.0 (bf16's is 1/128: the two passes round apart)
         tolerance = {torch.float32: 1e-3, torch.float16: 2e-2}.get(self.dtype, 6e-2)
         if not torch.allclose(got.float(), want.float(), atol=tolerance, rtol=tolerance):
@@ -429,7 +493,9 @@ class Renderer:
                 fast.function, fast.state = None, f"failed: {type(exc).__name__}: {exc}"[:200]
                 log.warning("model '%s': its compiled forward pass failed (%s); playing it uncompiled",
                             model.name, exc)
-        return model.render(latent.to(self._latent_dtype(model)), truncation=truncation, styling=styling), None
+        with TRACE_GATE.eager():
+            return model.render(latent.to(self._latent_dtype(model)), truncation=truncation,
+                                styling=styling), None
 
     @staticmethod
     def _channels(image: torch.Tensor, channels: int) -> torch.Tensor:

@@ -1,10 +1,12 @@
 """The renderer: the one owner of the device; models prepared, kept resident, blended in one frame."""
 
+import threading
+
 import numpy as np
 import pytest
 import torch
 
-from latentvj.bridge.renderer import Renderer
+from latentvj.bridge.renderer import TRACE_GATE, Renderer, TraceGate
 from latentvj.models.checkpoint import load_model, save_model
 from latentvj.models.gan import GANConfig, Generator
 
@@ -83,11 +85,25 @@ def test_a_latent_of_the_wrong_size_is_refused_saying_so(renderer, tiny_gan_path
 
 
 @pytest.mark.slow
-def test_a_model_compiles_in_the_background_and_its_compiled_pass_takes_over(tiny_gan_path):
+def test_a_model_compiles_in_the_background_and_its_compiled_pass_takes_over(tiny_gan_path, monkeypatch):
     """The eager pass plays at once; the compiled one (torch.compile, about ten seconds for a tiny model
     here) takes over when it is ready and draws the same frame."""
     from torch._dynamo.utils import counters
+    from torch._inductor.loop_body import InterpreterShim
 
+    # torch.fx's plain tracer reroutes every thread's module calls while it runs: an eager frame drawn
+    # meanwhile was lost ("module is not installed as a submodule"). Each such trace of the compile (the first
+    # of the process: the cache emptied) must run with the eager passes held off.
+    InterpreterShim._dummy_gm.cache_clear()
+    gate_shut = []
+    plain_trace = torch.fx.Tracer.trace
+
+    def trace(tracer, root, *args, **kwargs):
+        if type(tracer) is torch.fx.Tracer:
+            gate_shut.append(TRACE_GATE._tracing)
+        return plain_trace(tracer, root, *args, **kwargs)
+
+    monkeypatch.setattr(torch.fx.Tracer, "trace", trace)
     playing = torch.get_num_threads()
     renderer = Renderer("cpu", compile=True, thread_counts=(1, 2))
     prepared = renderer.prepare(load_model(tiny_gan_path))
@@ -97,6 +113,7 @@ def test_a_model_compiles_in_the_background_and_its_compiled_pass_takes_over(tin
     assert prepared.fast.state in ("compiling", "compiled")
     assert prepared.fast.done.wait(300), "compiling never ended"
     assert prepared.fast.state == "compiled", prepared.fast.state
+    assert gate_shut and all(gate_shut), "a plain fx trace ran while eager frames could be drawn"
     assert prepared.fast.threads == {1, 2}, "made for each count before it plays, on its own thread"
     assert torch.get_num_threads() == playing, "the compile thread's counts are its own"
     try:
@@ -127,6 +144,37 @@ def test_a_model_compiles_in_the_background_and_its_compiled_pass_takes_over(tin
     again = renderer.render([(prepared, z, 1.0)], width=32, height=32, channels=3)
     assert np.array_equal(again, eager) and prepared.fast.function is None
     assert prepared.fast.state.startswith("failed: RuntimeError")
+
+
+def test_eager_passes_run_side_by_side_and_the_trace_takes_its_turn_between_them():
+    """The gate never holds one eager pass up behind another (the loader's long check and the render
+    thread's frames), and a trace starts once the passes under way have ended."""
+    gate = TraceGate()
+    inside, release, traced = threading.Event(), threading.Event(), threading.Event()
+
+    def long_pass():
+        with gate.eager():
+            inside.set()
+            release.wait()
+
+    loader = threading.Thread(target=long_pass)
+    loader.start()
+    assert inside.wait(10)
+    with gate.eager():  # the render thread's frame, while the loader's pass runs
+        pass
+
+    def tracing():
+        with gate.alone():
+            traced.set()
+
+    tracer = threading.Thread(target=tracing)
+    tracer.start()
+    release.set()
+    loader.join(10)
+    assert traced.wait(10)
+    tracer.join(10)
+    with gate.eager():  # and the gate is open again after the trace
+        pass
 
 
 def test_a_model_that_cannot_compile_plays_uncompiled(tiny_gan_path, monkeypatch):
