@@ -722,7 +722,7 @@ def _encode(args: argparse.Namespace) -> int:
 def _eval(args: argparse.Namespace) -> int:
     from latentvj.models.checkpoint import CheckpointError
     from latentvj.models.data import DataError, load_images
-    from latentvj.models.evaluate import SEAM_LIMIT, evaluate, random_twin
+    from latentvj.models.evaluate import SEAM_LIMIT, SEAM_WALKS, evaluate, random_twin
     from latentvj.models.registry import load
 
     try:
@@ -741,8 +741,9 @@ def _eval(args: argparse.Namespace) -> int:
               + (f"   ({parts})" if parts else ""))
     print("KID: lower is closer to the data (docs/evaluation.md). Walk smoothness: largest / median "
           "frame-to-frame change along a drift walk; near 1-3 is smooth. Worst seam: the row or column "
-          f"boundary whose mean jump along the walk is largest, over the median; above {SEAM_LIMIT:g} it is a "
-          "line the model always draws there, unless the data's own ratio there (data) is as high.")
+          f"boundary whose mean jump along {SEAM_WALKS} drift walks is largest, over the median; above "
+          f"{SEAM_LIMIT:g} it is a line the model always draws there, unless the data's own ratio there (data) "
+          "is as high.")
     return 0
 
 

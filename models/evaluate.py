@@ -29,8 +29,8 @@ only for the same data, image size and embedding (``EMBEDDING_VERSION``).
 one. Near 1-3 the motion is even; a model with cliffs in its latent space (or a walk that jumps) gives
 much larger values. ``walk_step`` (the median change itself) says whether the walk moves at all.
 
-**Seams**: along the same walk, the mean jump in pixel value (0-255) across each boundary between two
-rows, and between two columns, averaged over the frames: a line the network always draws at the same
+**Seams**: along eight drift walks (``SEAM_WALKS``, the first the one above), the mean jump in pixel value
+(0-255) across each boundary between two rows, and between two columns, averaged over the frames: a line the network always draws at the same
 place (a seam, the rows of a checkerboard) is a boundary whose mean jump stands out from the others of its
 axis. ``seam_ratio`` is the worst boundary's over the median of its axis; above ``SEAM_LIMIT`` (2) there is
 a seam, and ``seam_at`` says where. ``data_seam`` is the data's own ratio at that boundary (over its
@@ -68,7 +68,12 @@ _TEXTURE_WIDTHS = (32, 64, 128, 256)  # channels of the random conv layers; each
 _TEXTURE_SEED = 20261122
 _CHUNK = 200  # images embedded at a time (bounds memory)
 SEAM_LIMIT = 2.0
-"""A row or column boundary whose mean jump along a walk is more than this times its axis's median is a seam."""
+"""A row or column boundary whose mean jump along the walks is more than this times its axis's median is a
+seam."""
+SEAM_WALKS = 8
+"""Drift walks the seam check looks along (seeds ``seed`` to ``seed + 7``, 20 s each). One walk passes a
+handful of distinct pictures, whose own edges stand out as much as a line would: the data itself, ten
+images at a time, has a boundary over 2x in 34 of 40 random draws (docs/evaluation.md)."""
 
 _GROUP_WIDTHS = {
     "colour": 3 * 2 * len(_COLOUR_POOLS) + 3 * _HISTOGRAM_BINS,  # mean, std per pool; histograms
@@ -103,7 +108,8 @@ class EvalResult:
     """Median frame-to-frame change along the walk (mean absolute pixel change on [-1, 1]): near 0 means
     the walk hardly moves, whatever its smoothness."""
     seam_ratio: float = float("nan")
-    """The worst row or column boundary's mean jump along the walk over its axis's median (see ``seams``)."""
+    """The worst row or column boundary's mean jump along ``SEAM_WALKS`` walks over its axis's median (see
+    ``seams``)."""
     seam_at: str = ""
     """Where that boundary is: "row 42/43", "column 7/8" (0-based)."""
     data_seam: float = float("nan")
@@ -298,30 +304,38 @@ def smoothness(frames: Tensor) -> float:
     return float(steps.max().item() / median) if median > 0 else float("inf")
 
 
-def seams(frames: Tensor) -> tuple[float, str]:
-    """(worst ratio, where) of frames [T, C, H, W] in [-1, 1]: for each boundary between two rows (and two
-    columns), the mean absolute jump in 0-255 pixel values across it over all frames and channels; the
-    largest over the median of its axis, and which boundary it is."""
+def boundary_jumps(frames: Tensor) -> tuple[Tensor, Tensor]:
+    """The mean absolute jump in 0-255 pixel values across each boundary between two rows, and between two
+    columns, of frames [T, C, H, W] in [-1, 1], over all frames and channels: ([H - 1], [W - 1])."""
     if frames.ndim != 4 or frames.shape[-1] < 3 or frames.shape[-2] < 3:
         raise ValueError(f"expected frames [T, C, H, W] at least 3 px each way, got {list(frames.shape)}")
     pixels = (frames.float() + 1) * 127.5
+    return tuple(pixels.diff(dim=axis).abs().mean(dim=[d for d in range(4) if d != axis]) for axis in (2, 3))
+
+
+def worst_seam(jumps: tuple[Tensor, Tensor]) -> tuple[float, str]:
+    """(worst ratio, where) of :func:`boundary_jumps`' figures: the largest jump over the median of its
+    axis, and which boundary it is ("row 42/43", "column 7/8", 0-based)."""
     worst = (0.0, "")
-    for axis, name in ((2, "row"), (3, "column")):
-        jumps = pixels.diff(dim=axis).abs().mean(dim=[d for d in range(4) if d != axis])
-        median = jumps.median().item()
-        at = int(jumps.argmax())
-        ratio = jumps[at].item() / median if median > 0 else float("inf")
+    for along, name in zip(jumps, ("row", "column")):
+        median = along.median().item()
+        at = int(along.argmax())
+        ratio = along[at].item() / median if median > 0 else float("inf")
         if ratio > worst[0]:
             worst = (ratio, f"{name} {at}/{at + 1}")
     return worst
+
+
+def seams(frames: Tensor) -> tuple[float, str]:
+    """(worst ratio, where) of frames [T, C, H, W] in [-1, 1] (:func:`worst_seam` of their jumps)."""
+    return worst_seam(boundary_jumps(frames))
 
 
 def boundary_ratio(frames: Tensor, where: str) -> float:
     """The mean jump across one boundary ("row 42/43", "column 7/8", as ``seams`` names them) of frames
     [T, C, H, W] in [-1, 1], over the median of its axis."""
     name, _, at = where.partition(" ")
-    axis = {"row": 2, "column": 3}[name]
-    jumps = ((frames.float() + 1) * 127.5).diff(dim=axis).abs().mean(dim=[d for d in range(4) if d != axis])
+    jumps = boundary_jumps(frames)[{"row": 0, "column": 1}[name]]
     index = int(at.split("/")[0])
     if not 0 <= index < len(jumps):
         raise ValueError(f"{where}: these frames have {len(jumps) + 1} {name}s")
@@ -340,7 +354,8 @@ def walk_smoothness(model: LoadedModel, *, seconds: float = 20.0, fps: float = 3
 def evaluate(model: LoadedModel, images: Tensor, *, samples: int = 1000, seed: int = 0,
              real_features: Tensor | None = None) -> EvalResult:
     """KID of ``samples`` generated images (latents N(0, I) from ``seed``) against ``images`` (uint8
-    [N, 3, S, S], any S), per feature group too, and the smoothness of a 20 s drift walk from ``seed``.
+    [N, 3, S, S], any S), per feature group too, the smoothness of a 20 s drift walk from ``seed``, and the
+    worst seam along that walk and the next ``SEAM_WALKS - 1`` (seeds ``seed + 1`` ...).
 
     real_features: ``embed_uint8(images)`` if already computed (evaluating several models against one data
     set embeds it once).
@@ -357,7 +372,10 @@ def evaluate(model: LoadedModel, images: Tensor, *, samples: int = 1000, seed: i
     fake = embed(render_frames(model, z.to(_device(model))))
     value, spread, parts = feature_distance(real, fake, seed=seed)
     frames = render_frames(model, walk_latents(model.latent_dim, seed=seed).to(_device(model)))
-    seam_ratio, seam_at = seams(frames)
+    walks = [boundary_jumps(frames)] + [
+        boundary_jumps(render_frames(model, walk_latents(model.latent_dim, seed=seed + k).to(_device(model))))
+        for k in range(1, SEAM_WALKS)]  # one walk at a time: 4,800 frames at 256 px would be 3.8 GB
+    seam_ratio, seam_at = worst_seam(tuple(torch.stack(along).mean(dim=0) for along in zip(*walks)))
     data = F.interpolate(images.float() / 127.5 - 1, size=frames.shape[-2:], mode="area") \
         if images.shape[-2:] != frames.shape[-2:] else images.float() / 127.5 - 1
     return EvalResult(kid=value, kid_std=spread, smoothness=smoothness(frames), samples=samples,
