@@ -722,7 +722,7 @@ def _encode(args: argparse.Namespace) -> int:
 def _eval(args: argparse.Namespace) -> int:
     from latentvj.models.checkpoint import CheckpointError
     from latentvj.models.data import DataError, load_images
-    from latentvj.models.evaluate import SEAM_LIMIT, SEAM_WALKS, evaluate, random_twin
+    from latentvj.models.evaluate import SEAM_LIMIT, WALKS, evaluate, random_twin
     from latentvj.models.registry import load
 
     try:
@@ -740,8 +740,8 @@ def _eval(args: argparse.Namespace) -> int:
         print(f"{label:>24} {result.kid:>9.3f} ± {result.kid_std:<7.3f} {result.smoothness:>14.2f} {seam:>38}"
               + (f"   ({parts})" if parts else ""))
     print("KID: lower is closer to the data (docs/evaluation.md). Walk smoothness: largest / median "
-          "frame-to-frame change along a drift walk; near 1-3 is smooth. Worst seam: the row or column "
-          f"boundary whose mean jump along {SEAM_WALKS} drift walks is largest, over the median; above "
+          f"frame-to-frame change along a drift walk, the median of {WALKS} walks; near 1-3 is smooth. Worst "
+          f"seam: the row or column boundary whose mean jump along those walks is largest, over the median; above "
           f"{SEAM_LIMIT:g} it is a line the model always draws there, unless the data's own ratio there (data) "
           "is as high.")
     return 0

@@ -26,11 +26,13 @@ shapes and textures in their proportions; they do not know what a face or an emo
 only for the same data, image size and embedding (``EMBEDDING_VERSION``).
 
 **Walk smoothness**: along a 30 fps drift walk, the largest frame-to-frame change divided by the median
-one. Near 1-3 the motion is even; a model with cliffs in its latent space (or a walk that jumps) gives
-much larger values. ``walk_step`` (the median change itself) says whether the walk moves at all.
+one; ``evaluate`` gives the median of that over eight walks (``WALKS``: one walk's largest step is a single
+extreme, and the same model's walks range from 2.2 to 3.5). Near 1-3 the motion is even; a model with
+cliffs in its latent space (or a walk that jumps) gives much larger values. ``walk_step`` (the median
+change itself) says whether the walks move at all.
 
-**Seams**: along eight drift walks (``SEAM_WALKS``, the first the one above), the mean jump in pixel value
-(0-255) across each boundary between two rows, and between two columns, averaged over the frames: a line the network always draws at the same
+**Seams**: along the same eight walks, the mean jump in pixel value (0-255) across each boundary between
+two rows, and between two columns, averaged over the frames: a line the network always draws at the same
 place (a seam, the rows of a checkerboard) is a boundary whose mean jump stands out from the others of its
 axis. ``seam_ratio`` is the worst boundary's over the median of its axis; above ``SEAM_LIMIT`` (2) there is
 a seam, and ``seam_at`` says where. ``data_seam`` is the data's own ratio at that boundary (over its
@@ -42,6 +44,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import statistics
 from dataclasses import dataclass, field
 from functools import lru_cache
 from itertools import accumulate
@@ -70,10 +73,11 @@ _CHUNK = 200  # images embedded at a time (bounds memory)
 SEAM_LIMIT = 2.0
 """A row or column boundary whose mean jump along the walks is more than this times its axis's median is a
 seam."""
-SEAM_WALKS = 8
-"""Drift walks the seam check looks along (seeds ``seed`` to ``seed + 7``, 20 s each). One walk passes a
-handful of distinct pictures, whose own edges stand out as much as a line would: the data itself, ten
-images at a time, has a boundary over 2x in 34 of 40 random draws (docs/evaluation.md)."""
+WALKS = 8
+"""Drift walks ``evaluate`` looks along (seeds ``seed`` to ``seed + 7``, 20 s each) for the smoothness and
+the seams. One walk passes a handful of distinct pictures, whose own edges stand out as much as a line
+would (the data itself, ten images at a time, has a boundary over 2x in 34 of 40 random draws), and its
+largest step is one extreme (docs/evaluation.md)."""
 
 _GROUP_WIDTHS = {
     "colour": 3 * 2 * len(_COLOUR_POOLS) + 3 * _HISTOGRAM_BINS,  # mean, std per pool; histograms
@@ -96,7 +100,8 @@ class EvalResult:
     kid_std: float
     """Standard deviation of KID over the random subsets (the spread of one subset's estimate)."""
     smoothness: float
-    """Largest / median frame-to-frame change along a drift walk; near 1-3 is even motion."""
+    """Largest / median frame-to-frame change along a drift walk, the median over ``WALKS`` walks; near 1-3
+    is even motion."""
     samples: int
     """Generated images compared."""
     data_images: int
@@ -105,10 +110,10 @@ class EvalResult:
     """KID on each feature group alone (``colour``, ``edges``, ``texture``): which kind of difference
     it is."""
     walk_step: float = float("nan")
-    """Median frame-to-frame change along the walk (mean absolute pixel change on [-1, 1]): near 0 means
-    the walk hardly moves, whatever its smoothness."""
+    """Median frame-to-frame change along the walks (mean absolute pixel change on [-1, 1]): near 0 means
+    they hardly move, whatever their smoothness."""
     seam_ratio: float = float("nan")
-    """The worst row or column boundary's mean jump along ``SEAM_WALKS`` walks over its axis's median (see
+    """The worst row or column boundary's mean jump along ``WALKS`` walks over its axis's median (see
     ``seams``)."""
     seam_at: str = ""
     """Where that boundary is: "row 42/43", "column 7/8" (0-based)."""
@@ -354,8 +359,8 @@ def walk_smoothness(model: LoadedModel, *, seconds: float = 20.0, fps: float = 3
 def evaluate(model: LoadedModel, images: Tensor, *, samples: int = 1000, seed: int = 0,
              real_features: Tensor | None = None) -> EvalResult:
     """KID of ``samples`` generated images (latents N(0, I) from ``seed``) against ``images`` (uint8
-    [N, 3, S, S], any S), per feature group too, the smoothness of a 20 s drift walk from ``seed``, and the
-    worst seam along that walk and the next ``SEAM_WALKS - 1`` (seeds ``seed + 1`` ...).
+    [N, 3, S, S], any S), per feature group too, and the smoothness and worst seam along ``WALKS`` 20 s drift
+    walks (seeds ``seed`` to ``seed + WALKS - 1``).
 
     real_features: ``embed_uint8(images)`` if already computed (evaluating several models against one data
     set embeds it once).
@@ -371,15 +376,17 @@ def evaluate(model: LoadedModel, images: Tensor, *, samples: int = 1000, seed: i
     z = torch.randn(samples, model.latent_dim, generator=torch.Generator().manual_seed(seed))
     fake = embed(render_frames(model, z.to(_device(model))))
     value, spread, parts = feature_distance(real, fake, seed=seed)
-    frames = render_frames(model, walk_latents(model.latent_dim, seed=seed).to(_device(model)))
-    walks = [boundary_jumps(frames)] + [
-        boundary_jumps(render_frames(model, walk_latents(model.latent_dim, seed=seed + k).to(_device(model))))
-        for k in range(1, SEAM_WALKS)]  # one walk at a time: 4,800 frames at 256 px would be 3.8 GB
-    seam_ratio, seam_at = worst_seam(tuple(torch.stack(along).mean(dim=0) for along in zip(*walks)))
+    smooth, steps, jumps = [], [], []
+    for walk in range(seed, seed + WALKS):  # one at a time: 4,800 frames at 256 px would be 3.8 GB
+        frames = render_frames(model, walk_latents(model.latent_dim, seed=walk).to(_device(model)))
+        smooth.append(smoothness(frames))
+        steps.append(frame_steps(frames))
+        jumps.append(boundary_jumps(frames))
+    seam_ratio, seam_at = worst_seam(tuple(torch.stack(along).mean(dim=0) for along in zip(*jumps)))
     data = F.interpolate(images.float() / 127.5 - 1, size=frames.shape[-2:], mode="area") \
         if images.shape[-2:] != frames.shape[-2:] else images.float() / 127.5 - 1
-    return EvalResult(kid=value, kid_std=spread, smoothness=smoothness(frames), samples=samples,
-                      data_images=len(images), kid_parts=parts, walk_step=frame_steps(frames).median().item(),
+    return EvalResult(kid=value, kid_std=spread, smoothness=statistics.median(smooth), samples=samples,
+                      data_images=len(images), kid_parts=parts, walk_step=torch.cat(steps).median().item(),
                       seam_ratio=seam_ratio, seam_at=seam_at, data_seam=boundary_ratio(data, seam_at))
 
 

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from latentvj.models.checkpoint import load_model
-from latentvj.models.evaluate import (FEATURE_GROUPS, FEATURES, SEAM_LIMIT, SEAM_WALKS, boundary_jumps,
+from latentvj.models.evaluate import (FEATURE_GROUPS, FEATURES, SEAM_LIMIT, WALKS, boundary_jumps,
                                       boundary_ratio, embed, embed_uint8, evaluate, feature_distance, kid,
                                       random_twin, render_frames, seams, smoothness, walk_latents, walk_smoothness,
                                       worst_seam)
@@ -178,13 +178,14 @@ def test_evaluate_reports_kid_per_group_and_smoothness(tiny_model):
     assert set(result.kid_parts) == set(FEATURE_GROUPS)
     assert 1.0 < result.smoothness < 5.0 and result.walk_step > 0
     assert result.seam_ratio > 1 and result.seam_at.startswith(("row ", "column "))
-    # the seam check looks along eight walks (the smoothness's and seven more), each boundary's jumps averaged
-    walks = [boundary_jumps(render_frames(tiny_model, walk_latents(tiny_model.latent_dim, seed=k)))
-             for k in range(SEAM_WALKS)]
-    ratio, where = worst_seam(tuple(torch.stack(along).mean(dim=0) for along in zip(*walks)))
+    # both look along eight walks: the smoothness is the median walk's, the seam each boundary's mean jump
+    walks = [render_frames(tiny_model, walk_latents(tiny_model.latent_dim, seed=k)) for k in range(WALKS)]
+    assert result.smoothness == pytest.approx(float(np.median([smoothness(frames) for frames in walks])))
+    assert result.smoothness != pytest.approx(smoothness(walks[0])), "not the first walk's alone"
+    ratio, where = worst_seam(tuple(torch.stack(along).mean(dim=0)
+                                    for along in zip(*(boundary_jumps(frames) for frames in walks))))
     assert result.seam_at == where and result.seam_ratio == pytest.approx(ratio)
-    assert (result.seam_ratio, result.seam_at) != seams(render_frames(tiny_model, walk_latents(tiny_model.latent_dim, seed=0))), \
-        "not the first walk's alone"
+    assert (result.seam_ratio, result.seam_at) != seams(walks[0]), "not the first walk's alone"
     data_float = data.float() / 127.5 - 1
     assert result.data_seam == pytest.approx(boundary_ratio(data_float, result.seam_at)), \
         "the data's own ratio at the walk's worst boundary"
