@@ -39,6 +39,26 @@ def test_two_layers_blend_on_the_device_before_the_one_conversion(renderer, tiny
         assert np.abs(mixed - ((1 - weight) * a + weight * b)).max() <= 1.5, weight
 
 
+def test_each_frame_draws_its_own_latent_and_two_decks_of_one_model_their_own(renderer, tiny_gan_path):
+    """The renderer keeps each layer's latent tensor from frame to frame (one copy a frame on the CPU): a
+    frame never shows the latent of the frame before, nor of the other layer."""
+    gan = renderer.prepare(load_model(tiny_gan_path))
+    fresh = Renderer("cpu", "fp32")
+    twin = fresh.prepare(load_model(tiny_gan_path))
+
+    def alone(seed):
+        return fresh.render([(twin, z(seed), 1.0)], width=32, height=32, channels=3).astype(float)
+
+    for seed in (1, 2, 1):
+        assert np.array_equal(renderer.render([(gan, z(seed), 1.0)], width=32, height=32, channels=3),
+                              alone(seed).astype(np.uint8)), seed
+    mixed = renderer.render([(gan, z(1), 0.5), (gan, z(2), 0.5)], width=32, height=32, channels=3)
+    assert np.abs(mixed - (alone(1) + alone(2)) / 2).max() <= 1.5
+    assert not np.array_equal(alone(1), alone(2))
+    with pytest.raises(ValueError, match=r"expected a latent of shape \(16,\)"):
+        renderer.render([(gan, np.zeros(15, np.float32), 1.0)], width=32, height=32, channels=3)
+
+
 def test_grey_and_rgba_layers_blend_into_the_outputs_channels(renderer, tmp_path, tiny_gan_path):
     torch.manual_seed(0)
     grey = save_model(tmp_path / "grey.safetensors",
