@@ -40,8 +40,8 @@ def test_two_layers_blend_on_the_device_before_the_one_conversion(renderer, tiny
 
 
 def test_each_frame_draws_its_own_latent_and_two_decks_of_one_model_their_own(renderer, tiny_gan_path):
-    """The renderer keeps each layer's latent tensor from frame to frame (one copy a frame on the CPU): a
-    frame never shows the latent of the frame before, nor of the other layer."""
+    """A frame shows its own latent: never the frame before's, nor the other layer's when both decks play
+    the same model (what any tensor the renderer keeps between frames must not break)."""
     gan = renderer.prepare(load_model(tiny_gan_path))
     fresh = Renderer("cpu", "fp32")
     twin = fresh.prepare(load_model(tiny_gan_path))
