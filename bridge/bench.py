@@ -33,6 +33,7 @@ from .control.osc import OscProtocol, OscServer
 from .folders import default_config_dir
 from .outputs.preview import PreviewEncoder
 from .outputs.shm import ShmFrameWriter
+from .renderer import compile_options
 
 
 @dataclasses.dataclass
@@ -309,8 +310,7 @@ def bench_one(model: LoadedModel, *, device: str, precision: str, frames: int, r
         import torch._inductor.config as inductor
 
         inductor.freezing = True
-        bare = torch.compile(kind.compiled_part(model.network), dynamic=False,
-                             mode="reduce-overhead" if dev.type == "cuda" else None)
+        bare = torch.compile(kind.compiled_part(model.network), dynamic=False, **compile_options(dev))
     eager: list[float] = []
     contiguous: list[float] = []
     # the layout the renderer did not choose, for the ratio (a twin: the playing network keeps its own)
@@ -490,8 +490,8 @@ def run_bench(model_name: str, *, device: str = "auto", precision: str = "auto",
                   f"{LIVE_OSC_RATE:,.0f} OSC messages a second from another process; live ratio = forward ms / "
                   "live ms\n")
     if compile:
-        out.write("--compile: forward and engine play the compiled pass (torch.compile, inductor, freezing); "
-                  "compiled/eager = eager ms / compiled ms\n")
+        out.write("--compile: forward and engine play the compiled pass (torch.compile, inductor, freezing; "
+                  "on the CPU a C++ wrapper); compiled/eager = eager ms / compiled ms\n")
     return results
 
 

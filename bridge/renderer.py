@@ -126,6 +126,20 @@ def framed(part: Callable[..., torch.Tensor], dtype: torch.dtype) -> Callable[..
     return frame
 
 
+def compile_options(device: torch.device) -> dict:
+    """How the renderer compiles a pass for ``device`` (``torch.compile``'s keywords; the bench makes its
+    bare pass the same way). On CUDA it is also replayed as a CUDA graph (one launch a frame instead of
+    one per kernel). On the CPU the code that calls the kernels is C++ instead of Python (inductor's
+    ``cpp_wrapper``): a few percent faster a frame, and the pass holds Python's interpreter lock only while
+    it starts, so the OSC thread, the preview's encoder and the next frame's preparation run beside it
+    (docs/performance.md)."""
+    if device.type == "cuda":
+        return {"mode": "reduce-overhead"}
+    if device.type == "cpu":
+        return {"options": {"cpp_wrapper": True}}
+    return {}
+
+
 class Pending:
     """A frame on its way to the host (:meth:`Renderer.submit`): ``result()`` waits until it is there, on
     CUDA for its copy's event; from other devices it is there already."""
@@ -308,9 +322,7 @@ class Renderer:
             inductor.freezing = True  # weights as constants: folded and laid out for the convolutions
             inductor.compile_threads = 1
             part = framed(KINDS[model.kind].compiled_part(model.network), self._latent_dtype(model))
-            # on CUDA also replayed as a CUDA graph (one launch a frame instead of one per kernel)
-            function = torch.compile(part, dynamic=False,
-                                     mode="reduce-overhead" if self.device.type == "cuda" else None)
+            function = torch.compile(part, dynamic=False, **compile_options(self.device))
             asked = self.thread_counts() if callable(self.thread_counts) else self.thread_counts
             counts = list(asked) if self.device.type == "cpu" and asked else [None]
             self._compile_for(counts[0], function, model)
