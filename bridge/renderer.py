@@ -20,6 +20,7 @@ import logging
 import os
 import threading
 import time
+import types
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
@@ -123,7 +124,13 @@ def framed(part: Callable[..., torch.Tensor], dtype: torch.dtype) -> Callable[..
         image = part(x.to(dtype), *args, **kwargs)
         return image, to_pixels(image[0], scale)
 
-    return frame
+    # A code object of its own: torch.compile keeps its compiled graphs on the function's code, at most
+    # eight for one code (torch._dynamo.config.recompile_limit). Shared by every model's pass, a process
+    # compiled four models at two thread counts and played every later one uncompiled, saying "compiled".
+    own = types.FunctionType(frame.__code__.replace(), frame.__globals__, frame.__name__, frame.__defaults__,
+                             frame.__closure__)
+    own.__kwdefaults__ = frame.__kwdefaults__
+    return own
 
 
 def compile_options(device: torch.device) -> dict:
@@ -317,9 +324,13 @@ class Renderer:
                 os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
             except (AttributeError, OSError):
                 pass
+            import torch._dynamo.config as dynamo
             import torch._inductor.config as inductor
 
             inductor.freezing = True  # weights as constants: folded and laid out for the convolutions
+            # past its limit of graphs a compiled function runs uncompiled without a word: a failure instead,
+            # so the eager pass plays with a log line and /lvj/status says why
+            dynamo.fail_on_recompile_limit_hit = True
             inductor.compile_threads = 1
             part = framed(KINDS[model.kind].compiled_part(model.network), self._latent_dtype(model))
             function = torch.compile(part, dynamic=False, **compile_options(self.device))

@@ -166,6 +166,29 @@ def test_a_model_compiles_in_the_background_and_its_compiled_pass_takes_over(tin
     assert prepared.fast.state.startswith("failed: RuntimeError")
 
 
+@pytest.mark.slow
+def test_every_model_a_show_loads_plays_its_compiled_pass_not_only_the_first_few(tiny_gan_path):
+    """torch.compile keeps a function's graphs on its code, and past eight of them (recompile_limit) it runs
+    the function uncompiled, counting the graphs of models long gone. While every model's pass shared one
+    code, a show that went through five models, compiled at two thread counts each, played the fifth and
+    every later one uncompiled, its status saying "compiled"."""
+    import gc
+
+    from torch._dynamo.utils import counters
+
+    renderer = Renderer("cpu", compile=True, thread_counts=(1, 2))
+    for _ in range(5):
+        graphs = counters["stats"]["unique_graphs"]
+        prepared = renderer.prepare(load_model(tiny_gan_path))
+        assert prepared.fast.done.wait(300), "compiling never ended"
+        assert prepared.fast.state == "compiled", prepared.fast.state
+        assert counters["stats"]["unique_graphs"] == graphs + 2, "the model's pass was not compiled"
+        frame = renderer.render([(prepared, z(1), 1.0)], width=32, height=32, channels=3)
+        assert counters["stats"]["unique_graphs"] == graphs + 2 and frame.shape == (32, 32, 3)
+        del prepared  # the show moves on to another model
+        gc.collect()
+
+
 def test_eager_passes_run_side_by_side_and_the_trace_takes_its_turn_between_them():
     """The gate never holds one eager pass up behind another (the loader's long check and the render
     thread's frames), and a trace starts once the passes under way have ended."""
