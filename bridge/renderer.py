@@ -18,9 +18,11 @@ import collections
 import contextlib
 import logging
 import os
+import sys
 import threading
 import time
 import types
+import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
@@ -147,6 +149,44 @@ def compile_options(device: torch.device) -> dict:
     return {}
 
 
+_COMPILING = threading.Lock()
+"""One model compiles at a time (torch compiles one frame at a time anyway), so that the modules inductor
+loads meanwhile are that model's own (:func:`forget_compiled`)."""
+
+
+def _inductor_modules() -> list:
+    """Inductor's list of the modules it has loaded (empty without inductor)."""
+    try:
+        from torch._inductor.codecache import PyCodeCache
+    except ImportError:
+        return []
+    return PyCodeCache.modules
+
+
+def forget_compiled(code: types.CodeType, modules: list) -> None:
+    """What torch keeps of a model's compiled pass, let go with the model (a FastPath's finalizer). Torch
+    keeps a compiled pass's graphs in its code object (``code``'s extra slot) and its weights in the
+    modules inductor loaded for it (``modules``), and lets go of neither: the graphs sit in a cycle its
+    garbage collector cannot see (``orig_code_map`` holds the code strongly from a weak key the code's own
+    graph holds), and inductor lists every module it loads. Without this each model loaded anew kept about
+    13 MB for the rest of the show (docs/performance.md). Torch's private parts: a torch without them keeps
+    the memory, nothing worse."""
+    try:
+        from torch._C._dynamo.eval_frame import reset_code
+        from torch._inductor.codecache import PyCodeCache
+    except ImportError:
+        return
+    reset_code(code)  # the graphs go; with them the cleanups that take their names out of the module
+    for module in modules:
+        with contextlib.suppress(ValueError):
+            PyCodeCache.modules.remove(module)
+        if sys.modules.get(module.__name__) is module:
+            sys.modules.pop(module.__name__, None)
+        for path, cached in list(PyCodeCache.modules_no_attr.items()):
+            if cached is module:
+                PyCodeCache.modules_no_attr.pop(path, None)
+
+
 class Pending:
     """A frame on its way to the host (:meth:`Renderer.submit`): ``result()`` waits until it is there, on
     CUDA for its copy's event; from other devices it is there already."""
@@ -167,7 +207,8 @@ class Pending:
 class FastPath:
     """A model's compiled forward pass (``torch.compile``, inductor with freezing, of :func:`framed`), made
     on a thread of its own while the eager one plays, and used from the first frame after it is ready; any
-    error in making or running it leaves the eager one playing."""
+    error in making or running it leaves the eager one playing. What torch keeps of it goes when it goes
+    (:func:`forget_compiled`)."""
 
     function: Callable | None = None
     """The compiled :func:`framed` part; :meth:`draw` calls it."""
@@ -316,32 +357,53 @@ class Renderer:
     def _compile_all(self, prepared: Prepared) -> None:
         fast, model = prepared.fast, prepared.model
         started = time.perf_counter()
-        try:
-            trace_first()  # before this thread's priority drops: eager passes wait while it runs
+        loaded = _inductor_modules()
+        part, function, made, failure = None, None, set(), None
+        with _COMPILING:
+            before = {id(module) for module in loaded}
             try:
-                os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)  # this thread only, on Linux
-                # and only when nothing else wants a core (the C++ compiler it starts inherits this)
-                os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
-            except (AttributeError, OSError):
-                pass
-            import torch._dynamo.config as dynamo
-            import torch._inductor.config as inductor
-
-            inductor.freezing = True  # weights as constants: folded and laid out for the convolutions
-            # past its limit of graphs a compiled function runs uncompiled without a word: a failure instead,
-            # so the eager pass plays with a log line and /lvj/status says why
-            dynamo.fail_on_recompile_limit_hit = True
-            inductor.compile_threads = 1
-            part = framed(KINDS[model.kind].compiled_part(model.network), self._latent_dtype(model))
-            function = torch.compile(part, dynamic=False, **compile_options(self.device))
-            asked = self.thread_counts() if callable(self.thread_counts) else self.thread_counts
-            counts = list(asked) if self.device.type == "cpu" and asked else [None]
-            self._compile_for(counts[0], function, model)
-        except Exception as exc:  # no compiler, an unsupported operator...: the eager one plays on
-            fast.state = f"failed: {type(exc).__name__}: {str(exc).strip().splitlines()[0][:160] if str(exc).strip() else ''}"
+                part = framed(KINDS[model.kind].compiled_part(model.network), self._latent_dtype(model))
+                function, made = self._compile_counts(part, model)
+            except Exception as exc:  # no compiler, an unsupported operator...: the eager one plays on
+                failure = exc
+            mine = [module for module in loaded if id(module) not in before]
+        if part is not None:  # what torch keeps of it goes with the model
+            weakref.finalize(fast, forget_compiled, part.__code__, mine).atexit = False
+        if failure is not None:
+            text = str(failure).strip()
+            fast.state = f"failed: {type(failure).__name__}: {text.splitlines()[0][:160] if text else ''}"
             log.warning("model '%s' plays uncompiled: compiling it %s", model.name, fast.state)
             fast.done.set()
             return
+        fast.seconds = time.perf_counter() - started
+        fast.threads = frozenset(made)
+        fast.function, fast.state = function, "compiled"
+        fast.done.set()
+        log.info("model '%s' compiled in %.1f s%s; playing the compiled forward pass", model.name, fast.seconds,
+                 "" if made == {None} else f" (for {', '.join(map(str, sorted(made)))} threads)")
+
+    def _compile_counts(self, part: Callable, model: LoadedModel) -> tuple[Callable, set]:
+        """``part`` compiled for each thread count asked for, the first of which must succeed: (the compiled
+        function, the counts it is made for)."""
+        trace_first()  # before this thread's priority drops: eager passes wait while it runs
+        try:
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)  # this thread only, on Linux
+            # and only when nothing else wants a core (the C++ compiler it starts inherits this)
+            os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+        except (AttributeError, OSError):
+            pass
+        import torch._dynamo.config as dynamo
+        import torch._inductor.config as inductor
+
+        inductor.freezing = True  # weights as constants: folded and laid out for the convolutions
+        # past its limit of graphs a compiled function runs uncompiled without a word: a failure instead,
+        # so the eager pass plays with a log line and /lvj/status says why
+        dynamo.fail_on_recompile_limit_hit = True
+        inductor.compile_threads = 1
+        function = torch.compile(part, dynamic=False, **compile_options(self.device))
+        asked = self.thread_counts() if callable(self.thread_counts) else self.thread_counts
+        counts = list(asked) if self.device.type == "cpu" and asked else [None]
+        self._compile_for(counts[0], function, model)
         made = {counts[0]}
         # The other counts the tuner may pick, before it plays: compiling one while the compiled pass plays
         # would hold frames up (two compute-bound jobs on the same cores).
@@ -353,12 +415,7 @@ class Renderer:
                          model.name, count, exc)
                 continue
             made.add(count)
-        fast.seconds = time.perf_counter() - started
-        fast.threads = frozenset(made)
-        fast.function, fast.state = function, "compiled"
-        fast.done.set()
-        log.info("model '%s' compiled in %.1f s%s; playing the compiled forward pass", model.name, fast.seconds,
-                 "" if made == {None} else f" (for {', '.join(map(str, sorted(made)))} threads)")
+        return function, made
 
     def _compile_for(self, count: int | None, function: Callable, model: LoadedModel) -> None:
         """Make (or check) the compiled pass at ``count`` CPU threads (torch's count is this thread's own:

@@ -167,16 +167,23 @@ def test_a_model_compiles_in_the_background_and_its_compiled_pass_takes_over(tin
 
 
 @pytest.mark.slow
-def test_every_model_a_show_loads_plays_its_compiled_pass_not_only_the_first_few(tiny_gan_path):
+def live_tensors() -> int:
+    import gc
+
+    gc.collect()
+    return sum(1 for o in gc.get_objects() if type(o) in (torch.Tensor, torch.nn.Parameter))
+
+
+def test_every_model_a_show_loads_plays_its_compiled_pass_and_leaves_nothing_behind(tiny_gan_path):
     """torch.compile keeps a function's graphs on its code, and past eight of them (recompile_limit) it runs
     the function uncompiled, counting the graphs of models long gone. While every model's pass shared one
     code, a show that went through five models, compiled at two thread counts each, played the fifth and
-    every later one uncompiled, its status saying "compiled"."""
-    import gc
-
+    every later one uncompiled, its status saying "compiled". And torch kept each compiled pass (graphs,
+    frozen weights) after its model was let go: memory that grew with every model loaded anew."""
     from torch._dynamo.utils import counters
 
     renderer = Renderer("cpu", compile=True, thread_counts=(1, 2))
+    kept = []
     for _ in range(5):
         graphs = counters["stats"]["unique_graphs"]
         prepared = renderer.prepare(load_model(tiny_gan_path))
@@ -186,7 +193,28 @@ def test_every_model_a_show_loads_plays_its_compiled_pass_not_only_the_first_few
         frame = renderer.render([(prepared, z(1), 1.0)], width=32, height=32, channels=3)
         assert counters["stats"]["unique_graphs"] == graphs + 2 and frame.shape == (32, 32, 3)
         del prepared  # the show moves on to another model
-        gc.collect()
+        kept.append(live_tensors())
+    assert kept[1:] == kept[:1] * 4, f"tensors alive after each model was let go: {kept}"
+
+
+def test_a_model_let_go_leaves_the_other_resident_compiled_pass_playing(tiny_gan_path):
+    """Two resident models whose passes share inductor's kernels: letting one go keeps the other's."""
+    from torch._dynamo.utils import counters
+
+    renderer = Renderer("cpu", "fp32", compile=True, thread_counts=(1,))
+    first, second = (renderer.prepare(load_model(tiny_gan_path)) for _ in range(2))
+    assert first.fast.done.wait(300) and second.fast.done.wait(300)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # the count the passes are made for: the compiled pass plays
+    try:
+        want = renderer.render([(second, z(3), 1.0)], width=32, height=32, channels=3).copy()
+        del first
+        live_tensors()
+        graphs = counters["stats"]["unique_graphs"]
+        assert np.array_equal(renderer.render([(second, z(3), 1.0)], width=32, height=32, channels=3), want)
+    finally:
+        torch.set_num_threads(threads)
+    assert counters["stats"]["unique_graphs"] == graphs and second.fast.state == "compiled"
 
 
 def test_eager_passes_run_side_by_side_and_the_trace_takes_its_turn_between_them():
