@@ -64,3 +64,28 @@ def test_the_compiled_pass_replays_as_a_cuda_graph_and_draws_the_eager_frame(tin
         got = renderer.render([(prepared, z(seed), 1.0)], width=32, height=32, channels=3, fade=fade)
         want = Renderer("cuda", "fp32").render([(eager, z(seed), 1.0)], width=32, height=32, channels=3, fade=fade)
         assert np.abs(got.astype(int) - want.astype(int)).max() <= 1
+
+
+@pytest.mark.slow
+def test_a_compiled_model_let_go_on_cuda_gives_its_device_memory_back(tiny_gan_path):
+    """A show loads model after model while another stays resident: each one let go must give its device
+    memory back (its frozen weights, its CUDA graphs), as it does on the CPU (test_renderer). Written
+    without a GPU to run it: torch's CUDA graph trees keep every function they were given while any other
+    lives (``CUDAGraphTreeManager.ids_to_funcs``), so this may well fail; docs/performance.md says more."""
+    import gc
+
+    renderer = Renderer("cuda", "fp32", compile=True)
+    resident = renderer.prepare(load_model(tiny_gan_path))
+    assert resident.fast.done.wait(600) and resident.fast.state == "compiled", resident.fast.state
+    want = renderer.render([(resident, z(1), 1.0)], width=32, height=32, channels=3).copy()
+    used = []
+    for _ in range(4):
+        prepared = renderer.prepare(load_model(tiny_gan_path))
+        assert prepared.fast.done.wait(600) and prepared.fast.state == "compiled", prepared.fast.state
+        renderer.render([(prepared, z(2), 1.0)], width=32, height=32, channels=3)
+        del prepared
+        gc.collect()
+        torch.cuda.synchronize()
+        used.append(torch.cuda.memory_allocated())
+    assert used[1:] == used[:1] * 3, f"device memory after each model was let go: {used}"
+    assert np.array_equal(renderer.render([(resident, z(1), 1.0)], width=32, height=32, channels=3), want)
