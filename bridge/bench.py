@@ -1009,3 +1009,62 @@ def soak(seconds: float, *, model: str, fps: float = 30.0, out: TextIO) -> dict:
               f"{samples[0][1] / 1024:.0f} MB at start, {warm / 1024:.0f} MB after the first tenth, "
               f"{end / 1024:.0f} MB at the end: growth {figures['growth']:+.2%}\n")
     return figures
+
+
+MODEL_COPIES = 3
+"""Files the model-load bench goes round: one more than the renderer keeps resident, so that every load
+after the first few lets one go."""
+
+
+def model_loads(count: int, *, model: str, out: TextIO) -> dict:
+    """A real server at 30 fps loading a model anew ``count`` times (``/lvj/model/load``, going round
+    MODEL_COPIES copies of it, each waited for until it plays and has compiled): its resident memory after
+    each load, and the growth per load once models are being let go (from load MODEL_COPIES on), which is
+    what a show that keeps loading new models carries."""
+    import tempfile
+
+    from latentvj.models.checkpoint import save_model
+
+    from .control.osc import build_message
+    from .fuzz import Served, _proc_status
+
+    if count <= MODEL_COPIES:
+        raise RuntimeError(f"--loads must be more than {MODEL_COPIES} (the first loads fill the resident models)")
+    source = load(model)
+    rss, seconds = [], []
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp) / "models"
+        folder.mkdir()
+        names = [f"load{k}" for k in range(MODEL_COPIES)]
+        for name in names:
+            save_model(folder / f"{name}.safetensors", source.network, metadata={**source.metadata, "name": name})
+        served = Served(model, Path(tmp), "--models", str(folder), "--fps", "30", name="loads")
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            served.settled()
+            for i in range(count):
+                name = names[i % MODEL_COPIES]
+                started = time.monotonic()
+                sock.sendto(build_message("/lvj/model/load", name), served.osc)
+                deadline = started + 600
+                while (status := served.status())["model"] != name or status["compiled"] == "compiling":
+                    if time.monotonic() > deadline or served.proc.poll() is not None:
+                        raise RuntimeError(f"model {name} was not playing compiled after 10 minutes (status "
+                                           f"{status['model']}, {status['compiled']}); see {served.log_path}")
+                    time.sleep(0.2)
+                seconds.append(time.monotonic() - started)
+                rss.append(_proc_status(served.proc.pid)[0])
+                out.write(f"load {i + 1:3d}: {name} playing ({status['compiled']}) after {seconds[-1]:5.1f} s, "
+                          f"resident memory {rss[-1] / 1024:.0f} MB\n")
+        finally:
+            sock.close()
+            served.stop()
+    # the slope of a straight line through the loads from MODEL_COPIES on: the allocator's ups and downs
+    # (tens of MB from one load to the next) average out, where the last minus the first would not
+    steady = rss[MODEL_COPIES - 1:]
+    per_load = statistics.linear_regression(range(len(steady)), steady).slope
+    figures = {"loads": count, "rss_kb": rss, "seconds": seconds, "per_load_kb": per_load}
+    out.write(f"model {model} loaded {count} times: resident memory {steady[0] / 1024:.0f} MB at load "
+              f"{MODEL_COPIES}, {steady[-1] / 1024:.0f} MB at load {count}; {per_load / 1024:+.1f} MB a load "
+              f"(least squares over loads {MODEL_COPIES}-{count})\n")
+    return figures

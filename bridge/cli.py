@@ -357,6 +357,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--soak", type=float, default=0.0, metavar="SECONDS",
                        help="a real server for SECONDS with a fader moving: its resident memory's growth after the "
                             "first tenth")
+    bench.add_argument("--loads", type=int, default=0, metavar="N",
+                       help="a real server loading the model anew N times (going round copies of it, each compiled): "
+                            "its resident memory after each load and the growth per load")
     bench.add_argument("--latency", type=float, default=0.0, metavar="SECONDS",
                        help="a real server: from an OSC message sent to the first frame in shared memory that shows "
                             "it, p50/p99 in ms and frame periods, over SECONDS of changes")
@@ -815,6 +818,15 @@ def _bench(args: argparse.Namespace) -> int:
                 plain = [r.as_dict() for r in figures] if isinstance(figures, list) else figures
                 args.json.write_text(json.dumps(plain, indent=2) + "\n")
             return 0
+
+    if args.loads:
+        try:
+            figures = bench.model_loads(args.loads, model=args.model, out=sys.stdout)
+        except RuntimeError as exc:
+            raise _CliError(str(exc)) from None
+        if args.json:
+            args.json.write_text(json.dumps(figures, indent=2) + "\n")
+        return 0
 
     if args.link_nodes:
         from .bench import link_nodes

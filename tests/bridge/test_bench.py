@@ -126,3 +126,18 @@ def test_bench_soak_samples_a_real_servers_memory(tiny_gan_path):
     out = io.StringIO()
     figures = soak(2.0, model=tiny_gan_path, out=out)
     assert figures["frames"] > 10 and figures["rss_end_kb"] > 0 and "growth" in out.getvalue()
+
+
+@pytest.mark.integration
+def test_bench_loads_a_model_anew_on_a_real_server_and_says_what_each_load_keeps(tiny_gan_path):
+    from latentvj.bridge.bench import MODEL_COPIES, model_loads
+
+    out = io.StringIO()
+    figures = model_loads(MODEL_COPIES + 2, model=tiny_gan_path, out=out)
+    lines = out.getvalue().splitlines()
+    # each load waited for until the server plays it, going round the copies
+    assert [line.split()[2] for line in lines[:-1]] == [f"load{i % MODEL_COPIES}" for i in range(MODEL_COPIES + 2)]
+    assert len(figures["rss_kb"]) == MODEL_COPIES + 2 and min(figures["rss_kb"]) > 0
+    assert "MB a load" in lines[-1]
+    with pytest.raises(RuntimeError, match="must be more than"):
+        model_loads(MODEL_COPIES, model=tiny_gan_path, out=out)
