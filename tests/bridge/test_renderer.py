@@ -166,7 +166,6 @@ def test_a_model_compiles_in_the_background_and_its_compiled_pass_takes_over(tin
     assert prepared.fast.state.startswith("failed: RuntimeError")
 
 
-@pytest.mark.slow
 def live_tensors() -> int:
     import gc
 
@@ -174,6 +173,7 @@ def live_tensors() -> int:
     return sum(1 for o in gc.get_objects() if type(o) in (torch.Tensor, torch.nn.Parameter))
 
 
+@pytest.mark.slow
 def test_every_model_a_show_loads_plays_its_compiled_pass_and_leaves_nothing_behind(tiny_gan_path):
     """torch.compile keeps a function's graphs on its code, and past eight of them (recompile_limit) it runs
     the function uncompiled, counting the graphs of models long gone. While every model's pass shared one
@@ -197,8 +197,10 @@ def test_every_model_a_show_loads_plays_its_compiled_pass_and_leaves_nothing_beh
     assert kept[1:] == kept[:1] * 4, f"tensors alive after each model was let go: {kept}"
 
 
+@pytest.mark.slow
 def test_a_model_let_go_leaves_the_other_resident_compiled_pass_playing(tiny_gan_path):
-    """Two resident models whose passes share inductor's kernels: letting one go keeps the other's."""
+    """Two resident copies of a model, compiled alike (the second from inductor's cache, sharing what it
+    can): letting one go leaves the other's compiled pass playing, unchanged and not compiled again."""
     from torch._dynamo.utils import counters
 
     renderer = Renderer("cpu", "fp32", compile=True, thread_counts=(1,))
