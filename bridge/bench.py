@@ -1019,11 +1019,14 @@ after the first few lets one go."""
 def model_loads(count: int, *, model: str, out: TextIO) -> dict:
     """A real server at 30 fps loading a model anew ``count`` times (``/lvj/model/load``, going round
     MODEL_COPIES copies of it, each waited for until it plays and has compiled): its resident memory after
-    each load, and the growth per load once models are being let go (from load MODEL_COPIES on), which is
-    what a show that keeps loading new models carries."""
+    each load and the growth per load once models are being let go (from load MODEL_COPIES on), which is
+    what a show that keeps loading new models carries; and, from its frames in shared memory (the writer's
+    timestamps), how the output held while each load and its compile ran: frames more than 50 ms apart and
+    the worst gap."""
     import tempfile
 
     from latentvj.models.checkpoint import save_model
+    from latentvj.plugin.shmring import ShmFrameReader
 
     from .control.osc import build_message
     from .fuzz import Served, _proc_status
@@ -1031,7 +1034,20 @@ def model_loads(count: int, *, model: str, out: TextIO) -> dict:
     if count <= MODEL_COPIES:
         raise RuntimeError(f"--loads must be more than {MODEL_COPIES} (the first loads fill the resident models)")
     source = load(model)
-    rss, seconds = [], []
+    rss, seconds, stalls, worst = [], [], [], []
+    stamps: list[float] = []
+    reading = threading.Event()
+
+    def read(shm: str) -> None:
+        with ShmFrameReader(shm) as reader:
+            last = 0
+            while not reading.is_set():
+                frame = reader.read()
+                if frame is not None and frame.number != last:
+                    last = frame.number
+                    stamps.append(frame.timestamp)
+                time.sleep(0.002)
+
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp) / "models"
         folder.mkdir()
@@ -1040,11 +1056,13 @@ def model_loads(count: int, *, model: str, out: TextIO) -> dict:
             save_model(folder / f"{name}.safetensors", source.network, metadata={**source.metadata, "name": name})
         served = Served(model, Path(tmp), "--models", str(folder), "--fps", "30", name="loads")
         sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        reader = threading.Thread(target=read, args=(served.shm,), daemon=True)
         try:
             served.settled()
+            reader.start()
             for i in range(count):
                 name = names[i % MODEL_COPIES]
-                started = time.monotonic()
+                started, sent = time.monotonic(), time.time()
                 sock.sendto(build_message("/lvj/model/load", name), served.osc)
                 deadline = started + 600
                 while (status := served.status())["model"] != name or status["compiled"] == "compiling":
@@ -1054,17 +1072,26 @@ def model_loads(count: int, *, model: str, out: TextIO) -> dict:
                     time.sleep(0.2)
                 seconds.append(time.monotonic() - started)
                 rss.append(_proc_status(served.proc.pid)[0])
+                during = [t for t in stamps if t >= sent]
+                gaps = [b - a for a, b in zip(during, during[1:])]
+                stalls.append(sum(1 for gap in gaps if gap > 0.05))
+                worst.append(1e3 * max(gaps, default=0.0))
                 out.write(f"load {i + 1:3d}: {name} playing ({status['compiled']}) after {seconds[-1]:5.1f} s, "
+                          f"{len(during)} frames, {stalls[-1]} over 50 ms apart, worst gap {worst[-1]:5.0f} ms, "
                           f"resident memory {rss[-1] / 1024:.0f} MB\n")
         finally:
+            reading.set()
             sock.close()
             served.stop()
     # the slope of a straight line through the loads from MODEL_COPIES on: the allocator's ups and downs
     # (tens of MB from one load to the next) average out, where the last minus the first would not
     steady = rss[MODEL_COPIES - 1:]
     per_load = statistics.linear_regression(range(len(steady)), steady).slope
-    figures = {"loads": count, "rss_kb": rss, "seconds": seconds, "per_load_kb": per_load}
+    figures = {"loads": count, "rss_kb": rss, "seconds": seconds, "per_load_kb": per_load,
+               "frames_over_50ms": stalls, "worst_gap_ms": worst}
     out.write(f"model {model} loaded {count} times: resident memory {steady[0] / 1024:.0f} MB at load "
               f"{MODEL_COPIES}, {steady[-1] / 1024:.0f} MB at load {count}; {per_load / 1024:+.1f} MB a load "
-              f"(least squares over loads {MODEL_COPIES}-{count})\n")
+              f"(least squares over loads {MODEL_COPIES}-{count}); while loading and compiling, "
+              f"{statistics.median(stalls):g} frames over 50 ms apart a load (median), worst gap "
+              f"{max(worst):.0f} ms\n")
     return figures

@@ -416,6 +416,7 @@ def _serve(args: argparse.Namespace) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, handler)
     print(server.describe(), flush=True)
+    server.freeze_heap()
     server.run()
     return 0
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import gc
 import logging
 import threading
 import time
@@ -188,6 +189,8 @@ class Server:
         self._sources: dict[str, object] = {}  # the MIDI clock and the Link session, opened when first asked
         self._ports_listed: tuple[float, list[str]] = (float("-inf"), [])  # (when, the MIDI input ports)
         self._stop = threading.Event()
+        self.heap_frozen = threading.Event()
+        """Set once the heap is frozen (:meth:`_freeze_heap`)."""
         self._resources = contextlib.ExitStack()
         pick_device(config.engine.device)  # a device that is not there is reported before anything starts
         _check_exposure(config)
@@ -652,6 +655,25 @@ class Server:
             log.info("rendering")
             self.engine.run(self._stop)
             log.info("stopping after %d frames", self.engine.frames)
+
+    def freeze_heap(self) -> None:
+        """For the process that serves (``latentvj serve``; it freezes the whole process): once the first
+        model has compiled (at once when none compiles), on a thread of its own, move every object alive
+        into Python's permanent generation (``gc.freeze``), so that later full collections look only at
+        what came after. A full collection holds the interpreter lock throughout, the render thread's
+        included, and over the half a million objects torch and its compiler leave it took 270-310 ms: a
+        frozen output once or twice for every model loaded during a show. After, 16-30 ms
+        (docs/performance.md). Not collected first, which would be that stall once more: what is garbage
+        then stays, once."""
+
+        def freeze() -> None:
+            fast = self.engine.prepared.fast
+            if fast.state == "compiling":
+                fast.done.wait()
+            gc.freeze()
+            self.heap_frozen.set()
+
+        threading.Thread(target=freeze, name="heap-freeze", daemon=True).start()
 
     def stop(self) -> None:
         """Ask the render loop to finish its frame and return. Safe to call from a signal handler."""

@@ -138,6 +138,9 @@ def test_bench_loads_a_model_anew_on_a_real_server_and_says_what_each_load_keeps
     # each load waited for until the server plays it, going round the copies
     assert [line.split()[2] for line in lines[:-1]] == [f"load{i % MODEL_COPIES}" for i in range(MODEL_COPIES + 2)]
     assert len(figures["rss_kb"]) == MODEL_COPIES + 2 and min(figures["rss_kb"]) > 0
+    # and how the output held meanwhile, from its frames in shared memory
+    assert len(figures["worst_gap_ms"]) == len(figures["frames_over_50ms"]) == MODEL_COPIES + 2
+    assert all(int(line.split(",")[1].split()[0]) > 0 for line in lines[:-1]), "frames were read during each load"
     assert "MB a load" in lines[-1]
     with pytest.raises(RuntimeError, match="must be more than"):
         model_loads(MODEL_COPIES, model=tiny_gan_path, out=out)
