@@ -398,7 +398,10 @@ class Engine:
         """The engine's own changes that can wait for a boundary, at moment ``m``."""
         for name in names:
             if name == "cross":
-                if self._cross_waiting is not None:
+                # model/blend crosses once the model is ready: also compiled, when it compiles (the cross
+                # would otherwise draw it uncompiled beside its compile, and frames come late meanwhile)
+                target = None if self._cross_waiting is None else self.decks["b" if self._cross_waiting else "a"]
+                if target is not None and target.prepared.fast.state != "compiling":
                     self._cross_to(self._cross_waiting, m.seconds, self._seconds(snap, "crossfade/time", m))
                     self._cross_waiting = None
             elif self._changed(snap, name):

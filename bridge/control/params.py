@@ -502,8 +502,9 @@ PARAMS = Registry(_with_decks([
           description="Replies /lvj/midi/ports with the MIDI input ports there are."),
     Param("model/blend", "s", None, access="w",
           description="Load a model onto the hidden deck (the one the crossfader is away from) and, once it "
-                      "is ready, cross to it over crossfade/time: a model change that is a blend, never a "
-                      "cut. The model before stays resident until the fade ends."),
+                      "is ready (loaded and, when the forward pass is compiled, compiled: seconds, while the "
+                      "deck before plays on), cross to it over crossfade/time: a model change that is a "
+                      "blend, never a cut. The model before stays resident until the fade ends."),
     # ---- recording -----------------------------------------------------------------------------
     Param("record/start", "I", None, access="w",
           description="Record the output as played: no argument, into latentvj-DATE-TIME.mp4 in the "

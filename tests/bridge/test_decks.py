@@ -152,6 +152,25 @@ def test_model_blend_loads_onto_the_hidden_deck_and_crosses_never_cutting(tmp_pa
         server.close()
 
 
+def test_model_blend_crosses_once_the_new_model_has_compiled_the_deck_before_playing_on(tiny_gan_path,
+                                                                                        tiny_vae_path):
+    """Crossing while the new model compiles would draw it uncompiled beside its compile (frames 50-100 ms
+    apart on a 2-core machine): the cross waits for its compiled pass (or its failure), deck A playing on."""
+    engine = Engine(load_model(tiny_gan_path), config=EngineConfig(device="cpu"))
+    for name, value in (("smoothing", 0.0), ("crossfade/time", 0.5)):
+        engine.control.set(name, value)
+    other = engine.prepare(load_model(tiny_vae_path))
+    other.fast.state = "compiling"  # as a model compiling in the background
+    engine.swap_model(other, deck="b", cross=True)
+    for step in range(10):
+        engine.step(1.0 + step * 0.1)
+    assert engine.status()["crossfade"] == 0.0 and engine.decks["b"].model.kind == "vae", "B waits, loaded"
+    other.fast.state = "failed: RuntimeError: no C++ compiler found"  # compiled or not: ready either way
+    for step in range(10):
+        engine.step(2.0 + step * 0.1)
+    assert engine.status()["crossfade"] == 1.0, "crossed once the compile had ended"
+
+
 def test_a_scene_holds_both_decks_and_the_crossfader(tiny_gan_path, tiny_vae_path, tmp_path):
     from latentvj.bridge.control.presets import PresetStore
 
