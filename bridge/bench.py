@@ -19,7 +19,7 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import TextIO
+from typing import Callable, Iterator, TextIO
 
 import torch
 
@@ -598,8 +598,6 @@ def audio_latency(seconds: float, *, model: str, out: TextIO) -> dict:
     import tempfile
     from pathlib import Path
 
-    from latentvj.plugin.shmring import ShmFrameReader
-
     from .control.commands import build_message
     from .fuzz import Served
 
@@ -639,14 +637,8 @@ def audio_latency(seconds: float, *, model: str, out: TextIO) -> dict:
             reading = threading.Event()
 
             def read_frames() -> None:
-                with ShmFrameReader(served.shm) as reader:
-                    seen = 0
-                    while not reading.is_set():
-                        frame = reader.read()
-                        if frame is not None and frame.number != seen:
-                            seen = frame.number
-                            frames.append((frame.timestamp, float(frame.pixels.mean())))
-                        time.sleep(0.002)
+                for frame in new_frames(served.shm, reading.is_set):
+                    frames.append((frame.timestamp, float(frame.pixels.mean())))
 
             reader_thread = threading.Thread(target=read_frames, daemon=True)
             reader_thread.start()
@@ -781,6 +773,21 @@ FLOOD_RATE = 20_000
 """Messages a second the paced bench's flood case sends (/lvj/walk/speed, from a process of its own)."""
 
 
+def new_frames(shm: str, done: Callable[[], bool]) -> Iterator:
+    """A server's frames from its shared-memory ring, each new one once (its pixels and the writer's
+    timestamp), until ``done()``."""
+    from latentvj.plugin.shmring import ShmFrameReader
+
+    with ShmFrameReader(shm) as reader:
+        last = 0
+        while not done():
+            frame = reader.read()
+            if frame is not None and frame.number != last:
+                last = frame.number
+                yield frame
+            time.sleep(0.002)
+
+
 def paced(seconds: float, *, model: str, fps: float = 30.0, size: str | None = None,
           out: TextIO) -> list[PacedResult]:
     """A real `latentvj serve` at a fixed target, its frames read from shared memory with the writer's own
@@ -789,8 +796,6 @@ def paced(seconds: float, *, model: str, fps: float = 30.0, size: str | None = N
     busy core and torch's own thread count without LatentVJ's choices (spinning OpenMP threads, one per
     core): what a realtime loop gets as a new user would have run it."""
     import tempfile
-
-    from latentvj.plugin.shmring import ShmFrameReader
 
     from .fuzz import Served
     from .threads import usable_cores
@@ -817,16 +822,9 @@ def paced(seconds: float, *, model: str, fps: float = 30.0, size: str | None = N
             try:
                 served.settled()
                 time.sleep(2.0)  # the server settles (and the tuner measures) before the timing starts
-                stamps = []
                 received, began = served.status().get("osc_received", 0), time.monotonic()
-                with ShmFrameReader(served.shm) as reader:
-                    last, end = 0, time.monotonic() + seconds
-                    while time.monotonic() < end:
-                        frame = reader.read()
-                        if frame is not None and frame.number != last:
-                            last = frame.number
-                            stamps.append(frame.timestamp)
-                        time.sleep(0.002)
+                end = time.monotonic() + seconds
+                stamps = [frame.timestamp for frame in new_frames(served.shm, lambda: time.monotonic() >= end)]
                 status = served.status()
                 threads = status.get("threads")
                 handled = (status.get("osc_received", 0) - received) / (time.monotonic() - began)
@@ -1026,7 +1024,6 @@ def model_loads(count: int, *, model: str, out: TextIO) -> dict:
     import tempfile
 
     from latentvj.models.checkpoint import save_model
-    from latentvj.plugin.shmring import ShmFrameReader
 
     from .control.osc import build_message
     from .fuzz import Served, _proc_status
@@ -1038,16 +1035,6 @@ def model_loads(count: int, *, model: str, out: TextIO) -> dict:
     stamps: list[float] = []
     reading = threading.Event()
 
-    def read(shm: str) -> None:
-        with ShmFrameReader(shm) as reader:
-            last = 0
-            while not reading.is_set():
-                frame = reader.read()
-                if frame is not None and frame.number != last:
-                    last = frame.number
-                    stamps.append(frame.timestamp)
-                time.sleep(0.002)
-
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp) / "models"
         folder.mkdir()
@@ -1056,7 +1043,11 @@ def model_loads(count: int, *, model: str, out: TextIO) -> dict:
             save_model(folder / f"{name}.safetensors", source.network, metadata={**source.metadata, "name": name})
         served = Served(model, Path(tmp), "--models", str(folder), "--fps", "30", name="loads")
         sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        reader = threading.Thread(target=read, args=(served.shm,), daemon=True)
+        def read() -> None:
+            for frame in new_frames(served.shm, reading.is_set):
+                stamps.append(frame.timestamp)
+
+        reader = threading.Thread(target=read, daemon=True)
         try:
             served.settled()
             reader.start()
