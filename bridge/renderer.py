@@ -110,21 +110,20 @@ def trace_first() -> None:
 
 
 def to_pixels(image: torch.Tensor, scale: torch.Tensor | float) -> torch.Tensor:
-    """A (C, H, W) image in [-1, 1] as uint8 (H, W, C), ``scale`` (127.5 at full brightness) fading it
-    towards black: the one conversion of every frame, on the device."""
-    return image.float().add(1.0).mul_(scale).clamp_(0, 255).to(torch.uint8).permute(1, 2, 0).contiguous()
+    """(..., C, H, W) images in [-1, 1] as uint8 (..., H, W, C), ``scale`` (127.5 at full brightness)
+    fading them towards black: the one conversion of every frame, on the device."""
+    return image.float().add(1.0).mul_(scale).clamp_(0, 255).to(torch.uint8).movedim(-3, -1).contiguous()
 
 
 def framed(part: Callable[..., torch.Tensor], dtype: torch.dtype) -> Callable[..., tuple]:
     """What the renderer compiles: a kind's compiled part with the frame's ends in the same graph. Its first
-    input comes in float32 and is cast to ``dtype`` inside; it returns the image and that image's first
-    picture as uint8 pixels (:func:`to_pixels` at ``scale``, a 0-d tensor so that a fade never compiles it
-    again). On the CPU each eager operation before and after the network costs a dispatch and a wake-up of
+    input comes in float32 and is cast to ``dtype`` inside; it returns the images and their uint8 pixels
+    (:func:`to_pixels` at ``scale``, a 0-d tensor so that a fade never compiles it again). On the CPU each eager operation before and after the network costs a dispatch and a wake-up of
     the sleeping OpenMP threads: in the graph they cost nothing (docs/performance.md)."""
 
     def frame(x: torch.Tensor, *args, scale: torch.Tensor, **kwargs) -> tuple[torch.Tensor, torch.Tensor]:
         image = part(x.to(dtype), *args, **kwargs)
-        return image, to_pixels(image[0], scale)
+        return image, to_pixels(image, scale)
 
     # A code object of its own: torch.compile keeps its compiled graphs on the function's code, at most
     # eight for one code (torch._dynamo.config.recompile_limit). Shared by every model's pass, a process
@@ -238,11 +237,14 @@ class FastPath:
     threads: frozenset = frozenset()
     """The CPU thread counts it is made for. A compiled CPU kernel is made for one count: called at another
     it compiles again, seconds on the render thread, so at a count not in here the eager pass plays."""
+    batches: frozenset = frozenset({1})
+    """The batch sizes (frames drawn in one pass, :meth:`Renderer.submit`) it is made for; at another size
+    it would compile again on the render thread, so the eager pass draws those."""
 
     def draw(self, model: LoadedModel, latent: torch.Tensor, truncation: float, styling=None, *,
              scale: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """The kind's draw through the compiled part (``latent`` in float32): (images, the first image's
-        uint8 pixels at ``scale``)."""
+        """The kind's draw through the compiled part (``latent`` in float32): (images, their uint8 pixels at
+        ``scale``)."""
         pixels = []
 
         def part(x, *args, **kwargs):
@@ -295,7 +297,8 @@ def _file_key(path: Path) -> tuple:
 
 class Renderer:
     def __init__(self, device: str = "auto", precision: str = "auto", *, resident: int = RESIDENT_MODELS,
-                 compile: bool = False, thread_counts: Sequence[int] | Callable[[], Sequence[int]] = ()):
+                 compile: bool = False, thread_counts: Sequence[int] | Callable[[], Sequence[int]] = (),
+                 batches: Sequence[int] = (1,)):
         """
         Args:
             device: auto (cuda > mps > cpu), cuda, cuda:N, mps or cpu; one that is absent raises DeviceError.
@@ -307,12 +310,15 @@ class Renderer:
             thread_counts: on the CPU, the thread counts the render may run at, the likeliest first, or
                 what gives them when a compile starts (the engine's ThreadTuner.likely): the compiled pass
                 is made for each, in that order (empty: the count the compile thread has).
+            batches: the batch sizes the compiled pass is made for (at each thread count): 1 and the
+                engine's lookahead batch (the first must be 1).
         """
         self.device = pick_device(device)
         self.compile = compile and self.device.type in ("cpu", "cuda")
         self.dtype = pick_dtype(self.device, precision)
         self.resident = resident
         self.thread_counts = thread_counts
+        self.batches = tuple(batches)
         self._cache: collections.OrderedDict[tuple, Prepared] = collections.OrderedDict()
         self._cache_lock = threading.Lock()
         self.asynchronous = self.device.type == "cuda"
@@ -375,12 +381,12 @@ class Renderer:
         fast, model = prepared.fast, prepared.model
         started = time.perf_counter()
         loaded = _inductor_modules()
-        part, function, made, failure = None, None, set(), None
+        part, function, made, batches, failure = None, None, set(), {1}, None
         with _COMPILING:
             before = {id(module) for module in loaded}
             try:
                 part = framed(KINDS[model.kind].compiled_part(model.network), self._latent_dtype(model))
-                function, made = self._compile_counts(part, model)
+                function, made, batches = self._compile_counts(part, model)
             except Exception as exc:  # no compiler, an unsupported operator...: the eager one plays on
                 failure = exc
             mine = [module for module in loaded if id(module) not in before]
@@ -394,15 +400,17 @@ class Renderer:
             fast.done.set()
             return
         fast.seconds = time.perf_counter() - started
-        fast.threads = frozenset(made)
+        fast.threads, fast.batches = frozenset(made), frozenset(batches)
         fast.function, fast.state = function, "compiled"
         fast.done.set()
-        log.info("model '%s' compiled in %.1f s%s; playing the compiled forward pass", model.name, fast.seconds,
-                 "" if made == {None} else f" (for {', '.join(map(str, sorted(made)))} threads)")
+        log.info("model '%s' compiled in %.1f s%s%s; playing the compiled forward pass", model.name, fast.seconds,
+                 "" if made == {None} else f" (for {', '.join(map(str, sorted(made)))} threads)",
+                 "" if batches == {1} else f" (batches of {', '.join(map(str, sorted(batches)))})")
 
-    def _compile_counts(self, part: Callable, model: LoadedModel) -> tuple[Callable, set]:
-        """``part`` compiled for each thread count asked for, the first of which must succeed: (the compiled
-        function, the counts it is made for)."""
+    def _compile_counts(self, part: Callable, model: LoadedModel) -> tuple[Callable, set, set]:
+        """``part`` compiled for each thread count asked for, the first of which must succeed, and then for
+        each batch size asked for at those counts: (the compiled function, the counts it is made for, the
+        batch sizes it is made for at every one of them)."""
         trace_first()  # before this thread's priority drops: eager passes wait while it runs
         try:
             os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)  # this thread only, on Linux
@@ -433,18 +441,29 @@ class Renderer:
                          model.name, count, exc)
                 continue
             made.add(count)
-        return function, made
+        batches = {1}
+        # A StyleGAN's draw takes one frame's styling (its noise moves with the frame's time): never batched.
+        for batch in self.batches[1:] if not KINDS[model.kind].styled else ():
+            try:
+                for count in sorted(made, key=lambda c: -1 if c is None else c):
+                    self._compile_for(count, function, model, batch=batch)
+            except Exception as exc:
+                log.info("model '%s': not compiled for batches of %d (%s); those draw uncompiled",
+                         model.name, batch, exc)
+                continue
+            batches.add(batch)
+        return function, made, batches
 
-    def _compile_for(self, count: int | None, function: Callable, model: LoadedModel) -> None:
+    def _compile_for(self, count: int | None, function: Callable, model: LoadedModel, *, batch: int = 1) -> None:
         """Make (or check) the compiled pass at ``count`` CPU threads (torch's count is this thread's own:
-        the render thread's is untouched), checked against the eager pass on a probe, image and pixels;
-        raises if it differs."""
+        the render thread's is untouched) for ``batch`` frames at once, checked against the eager pass on a
+        probe, images and pixels; raises if it differs."""
         if count is not None:
             torch.set_num_threads(count)
         kind = KINDS[model.kind]
         trial = FastPath(function)
         with torch.inference_mode():  # as render calls it: inference tensors in (guards check that)
-            probe = torch.randn(1, model.latent_dim, generator=torch.Generator().manual_seed(0)).to(self.device)
+            probe = torch.randn(batch, model.latent_dim, generator=torch.Generator().manual_seed(0)).to(self.device)
             scale = self._scale(127.5)
             # a CUDA graph is recorded on the second or third call: the frame checked is a replayed one
             for _ in range(3 if self.device.type == "cuda" else 1):
@@ -457,7 +476,7 @@ class Renderer:
         if not torch.allclose(got.float(), want.float(), atol=tolerance, rtol=tolerance):
             raise ValueError(f"it draws {float((got.float() - want.float()).abs().max()):.2g} away from the "
                              "eager forward pass")
-        levels = (pixels.int() - to_pixels(want[0], 127.5).int()).abs().max()
+        levels = (pixels.int() - to_pixels(want, 127.5).int()).abs().max()
         if int(levels) > 1 + 255 * tolerance:
             raise ValueError(f"its pixels are {int(levels)} levels away from the eager pass's")
 
@@ -501,9 +520,15 @@ class Renderer:
         latent knob at ``truncation`` (1 by default) and, for a StyleGAN, its ``styling`` (models/kinds.py: W
         walks, noise, mixing...); each layer's image is scaled to cover width x height and centre-cropped;
         the layers are blended with their weights (which should sum to 1) before the one conversion to uint8;
-        ``fade`` scales the result towards black."""
+        ``fade`` scales the result towards black.
+
+        A batch: latents of shape (frames, latent_dim), the same count in every layer, draw that many frames
+        in one pass (the engine's lookahead); ``result()`` is then (frames, height, width, channels). Not for
+        a StyleGAN (its styling is one frame's)."""
         if not layers:
             raise ValueError("nothing to render: no layers")
+        batched = np.ndim(layers[0][1]) == 2
+        frames = len(layers[0][1]) if batched else 1
         if self.compile and self.device.type == "cuda":
             # a new frame for the CUDA graphs: their outputs from the last one are overwritten from here on,
             # while two layers of this frame (the same model on both decks) each keep their own
@@ -515,19 +540,23 @@ class Renderer:
             truncation = knob[0] if knob else 1.0
             styling = knob[1] if len(knob) > 1 else None
             latent_dim = prepared.model.latent_dim
-            if z.shape != (latent_dim,):
-                raise ValueError(f"expected a latent of shape ({latent_dim},), got {z.shape}")
-            latent = torch.from_numpy(np.ascontiguousarray(z, dtype=np.float32))[None].to(self.device)
-            image, pixels = self._draw(prepared, latent, truncation, styling, scale)
-            if len(layers) == 1 and pixels is not None and pixels.shape == (height, width, channels):
-                return self._to_host(pixels)  # the compiled pass made the frame itself
-            image = self._channels(self._fit(image[0], width, height), channels)
+            if z.shape != ((frames, latent_dim) if batched else (latent_dim,)):
+                raise ValueError(f"expected a latent of shape {(frames, latent_dim) if batched else (latent_dim,)}, "
+                                 f"got {z.shape}")
+            if batched and styling is not None:
+                raise ValueError("a StyleGAN draws one frame at a time (its styling is one frame's)")
+            latent = torch.from_numpy(np.ascontiguousarray(z, dtype=np.float32)).reshape(frames, latent_dim)
+            image, pixels = self._draw(prepared, latent.to(self.device), truncation, styling, scale)
+            if len(layers) == 1 and pixels is not None and pixels.shape[1:] == (height, width, channels):
+                return self._to_host(pixels if batched else pixels[0])  # the compiled pass made the frames
+            image = self._channels(self._fit(image, width, height), channels)
             if len(layers) == 1:
                 blend = image
             else:
                 term = image.float().mul(weight)
                 blend = term if blend is None else blend.add_(term)
-        return self._to_host(to_pixels(blend, scale))
+        pixels = to_pixels(blend, scale)
+        return self._to_host(pixels if batched else pixels[0])
 
     def _to_host(self, pixels: torch.Tensor) -> "Pending":
         """The frame's pixels on their way to the host. From CUDA: copied on the side stream into the next
@@ -580,11 +609,11 @@ class Renderer:
 
     def _draw(self, prepared: Prepared, latent: torch.Tensor, truncation: float, styling,
               scale: float) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """A layer's images from its float32 latent on the device, and, through the compiled pass, the first
-        image's uint8 pixels at ``scale`` (None from the eager pass)."""
+        """A layer's images from its float32 latents on the device, and, through the compiled pass, their
+        uint8 pixels at ``scale`` (None from the eager pass)."""
         fast, model = prepared.fast, prepared.model
-        if fast.function is not None and (self.device.type != "cpu" or torch.get_num_threads() in fast.threads
-                                          or None in fast.threads):
+        if fast.function is not None and latent.shape[0] in fast.batches and (
+                self.device.type != "cpu" or torch.get_num_threads() in fast.threads or None in fast.threads):
             try:
                 return fast.draw(model, latent, truncation, styling, scale=self._scale(scale))
             except Exception as exc:  # the compiled pass failed where the eager one may not: eager from now on
@@ -597,27 +626,27 @@ class Renderer:
 
     @staticmethod
     def _channels(image: torch.Tensor, channels: int) -> torch.Tensor:
-        """A (C, H, W) image in [-1, 1] as ``channels`` channels, so layers of grey, RGB and RGBA models
+        """(N, C, H, W) images in [-1, 1] as ``channels`` channels, so layers of grey, RGB and RGBA models
         blend (grey spread, alpha opaque: 1)."""
-        if image.shape[0] == channels:
+        if image.shape[1] == channels:
             return image
-        if image.shape[0] == 1:
-            image = image.expand(3, -1, -1)
+        if image.shape[1] == 1:
+            image = image.expand(-1, 3, -1, -1)
         if channels == 3:
-            return image[:3]
-        if image.shape[0] == 3:
-            return torch.cat([image, torch.ones_like(image[:1])], dim=0)
+            return image[:, :3]
+        if image.shape[1] == 3:
+            return torch.cat([image, torch.ones_like(image[:, :1])], dim=1)
         return image
 
     def _fit(self, image: torch.Tensor, width: int, height: int) -> torch.Tensor:
-        """Scale the model's square image to cover the output size, then centre-crop."""
-        _, h, w = image.shape
+        """Scale the model's square images (N, C, H, W) to cover the output size, then centre-crop."""
+        h, w = image.shape[-2:]
         if (w, h) == (width, height):
             return image
         scale = max(width / w, height / h)
         size = (max(height, round(h * scale)), max(width, round(w * scale)))
         # in float32: the CPU's antialiased resampling has no bf16 kernel
-        image = F.interpolate(image[None].float(), size=size, mode="bilinear", align_corners=False,
-                              antialias=scale < 1 and self.device.type != "mps")[0]
+        image = F.interpolate(image.float(), size=size, mode="bilinear", align_corners=False,
+                              antialias=scale < 1 and self.device.type != "mps")
         top, left = (size[0] - height) // 2, (size[1] - width) // 2
-        return image[:, top:top + height, left:left + width]
+        return image[..., top:top + height, left:left + width]
