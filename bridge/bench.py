@@ -28,7 +28,7 @@ from latentvj.models.kinds import KINDS
 from latentvj.models.registry import load
 
 from .device import describe, pick_device, pick_dtype
-from .engine import Engine, EngineConfig
+from .engine import MAX_LATENCY_S, Engine, EngineConfig
 from .control.osc import OscProtocol, OscServer
 from .folders import default_config_dir
 from .outputs.preview import PreviewEncoder
@@ -81,6 +81,9 @@ class BenchResult:
     baseline_ms: float = 0.0
     """With ``--baseline``: ms per frame of the single loop a user would write (:data:`BASELINE`), run in
     the same bench at the model's own size."""
+    batch: int = 1
+    """Frames drawn in one pass (``--batch``): the forward pass draws that many at once, the engine draws
+    them ahead with its lookahead; every ms is per frame."""
 
     @property
     def ratio(self) -> float:
@@ -284,9 +287,17 @@ class _Flood:
             self.sink.close()
 
 
+def per_frame(times: list[float], batch: int) -> list[float]:
+    """Seconds a frame from a sink's write times, over each ``batch`` frames in turn: a lookahead's batch
+    comes out as one long wait and then its frames at once, so any ``batch`` intervals in a row hold one
+    pass."""
+    gaps = [b - a for a, b in zip(times, times[1:])]
+    return [sum(gaps[i:i + batch]) / batch for i in range(0, len(gaps) - batch + 1, batch)]
+
+
 def bench_one(model: LoadedModel, *, device: str, precision: str, frames: int, rounds: int,
               flood: float = 0.0, outputs: bool = False, blend: bool = False, compile: bool = False,
-              live: bool = False) -> BenchResult:
+              live: bool = False, batch: int = 1) -> BenchResult:
     dev = pick_device(device)
     dtype = pick_dtype(dev, precision)
 
@@ -296,14 +307,17 @@ def bench_one(model: LoadedModel, *, device: str, precision: str, frames: int, r
         elif dev.type == "mps":
             torch.mps.synchronize()
 
-    # the engine keeps the thread count the bare forward pass is measured at, so the two compare
+    # the engine keeps the thread count the bare forward pass is measured at, so the two compare; a batch is
+    # drawn by its lookahead (flat out: ``batch`` frames a pass), batches whether or not they are faster
     engine = Engine(model, config=EngineConfig(device=device, precision=precision, fps=0,
-                                               threads=torch.get_num_threads(), compile=compile))
+                                               threads=torch.get_num_threads(), compile=compile,
+                                               max_latency=MAX_LATENCY_S if batch > 1 else 0.0, batch=batch))
+    engine.batching.forced = True
     fast = engine.prepared.fast
     if compile and not fast.done.wait(1800):
         raise RuntimeError("compiling took over half an hour")
-    if compile and fast.function is None:
-        raise RuntimeError(f"the model did not compile: {fast.state}")
+    if compile and (fast.function is None or batch not in fast.batches):
+        raise RuntimeError(f"the model did not compile{f' for batches of {batch}' if batch > 1 else ''}: {fast.state}")
     kind = KINDS[model.kind]
     bare = None
     if compile:  # the bare compiled network, as the engine's is made but without the frame's ends around it
@@ -323,7 +337,7 @@ def bench_one(model: LoadedModel, *, device: str, precision: str, frames: int, r
     try:
         engine.warm_up()
         with torch.inference_mode():  # z made inside, as the renderer makes its latents (compiled guards check)
-            z = torch.randn(1, model.latent_dim, generator=torch.Generator().manual_seed(0)).to(dev, dtype)
+            z = torch.randn(batch, model.latent_dim, generator=torch.Generator().manual_seed(0)).to(dev, dtype)
             for _ in range(3):
                 model.render(z)
             sync()
@@ -337,22 +351,22 @@ def bench_one(model: LoadedModel, *, device: str, precision: str, frames: int, r
                     start = time.perf_counter()
                     model.render(z)
                     sync()
-                    (eager if compile else forward).append(time.perf_counter() - start)
+                    (eager if compile else forward).append((time.perf_counter() - start) / batch)
                 for _ in range(frames if twin is not None else 0):
                     start = time.perf_counter()
                     kind.draw(twin, z, 1.0)
                     sync()
-                    contiguous.append(time.perf_counter() - start)
+                    contiguous.append((time.perf_counter() - start) / batch)
                 for _ in range(frames if compile else 0):
                     start = time.perf_counter()
                     kind.draw_compiled(bare, model.network, z, 1.0)
                     sync()
-                    forward.append(time.perf_counter() - start)
+                    forward.append((time.perf_counter() - start) / batch)
                 stop = threading.Event()
                 watch = _Stopwatch(frames, stop)
                 engine.sinks = [ring, PreviewEncoder(), watch]
                 engine.run(stop)
-                end_to_end.extend(b - a for a, b in zip(watch.times, watch.times[1:]))
+                end_to_end.extend(per_frame(watch.times, batch))
                 if live:  # as a show runs it: the preview watched, a controller sending 1,000 messages a second
                     watched, controller = _Watched(), _Flood(engine, LIVE_OSC_RATE)
                     try:
@@ -366,7 +380,7 @@ def bench_one(model: LoadedModel, *, device: str, precision: str, frames: int, r
                         controller.close()
                         watched.close()
                     jpegs += watched.jpegs
-                    lived.extend(b - a for a, b in zip(watch.times, watch.times[1:]))
+                    lived.extend(per_frame(watch.times, batch))
                 if blend:  # both decks (the same architecture, other seeds) half-way: two forward passes
                     engine.control.set("smoothing", 0.0)
                     engine.control.set("deck/b/seed", 1)
@@ -375,14 +389,14 @@ def bench_one(model: LoadedModel, *, device: str, precision: str, frames: int, r
                     watch = _Stopwatch(frames, stop)
                     engine.sinks = [ring, PreviewEncoder(), watch]
                     engine.run(stop)
-                    blended.extend(b - a for a, b in zip(watch.times, watch.times[1:]))
+                    blended.extend(per_frame(watch.times, batch))
                     engine.control.set("crossfade", 0.0)
                 if network:
                     stop = threading.Event()
                     watch = _Stopwatch(frames, stop)
                     engine.sinks = [ring, PreviewEncoder(), *network.sinks, watch]
                     engine.run(stop)
-                    with_outputs.extend(b - a for a, b in zip(watch.times, watch.times[1:]))
+                    with_outputs.extend(per_frame(watch.times, batch))
                 if flood > 0:
                     engine.control.set("smoothing", 0.0)
                     for served, times in ((False, sending), (True, flooded)):
@@ -395,12 +409,13 @@ def bench_one(model: LoadedModel, *, device: str, precision: str, frames: int, r
                             received = max(received, flooding.rate())
                         finally:
                             flooding.close()
-                        times.extend(b - a for a, b in zip(watch.times, watch.times[1:]))
+                        times.extend(per_frame(watch.times, batch))
     finally:
         ring.close()
         if network:
             network.close()
-    result = BenchResult(model.resolution, 1e3 * statistics.median(forward), 1e3 * statistics.median(end_to_end))
+    result = BenchResult(model.resolution, 1e3 * statistics.median(forward), 1e3 * statistics.median(end_to_end),
+                         batch=batch)
     result.gflop = forward_gflop(model, dev, dtype)
     if compile:
         result.eager_ms, result.compile_s = 1e3 * statistics.median(eager), fast.seconds
@@ -424,7 +439,8 @@ def bench_one(model: LoadedModel, *, device: str, precision: str, frames: int, r
 
 def run_bench(model_name: str, *, device: str = "auto", precision: str = "auto", sizes: list[int] | None = None,
               frames: int = 120, rounds: int = 5, flood: float = 0.0, outputs: bool = False, blend: bool = False,
-              compile: bool = False, baseline: bool = False, live: bool = False, out: TextIO) -> list[BenchResult]:
+              compile: bool = False, baseline: bool = False, live: bool = False, batch: int = 1,
+              out: TextIO) -> list[BenchResult]:
     model = load(model_name, [default_config_dir() / "models"])
     dev = pick_device(device)
     config = model.config
@@ -433,7 +449,8 @@ def run_bench(model_name: str, *, device: str = "auto", precision: str = "auto",
               f"device {describe(dev)} {str(pick_dtype(dev, precision)).removeprefix('torch.')}; "
               f"torch {torch.__version__}, {torch.get_num_threads()} threads\n")
     peak = matmul_peak(dev, pick_dtype(dev, precision))
-    out.write(f"{frames} frames x {rounds} rounds, alternating; medians; matrix-multiply peak {peak:,.0f} GFLOP/s\n")
+    out.write(f"{frames} frames x {rounds} rounds, alternating; medians; matrix-multiply peak {peak:,.0f} GFLOP/s"
+              f"{f'; batches of {batch} (ms a frame: forward passes of {batch} frames, the engine drawing them ahead)' if batch > 1 else ''}\n")
     header = (f"{'size':>6} {'forward ms':>11} {'forward fps':>12} {'engine ms':>10} {'engine fps':>11} {'ratio':>6}"
               f" {'GFLOP':>7} {'of peak':>7}")
     if KINDS[model.kind].channels_last:
@@ -455,7 +472,7 @@ def run_bench(model_name: str, *, device: str = "auto", precision: str = "auto",
     for resolution in sizes or [model.resolution]:
         result = bench_one(at_resolution(model, resolution), device=device, precision=precision,
                            frames=frames, rounds=rounds, flood=flood, outputs=outputs, blend=blend, compile=compile,
-                           live=live)
+                           live=live, batch=batch)
         results.append(result)
         line = (f"{resolution:>6} {result.forward_ms:>11.2f} {1e3 / result.forward_ms:>12.1f} "
                 f"{result.engine_ms:>10.2f} {1e3 / result.engine_ms:>11.1f} {result.ratio:>6.3f}"
@@ -764,6 +781,12 @@ class PacedResult:
     threads: int | None
     osc_per_s: float = 0.0
     """OSC messages a second the server handled while it was timed."""
+    cpu_percent: float | None = None
+    """The server's CPU time while it was timed, in percent of one core (None where /proc is not)."""
+    lookahead: int = 0
+    """Frames the server's lookahead may draw ahead (0: off)."""
+    batch: int = 1
+    """Frames the server's last pass drew (the lookahead's batch, or 1)."""
 
     def as_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -788,13 +811,27 @@ def new_frames(shm: str, done: Callable[[], bool]) -> Iterator:
             time.sleep(0.002)
 
 
-def paced(seconds: float, *, model: str, fps: float = 30.0, size: str | None = None,
+def _lookahead_args(max_latency_ms: float) -> tuple[str, ...]:
+    return ("--max-latency-ms", f"{max_latency_ms:g}") if max_latency_ms else ()
+
+
+def _cpu_seconds(pid: int) -> float | None:
+    """The CPU time a process has used (user and system), from /proc; None elsewhere."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def paced(seconds: float, *, model: str, fps: float = 30.0, size: str | None = None, max_latency_ms: float = 0.0,
           out: TextIO) -> list[PacedResult]:
     """A real `latentvj serve` at a fixed target, its frames read from shared memory with the writer's own
     timestamps, for ``seconds`` each: on a quiet machine, with another process keeping one core busy, with
     another process flooding its OSC port at FLOOD_RATE messages a second, and (for comparison) with the
     busy core and torch's own thread count without LatentVJ's choices (spinning OpenMP threads, one per
-    core): what a realtime loop gets as a new user would have run it."""
+    core): what a realtime loop gets as a new user would have run it. With ``max_latency_ms``, also quiet
+    and beside the busy core with that lookahead."""
     import tempfile
 
     from .fuzz import Served
@@ -803,15 +840,19 @@ def paced(seconds: float, *, model: str, fps: float = 30.0, size: str | None = N
     cases = [("quiet, --threads auto", False, ()), ("one core busy, --threads auto", True, ()),
              (f"OSC flood {FLOOD_RATE:,} msg/s, --threads auto", "flood", ()),
              (f"one core busy, torch's {usable_cores()} spinning threads", True, ("--threads", str(usable_cores())))]
+    if max_latency_ms:
+        ahead = _lookahead_args(max_latency_ms)
+        cases[1:1] = [(f"quiet, --max-latency-ms {max_latency_ms:g}", False, ahead)]
+        cases[3:3] = [(f"one core busy, --max-latency-ms {max_latency_ms:g}", True, ahead)]
     results = []
     out.write(f"model {model}, target {fps:g} fps{f', {size}' if size else ''}, {seconds:g} s each, "
               f"{usable_cores()} cores\n")
     out.write(f"{'case':>44} {'frames':>7} {'fps':>6} {'interval sd ms':>15} {'worst gap ms':>13} {'threads':>8}"
-              f" {'OSC msgs/s':>10}\n")
+              f" {'OSC msgs/s':>10} {'CPU %':>6} {'batch':>5}\n")
     with tempfile.TemporaryDirectory() as tmp:
         for n, (label, contended, extra) in enumerate(cases):
             # the baseline: OpenMP as torch leaves it, spinning (GNU OpenMP's defaults, given explicitly)
-            env = {"OMP_WAIT_POLICY": "ACTIVE", "GOMP_SPINCOUNT": "300000"} if extra else None
+            env = {"OMP_WAIT_POLICY": "ACTIVE", "GOMP_SPINCOUNT": "300000"} if "--threads" in extra else None
             served = Served(model, Path(tmp) / f"case{n}", "--fps", str(fps), *(("--size", size) if size else ()),
                             *extra, name="paced", env=env)
             contender = None
@@ -823,8 +864,10 @@ def paced(seconds: float, *, model: str, fps: float = 30.0, size: str | None = N
                 served.settled()
                 time.sleep(2.0)  # the server settles (and the tuner measures) before the timing starts
                 received, began = served.status().get("osc_received", 0), time.monotonic()
+                cpu = _cpu_seconds(served.proc.pid)
                 end = time.monotonic() + seconds
                 stamps = [frame.timestamp for frame in new_frames(served.shm, lambda: time.monotonic() >= end)]
+                used, wall = _cpu_seconds(served.proc.pid), time.monotonic() - began
                 status = served.status()
                 threads = status.get("threads")
                 handled = (status.get("osc_received", 0) - received) / (time.monotonic() - began)
@@ -836,10 +879,13 @@ def paced(seconds: float, *, model: str, fps: float = 30.0, size: str | None = N
             gaps = [b - a for a, b in zip(stamps, stamps[1:])]
             result = PacedResult(label, len(stamps), (len(stamps) - 1) / (stamps[-1] - stamps[0]) if len(stamps) > 1 else 0.0,
                                  1e3 * statistics.pstdev(gaps) if gaps else 0.0, 1e3 * max(gaps, default=0.0),
-                                 threads, handled)
+                                 threads, handled, None if cpu is None or used is None else 100 * (used - cpu) / wall,
+                                 status.get("lookahead", 0), status.get("batch", 1))
             results.append(result)
             out.write(f"{label:>44} {result.frames:>7} {result.fps:>6.1f} {result.interval_std_ms:>15.2f} "
-                      f"{result.worst_gap_ms:>13.1f} {str(threads):>8} {handled:>10.0f}\n")
+                      f"{result.worst_gap_ms:>13.1f} {str(threads):>8} {handled:>10.0f} "
+                      f"{'-' if result.cpu_percent is None else format(result.cpu_percent, '.1f'):>6} "
+                      f"{result.batch:>5}\n")
             out.flush()
     return results
 
@@ -909,10 +955,12 @@ def baseline_ms(model: str, frames: int) -> float:
 
 # ---- control latency ----------------------------------------------------------------------------------------
 
-def control_latency(seconds: float, *, model: str, fps: float = 30.0, out: TextIO) -> dict:
+def control_latency(seconds: float, *, model: str, fps: float = 30.0, max_latency_ms: float = 0.0,
+                    out: TextIO) -> dict:
     """From an OSC message sent to the first frame in shared memory that shows it, on a real server at
-    ``fps``: ``/lvj/output/fade`` toggled between 0 (black) and 1 every few frames (smoothing 0), each frame's
-    brightness read with the writer's own timestamp. Returns p50/p99 in ms and in frame periods."""
+    ``fps`` (with the lookahead ``--max-latency-ms`` when given): ``/lvj/output/fade`` toggled between 0
+    (black) and 1 every few frames (smoothing 0), each frame's brightness read with the writer's own
+    timestamp. Returns p50/p99 in ms and in frame periods."""
     import socket
     import tempfile
 
@@ -925,7 +973,7 @@ def control_latency(seconds: float, *, model: str, fps: float = 30.0, out: TextI
 
     latencies = []
     with tempfile.TemporaryDirectory() as tmp:
-        served = Served(model, Path(tmp), "--fps", str(fps), name="latency")
+        served = Served(model, Path(tmp), "--fps", str(fps), *_lookahead_args(max_latency_ms), name="latency")
         sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         try:
             served.settled()
@@ -955,9 +1003,10 @@ def control_latency(seconds: float, *, model: str, fps: float = 30.0, out: TextI
     ms = sorted(1e3 * x for x in latencies)
     period = 1e3 / fps
     figures = {"changes": len(ms), "p50_ms": _quantile(ms, 0.5), "p99_ms": _quantile(ms, 0.99),
-               "max_ms": ms[-1], "frame_period_ms": period}
+               "max_ms": ms[-1], "frame_period_ms": period, "max_latency_ms": max_latency_ms}
     figures["p50_frames"], figures["p99_frames"] = figures["p50_ms"] / period, figures["p99_ms"] / period
-    out.write(f"model {model} at {fps:g} fps: {len(ms)} changes; OSC sent -> first frame showing it: "
+    out.write(f"model {model} at {fps:g} fps{f', --max-latency-ms {max_latency_ms:g}' if max_latency_ms else ''}: "
+              f"{len(ms)} changes; OSC sent -> first frame showing it: "
               f"p50 {figures['p50_ms']:.1f} ms ({figures['p50_frames']:.2f} frames), "
               f"p99 {figures['p99_ms']:.1f} ms ({figures['p99_frames']:.2f} frames), max {ms[-1]:.1f} ms\n")
     return figures

@@ -48,6 +48,28 @@ def _threads(text: str) -> int | None:
         raise argparse.ArgumentTypeError(str(exc).removeprefix("--threads ")) from None
 
 
+def _max_latency(text: str) -> float:
+    from .engine import MAX_LATENCY_S
+
+    try:
+        ms = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected milliseconds, got {text!r}") from None
+    if not 0 <= ms <= MAX_LATENCY_S * 1e3:
+        raise argparse.ArgumentTypeError(f"must be between 0 and {MAX_LATENCY_S * 1e3:g} ms, got {text}")
+    return ms
+
+
+def _batch(text: str) -> int:
+    try:
+        batch = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of frames, got {text!r}") from None
+    if not 1 <= batch <= 16:
+        raise argparse.ArgumentTypeError(f"must be 1 to 16 frames, got {text}")
+    return batch
+
+
 def _fps(text: str) -> float:
     try:
         fps = float(text)
@@ -139,6 +161,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--threads", type=_threads, default=None, metavar="N|auto",
                        help="CPU threads of the forward pass (default: auto, one fewer than the cores, then "
                             "as the frame times say: docs/performance.md)")
+    serve.add_argument("--max-latency-ms", type=_max_latency, default=0.0, metavar="MS",
+                       help="lookahead: while only the walk moves, draw the frames due within MS ahead, in "
+                            "batches where that is faster, each sent on its tick; any control change drops "
+                            "them (default: 0, each frame drawn on its tick; docs/performance.md)")
     serve.add_argument("--osc-host", default="127.0.0.1",
                        help="OSC listen address (default: 127.0.0.1; another needs --allow)")
     serve.add_argument("--osc-port", type=_port, default=9000, help="OSC UDP port (default: 9000)")
@@ -310,6 +336,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     bench = command("bench", help="forward pass vs end-to-end engine frame rate, in one run")
     device_options(bench)
+    bench.add_argument("--batch", type=_batch, default=1, metavar="N",
+                       help="frames drawn in one pass: the forward pass draws N at once, the engine draws them "
+                            "ahead with serve's lookahead; ms are per frame (default 1)")
     bench.add_argument("--sizes", type=_sizes, default=None, metavar="64,128,256",
                        help="resolutions to measure (a randomly initialised copy of the model's architecture "
                             "at each; default: the model's own resolution)")
@@ -354,6 +383,9 @@ def build_parser() -> argparse.ArgumentParser:
                             "own spinning threads")
     bench.add_argument("--fps", type=_fps, default=30.0,
                        help="with --paced or --latency: the target frame rate (default 30)")
+    bench.add_argument("--max-latency-ms", type=_max_latency, default=0.0, metavar="MS",
+                       help="with --paced: also the quiet and busy-core cases with serve's lookahead at MS; with "
+                            "--latency: the server runs with it")
     bench.add_argument("--soak", type=float, default=0.0, metavar="SECONDS",
                        help="a real server for SECONDS with a fader moving: its resident memory's growth after the "
                             "first tenth")
@@ -425,7 +457,8 @@ def _serve_config(args: argparse.Namespace, ServeConfig, EngineConfig):
     config = ServeConfig(
         model=args.model, shm=args.shm,
         engine=EngineConfig(device=args.device, precision=args.precision, fps=args.fps, size=args.size,
-                            threads=args.threads, compile=args.compile == "auto"),
+                            threads=args.threads, compile=args.compile == "auto",
+                            max_latency=args.max_latency_ms / 1000.0),
         osc_host=args.osc_host, osc_port=args.osc_port, allow=args.allow, reply=args.reply,
         http_host=args.http_host, http_port=args.http_port, oscquery_port=args.oscquery_port, mdns=args.mdns,
         presets=None if args.no_presets else args.presets, jitter=args.jitter, ndi=args.ndi,
@@ -807,8 +840,10 @@ def _bench(args: argparse.Namespace) -> int:
 
     from . import bench
 
-    timed = [(args.soak, bench.soak, {"fps": args.fps}), (args.latency, bench.control_latency, {"fps": args.fps}),
-             (args.paced, bench.paced, {"fps": args.fps})]
+    ahead = {"max_latency_ms": args.max_latency_ms}
+    timed = [(args.soak, bench.soak, {"fps": args.fps}),
+             (args.latency, bench.control_latency, {"fps": args.fps, **ahead}),
+             (args.paced, bench.paced, {"fps": args.fps, **ahead})]
     for seconds, measure, options in timed:  # the modes that run a real server for SECONDS
         if seconds:
             try:
@@ -846,7 +881,7 @@ def _bench(args: argparse.Namespace) -> int:
         results = run_bench(args.model, device=args.device, precision=args.precision, sizes=args.sizes,
                             frames=args.frames, rounds=args.rounds, flood=args.flood, outputs=args.outputs,
                             blend=args.blend, compile=args.compile, baseline=args.baseline, live=args.live,
-                            out=sys.stdout)
+                            batch=args.batch, out=sys.stdout)
     except (RuntimeError, *_user_errors()) as exc:
         raise _CliError(str(exc)) from None
     if args.json:

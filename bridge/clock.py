@@ -30,7 +30,7 @@ import math
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable, Protocol
 
 SOURCES = ("internal", "osc", "midi", "link", "audio")
@@ -75,6 +75,12 @@ class Moment:
 
     def seconds_to_beats(self, seconds: float) -> float:
         return seconds * self.bpm / 60.0
+
+    def later(self, seconds: float) -> Moment:
+        """The moment ``seconds`` after this one at this tempo: what a steady clock will say then (the
+        engine's lookahead draws the next frames at these)."""
+        beats = self.seconds_to_beats(seconds)
+        return replace(self, seconds=self.seconds + seconds, beat=self.beat + beats, position=self.position + beats)
 
 
 def quantum_beats(quantise: str, quantum: int) -> float:
@@ -162,6 +168,12 @@ class TempoClock:
     @property
     def bpm(self) -> float:
         return self._bpm
+
+    @property
+    def steady(self) -> bool:
+        """Whether the moments ahead are known (:meth:`Moment.later`): no phase correction under way, and
+        no MIDI clock or Link to read again each frame."""
+        return self._follow is None and self._correction == 0.0
 
     @property
     def source(self) -> str:

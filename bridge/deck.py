@@ -49,6 +49,11 @@ class Smoother:
             self._ramp = None  # a new value from a controller takes over from a recall's ramp
         self.target = target
 
+    @property
+    def at_rest(self) -> bool:
+        """Whether it holds its value (no glide, no ramp under way)."""
+        return self._ramp is None and self.value == self.target
+
     def step(self, t: float, dt: float, tau: float) -> float:
         if self._ramp is None and self.value == self.target:  # at rest: most of them, most frames
             return self.value
@@ -268,6 +273,13 @@ class Deck:
         if "walk/speed" in values and not self.control.get(self.names("walk/freeze")) \
                 and values["walk/speed"] != self.walker.speed:
             self.walker.set_speed(values["walk/speed"], self.walk_time(t))
+
+    @property
+    def at_rest(self) -> bool:
+        """Whether its next frames are its walk's alone, known ahead (the engine's lookahead): no knob
+        gliding, no route bending one, and not a StyleGAN (its styling is drawn a frame at a time)."""
+        return (not self.modulated and not KINDS[self.model.kind].styled
+                and all(smoother.at_rest for smoother in self.smoothers.values()))
 
     def latent(self, t: float | Moment) -> np.ndarray:
         """The latent point the model draws at ``t``: the walk, moved along the direction knobs. The model

@@ -80,6 +80,20 @@ class FrameSink(Protocol):
         """Take one uint8 HxWxC frame. The array is only valid during the call: copy what you keep."""
 
 
+MAX_LATENCY_S = 1.0
+"""The longest lookahead a performer may set."""
+
+
+def lookahead(fps: float, max_latency: float, batch: int) -> int:
+    """How many frames the lookahead may draw ahead: those due within ``max_latency`` seconds, at most
+    ``batch`` (at ``fps`` 0, as fast as they render: ``batch`` when there is a lookahead)."""
+    if max_latency <= 0:
+        return 0
+    if fps <= 0:
+        return batch
+    return min(batch, math.floor(max_latency * fps + 1e-9))
+
+
 @dataclass
 class EngineConfig:
     device: str = "auto"
@@ -97,10 +111,23 @@ class EngineConfig:
     compile: bool = False
     """Compile each model's forward pass in the background (torch.compile) and play it once ready; the
     eager one plays meanwhile and whenever compiling fails (bridge/renderer.py FastPath)."""
+    max_latency: float = 0.0
+    """The lookahead (``--max-latency-ms``, in seconds here): how long before its tick a frame may be drawn.
+    Above 0, while nothing moves the picture but the walk, the engine draws the frames due within this
+    time ahead, in one batch (at most ``batch`` frames) when batches are measured faster per frame here,
+    and sends each on its tick; any control change drops the frames drawn ahead, so a fader never waits
+    for them. 0: each frame drawn on its tick."""
+    batch: int = 4
+    """The most frames the lookahead draws in one pass."""
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.fps) and 0 <= self.fps <= 240):
             raise ValueError(f"fps must be between 0 and 240, got {self.fps}")
+        if not (math.isfinite(self.max_latency) and 0 <= self.max_latency <= MAX_LATENCY_S):
+            raise ValueError(f"the lookahead's latency must be 0 to {MAX_LATENCY_S * 1e3:g} ms, "
+                             f"got {self.max_latency * 1e3:g}")
+        if not 1 <= self.batch <= 16:
+            raise ValueError(f"a batch must be 1 to 16 frames, got {self.batch}")
         if self.size is not None:
             w, h = self.size
             lo, hi = OUTPUT_SIDES
@@ -123,8 +150,60 @@ class _Frame:
     started: float
     cpu: float
     """``time.perf_counter()`` and ``time.process_time()`` when it was submitted."""
+    index: int | None = None
+    """Its place in the batch it was drawn in (None: drawn alone)."""
+    count: int = 1
+    """How many frames its pass drew."""
+    timed: bool = False
+    """Whether its pass's render time was noted already (frames drawn ahead: when they were drawn)."""
 
 
+class BatchChooser:
+    """Whether drawing the next frames in one batch raises throughput on this machine, now: it keeps the
+    render time per frame of the last passes of one frame and of batches, and batches while batches are
+    measured faster per frame (by GAIN at least). Batches are tried first; the side not chosen is measured
+    again every RETRY frames (the machine's load changes), and both afresh when the thread count or the
+    compiled state changes (:meth:`forget`)."""
+
+    PASSES = 8
+    """Passes of each kind measured before choosing."""
+    GAIN = 0.95
+    RETRY = 600
+
+    def __init__(self) -> None:
+        self.forced: bool | None = None
+        """Batches (True) or single frames (False) whatever is measured (the bench); None: as measured."""
+        self._times: dict[bool, collections.deque[float]] = {
+            batched: collections.deque(maxlen=2 * self.PASSES) for batched in (False, True)}
+        self._frames = 0
+
+    def record(self, frames: int, seconds: float) -> None:
+        """One pass: ``frames`` drawn in ``seconds``."""
+        self._times[frames > 1].append(seconds / frames)
+        self._frames += frames
+        if self._frames >= self.RETRY:  # measure the side not chosen again
+            self._frames = 0
+            self._times[not self.batches].clear()
+
+    @property
+    def batches(self) -> bool:
+        if self.forced is not None:
+            return self.forced
+        single, batched = self._times[False], self._times[True]
+        if len(batched) < self.PASSES:
+            return True
+        if len(single) < self.PASSES:
+            return False
+        return statistics.median(batched) < self.GAIN * statistics.median(single)
+
+    def forget(self) -> None:
+        for times in self._times.values():
+            times.clear()
+        self._frames = 0
+
+
+AHEAD_SLACK_S = 0.001
+"""A frame drawn ahead is dropped when the clock moved its beat by more than this since (a tap, a resync)."""
 SHARED_CPU = 0.6
 """Below this share of its render threads' time while rendering, the CPU is shared with other work."""
 PACE_WINDOW_S = 1.0
@@ -175,6 +254,17 @@ class Engine:
         self._compiling = False  # a playing model compiles (the tuner waits)
         if self.threads is not None:
             self.renderer.thread_counts = self.threads.likely  # asked when a compile starts: the count now first
+        most = lookahead(self.config.fps, self.config.max_latency, self.config.batch)
+        if most > 1:  # compiled for the lookahead's batch too (models/kinds that can be batched)
+            self.renderer.batches = (1, most)
+        self.batching = BatchChooser()
+        """Whether the lookahead's batches are faster per frame here, measured."""
+        self._ahead: collections.deque[_Frame] = collections.deque()
+        """Frames drawn ahead (the lookahead), each waiting for its tick."""
+        self._measured = (None, False)  # the thread count and compiled state the chooser measured at
+        self._last: _Frame | None = None  # the last frame begun or taken from those drawn ahead
+        self.drawn_together = 1
+        """Frames the last pass drew (the lookahead's batch, or 1)."""
         self.width, self.height = self.config.size or (model.resolution, model.resolution)
         self._rng = np.random.default_rng()
         self._pending_models: dict[str, tuple[Prepared, bool]] = {}  # deck -> (model, cross to it)
@@ -328,7 +418,79 @@ class Engine:
         except Exception as exc:  # one bad frame must not end the performance
             self._frame_failed(exc)
             return None
-        return _Frame(pending, snap, prev, m, taken, started, cpu)
+        self._last = _Frame(pending, snap, prev, m, taken, started, cpu)
+        return self._last
+
+    def _draw_ahead(self) -> None:
+        """The lookahead: once a frame is out, the frames of the next ticks drawn now, in one pass, each
+        to go out on its own tick (on time: drawn before it comes). Only while those frames are known:
+        nothing set since the last frame was begun and nothing that moves the picture under way
+        (:meth:`_ahead_count`)."""
+        last = self._last
+        count = self._ahead_count()
+        if last is None or count == 0 or self.control.writes != last.snap.writes:
+            return
+        period = self._period()
+        moments = [last.moment.later(k * period) for k in range(1, count + 1)]
+        try:
+            started, cpu = time.perf_counter(), time.process_time()
+            pending = self.renderer.submit(self.layers_at(moments), width=self.width, height=self.height,
+                                           channels=self.channels, fade=self._fade.value)
+            pending.result()  # the loop has nothing else to do before the next tick: the pass's time, measured
+        except Exception as exc:  # the tick draws its own frame then
+            self._frame_failed(exc)
+            return
+        self._note_render(time.perf_counter() - started, time.process_time() - cpu, count)
+        self._ahead.extend(_Frame(pending, last.snap, moments[k - 1] if k else last.moment, moments[k],
+                                  last.taken + (k + 1) * period, started, cpu, index=k, count=count, timed=True)
+                           for k in range(count))
+
+    def _ahead_count(self) -> int:
+        """How many frames the lookahead draws ahead now: none while something that moves the picture is
+        under way (a knob gliding, a route, a change waiting for its boundary, a model waiting, a tempo
+        clock that follows MIDI or Link or corrects its phase) or while the renderer would draw a batch
+        otherwise than one frame (a model compiling, or not compiled for that batch); else the most the
+        latency allows, or one when batches are not measured faster per frame here (:class:`BatchChooser`)."""
+        count = lookahead(self.config.fps, self.config.max_latency, self.config.batch)
+        if count == 0 or self.modulation.routes or self._waits or self._cross_waiting is not None \
+                or self._pending_models or not (self._cross.at_rest and self._fade.at_rest and self.music.steady):
+            return 0
+        for deck in self.decks.values():
+            fast = deck.prepared.fast
+            if not deck.at_rest or fast.state == "compiling":
+                return 0
+            if fast.function is not None and count not in fast.batches:
+                count = 1
+        return count if count == 1 or self.batching.batches else 1
+
+    def _period(self) -> float:
+        """The time between frames: the target's, or as fast as they render when that is slower (the last
+        frames' median)."""
+        rendered = statistics.median(w for w, _ in self._renders) if self._renders else 0.0
+        return max(1.0 / self.config.fps if self.config.fps > 0 else 0.0, rendered)
+
+    def layers_at(self, moments: Sequence[Moment]) -> list[tuple]:
+        """:meth:`layers` for several moments, drawn in one batch: each deck's latents stacked (decks at
+        rest, so that the walk alone moves them)."""
+        b = min(1.0, max(0.0, self._crossfade))
+        weights = {"a": 1.0 - b, "b": b}
+        return [(deck.prepared, np.stack([deck.latent(m) for m in moments]), weights[name], deck.truncation, None)
+                for name, deck in self.decks.items() if weights[name] > 0.0]
+
+    def _still_ahead(self) -> bool:
+        """Whether the next frame drawn ahead still shows what its tick would draw: nothing was set, no model
+        waits, no route was made, and the clock still gives the moments it was drawn at (a tap, a beat or
+        a tempo from elsewhere moves them). Else the frames drawn ahead are dropped."""
+        frame = self._ahead[0]
+        if self.control.writes != frame.snap.writes or self._pending_models or self.modulation.routes:
+            return False
+        now = self.music.moment()
+        if now.seconds - frame.moment.seconds > max(self.config.max_latency, self._period()):
+            return False  # its tick is long gone (the loop was held up)
+        expected = frame.moment.later(now.seconds - frame.moment.seconds)
+        slack = frame.moment.seconds_to_beats(AHEAD_SLACK_S)
+        return (now.bpm == expected.bpm and abs(now.position - expected.position) <= slack
+                and abs(now.beat - expected.beat) <= slack)
 
     def _publish(self, frame: _Frame | None) -> np.ndarray | None:
         """Wait for a submitted frame and hand it to every sink. Returns it, or None."""
@@ -338,10 +500,13 @@ class Engine:
         try:
             pixels = frame.pending.result()
         except Exception as exc:  # the device failed after the frame was submitted
+            self._ahead.clear()  # the rest of its batch with it
             self._frame_failed(exc)
             return None
-        # from submitted to on the host (on CUDA that is the device's time, not the launches')
-        self._note_render(time.perf_counter() - frame.started, time.process_time() - frame.cpu)
+        if frame.index is not None:
+            pixels = pixels[frame.index]
+        if not frame.timed:  # the pass's time: from submitted to on the host (on CUDA the device's time)
+            self._note_render(time.perf_counter() - frame.started, time.process_time() - frame.cpu, frame.count)
         timestamp = time.time()
         self._shown = (m, taken, timestamp)  # one tuple: status never pairs one frame's beat with another's time
         for sink in self.sinks:
@@ -632,6 +797,7 @@ class Engine:
         added)."""
         next_tick = self.clock()
         in_flight: _Frame | None = None
+        self._ahead.clear()  # drawn for the ticks of an earlier run
         try:
             while not stop.is_set():
                 wait = next_tick - self.clock()
@@ -641,7 +807,12 @@ class Engine:
                     wait = next_tick - self.clock()
                 if wait > 0 and stop.wait(wait):
                     break
-                frame = self._begin()
+                if self._ahead and self._still_ahead():  # drawn ahead for this tick
+                    frame = self._last = self._ahead.popleft()
+                    self._prev = frame.moment
+                else:
+                    self._ahead.clear()
+                    frame = self._begin()
                 if in_flight is not None:
                     self._publish(in_flight)
                     in_flight = None
@@ -654,6 +825,8 @@ class Engine:
                     in_flight = frame  # behind: the next frame is prepared while the device draws this one
                 else:
                     self._publish(frame)
+                if not self._ahead and self.config.max_latency > 0:
+                    self._draw_ahead()
                 self._check_pace(now)
         finally:
             self._publish(in_flight)
@@ -681,21 +854,29 @@ class Engine:
             log.info("back on the target %.1f fps", self.config.fps)
             self._warned_behind = False
 
-    def _note_render(self, wall: float, cpu: float) -> None:
-        """One frame's render: its wall time and the CPU time the process had meanwhile (for the thread
-        tuner and for telling why frames are behind)."""
+    def _note_render(self, wall: float, cpu: float, frames: int = 1) -> None:
+        """One pass's render of ``frames`` frames: its wall time and the CPU time the process had meanwhile
+        (for the thread tuner, the lookahead's chooser and for telling why frames are behind)."""
         threads = self.threads.threads if self.threads else 1
-        self._renders.append((wall, cpu / (wall * threads) if wall > 0 else 1.0))
-        if self.threads is None:
-            return
+        share = cpu / (wall * threads) if wall > 0 else 1.0
+        self._renders.extend([(wall / frames, share)] * frames)
+        self.drawn_together = frames
         # While a playing model compiles, its frames measure the compile beside them, not the machine: the
         # tuner waits; and what it measured of the uncompiled pass says nothing of the compiled one.
         compiling = any(deck.prepared.fast.state == "compiling" for deck in self.decks.values())
+        if (threads, compiling) != self._measured:  # batches against single frames: at one count and state
+            self._measured = (threads, compiling)
+            self.batching.forget()
+        if not compiling:
+            self.batching.record(frames, wall)
+        if self.threads is None:
+            return
         if compiling != self._compiling:
             self._compiling = compiling
             self.threads.forget()
         if not compiling:
-            self.threads.record(wall, 1.0 / self.config.fps if self.config.fps else 0.0)
+            for _ in range(frames):
+                self.threads.record(wall / frames, 1.0 / self.config.fps if self.config.fps else 0.0)
 
     def _behind_advice(self) -> str:
         """Why frames are behind, from what the last frames' renders took: the loop kept from running, the
@@ -761,6 +942,8 @@ class Engine:
             "fps": round(self.fps, 2),
             "behind": self.behind,
             "threads": self.threads.threads if self.threads else None,
+            "lookahead": lookahead(self.config.fps, self.config.max_latency, self.config.batch),
+            "batch": self.drawn_together,
             "compiled": self.prepared.fast.state,
             "frame": self.frames,
             **self.deck.status(),

@@ -168,6 +168,11 @@ class ControlState:
         """The current value (a deck parameter without a deck: the selected deck's)."""
         return self._values.get(name)
 
+    @property
+    def writes(self) -> int:
+        """How many writes the state has had (a snapshot's ``writes`` still equal to it: nothing changed)."""
+        return self._writes
+
     def snapshot(self) -> Snapshot:
         """The values, serials and sources now. Nothing written since the last one: that one again (a
         snapshot is read, never changed)."""

@@ -31,6 +31,28 @@ def test_bench_measures_forward_engine_and_network_outputs(tiny_gan_path):
 
 
 @pytest.mark.integration
+def test_bench_batch_times_passes_of_several_frames_and_the_engine_drawing_them_ahead(tiny_gan_path, monkeypatch):
+    from latentvj.bridge import engine as engine_module
+    from latentvj.bridge.bench import per_frame
+
+    passes = []
+    submit = engine_module.Renderer.submit
+
+    def counted(self, layers, **kwargs):
+        passes.append(len(layers[0][1]) if layers[0][1].ndim == 2 else 1)
+        return submit(self, layers, **kwargs)
+    monkeypatch.setattr(engine_module.Renderer, "submit", counted)
+    out = io.StringIO()
+    [result] = run_bench(tiny_gan_path, device="cpu", frames=24, rounds=1, batch=3, out=out)
+    assert result.batch == 3 and result.forward_ms > 0 and result.engine_ms > 0
+    assert "batches of 3" in out.getvalue()
+    assert passes.count(3) >= 24 // 3 - 1, "the engine drew its frames three at a time"
+    # a batch comes out as one wait and its frames at once: per frame, over each batch
+    assert per_frame([0.0, 0.030, 0.031, 0.032, 0.062, 0.063, 0.064], 3) == pytest.approx([0.032 / 3, 0.032 / 3])
+    assert per_frame([0.0, 0.01, 0.03], 1) == pytest.approx([0.01, 0.02])
+
+
+@pytest.mark.integration
 @pytest.mark.slow
 def test_bench_fuzz_drives_a_real_server_and_reports_what_it_did(tiny_gan_path):
     from latentvj.bridge.fuzz import run_fuzz
@@ -87,13 +109,16 @@ def test_bench_paced_runs_a_real_server_quiet_and_beside_a_busy_core(tiny_gan_pa
     from latentvj.bridge.bench import paced
 
     out = io.StringIO()
-    results = paced(0.5, model=tiny_gan_path, fps=30.0, out=out)
-    assert [r.label for r in results] == ["quiet, --threads auto", "one core busy, --threads auto",
-                                          "OSC flood 20,000 msg/s, --threads auto", results[3].label]
-    assert "spinning threads" in results[3].label
-    assert all(r.frames > 3 and r.fps > 0 and r.worst_gap_ms > 0 for r in results), out.getvalue()
+    results = paced(0.5, model=tiny_gan_path, fps=30.0, max_latency_ms=100, out=out)
+    assert [r.label for r in results] == ["quiet, --threads auto", "quiet, --max-latency-ms 100",
+                                          "one core busy, --threads auto", "one core busy, --max-latency-ms 100",
+                                          "OSC flood 20,000 msg/s, --threads auto", results[5].label]
+    assert "spinning threads" in results[5].label
+    assert all(r.frames > 3 and r.fps > 0 and r.worst_gap_ms > 0 and r.cpu_percent > 0 for r in results), \
+        out.getvalue()
     assert results[0].threads >= 1 and "interval sd ms" in out.getvalue()
-    assert results[2].osc_per_s > 1000 > results[0].osc_per_s, "the flood reaches the server, and only there"
+    assert results[4].osc_per_s > 1000 > results[0].osc_per_s, "the flood reaches the server, and only there"
+    assert results[0].lookahead == 0 and results[1].lookahead == 3, "serve's lookahead: the frames due in 100 ms"
 
 
 @pytest.mark.integration

@@ -1,0 +1,201 @@
+"""The lookahead (``serve --max-latency-ms``): frames drawn ahead while only the walk moves, in batches where
+batches are faster, each sent on its own tick; dropped by any change."""
+
+import threading
+
+import numpy as np
+import pytest
+import torch
+
+from latentvj.bridge.clock import SourceReading
+from latentvj.bridge.control.state import ControlState
+from latentvj.bridge.engine import BatchChooser, Engine, EngineConfig, lookahead
+from latentvj.bridge.renderer import Renderer
+from latentvj.models.checkpoint import load_model, save_model
+from latentvj.models.stylegan2 import StyleGAN2, StyleGAN2Config
+
+
+def latents(seed, frames, dim=16):
+    return np.random.default_rng(seed).standard_normal((frames, dim)).astype(np.float32)
+
+
+@pytest.mark.parametrize("size", [(32, 32), (48, 24)])
+def test_a_batch_draws_the_frames_that_one_frame_at_a_time_draws(tiny_gan_path, tiny_vae_path, size):
+    """Two decks blended, scaled to another size: each frame of a batch as it is drawn alone."""
+    renderer = Renderer("cpu", "fp32")
+    gan, vae = renderer.prepare(load_model(tiny_gan_path)), renderer.prepare(load_model(tiny_vae_path))
+    a, b = latents(1, 3), latents(2, 3)
+    width, height = size
+    batch = renderer.render([(gan, a, 0.3, 0.8), (vae, b, 0.7)], width=width, height=height, channels=3, fade=0.9)
+    assert batch.shape == (3, height, width, 3) and batch.dtype == np.uint8
+    for k in range(3):
+        alone = renderer.render([(gan, a[k], 0.3, 0.8), (vae, b[k], 0.7)], width=width, height=height,
+                                channels=3, fade=0.9)
+        assert np.abs(batch[k].astype(int) - alone).max() <= 1
+    assert not np.array_equal(batch[0], batch[1]), "each frame its own latents"
+
+
+def test_a_batch_of_latents_of_the_wrong_shape_or_of_a_stylegan_is_refused(tiny_gan_path, tmp_path):
+    renderer = Renderer("cpu", "fp32")
+    gan = renderer.prepare(load_model(tiny_gan_path))
+    with pytest.raises(ValueError, match=r"\(3, 16\)"):  # a batch of 3 and one of 2
+        renderer.render([(gan, latents(1, 3), 0.5), (gan, latents(1, 2), 0.5)], width=32, height=32, channels=3)
+    torch.manual_seed(0)
+    path = save_model(tmp_path / "sg2.safetensors", StyleGAN2(StyleGAN2Config(
+        resolution=16, latent_dim=8, w_dim=8, mapping_layers=2, channel_base=128, channel_max=16)).eval())
+    from latentvj.models.kinds import Styling
+
+    sg = renderer.prepare(load_model(path))
+    with pytest.raises(ValueError, match="one frame at a time"):
+        renderer.render([(sg, latents(1, 2, dim=8), 1.0, 1.0, Styling())], width=16, height=16, channels=3)
+
+
+@pytest.mark.slow
+def test_the_compiled_pass_is_made_for_the_lookahead_batch_and_draws_it_as_the_eager_one(tiny_gan_path):
+    renderer = Renderer("cpu", "fp32", compile=True, batches=(1, 3), thread_counts=(1,))
+    prepared = renderer.prepare(load_model(tiny_gan_path))
+    assert prepared.fast.done.wait(300) and prepared.fast.state == "compiled", prepared.fast.state
+    assert prepared.fast.batches == {1, 3}
+    eager = Renderer("cpu", "fp32").prepare(load_model(tiny_gan_path))
+    a = latents(3, 3)
+    torch.set_num_threads(1)
+    drawn = renderer.render([(prepared, a, 1.0)], width=32, height=32, channels=3)
+    want = renderer.render([(eager, a, 1.0)], width=32, height=32, channels=3)
+    assert np.abs(drawn.astype(int) - want).max() <= 1
+
+
+def test_how_many_frames_the_lookahead_draws_ahead():
+    assert lookahead(30, 0.0, 4) == 0, "off by default: each frame drawn on its tick"
+    assert lookahead(30, 0.1, 4) == 3, "the frames due within 100 ms at 30 fps"
+    assert lookahead(30, 0.02, 4) == 0, "less than a frame period: nothing ahead"
+    assert lookahead(60, 1.0, 4) == 4, "never more than the batch"
+    assert lookahead(0, 0.05, 4) == 4, "flat out: as many as a batch"
+    for bad in (-1, float("nan"), 2.0):
+        with pytest.raises(ValueError, match="latency"):
+            EngineConfig(max_latency=bad)
+
+
+def test_batches_are_chosen_only_while_measured_faster_per_frame():
+    chooser = BatchChooser()
+    assert chooser.batches, "batches are tried first"
+    for _ in range(BatchChooser.PASSES):
+        chooser.record(4, 4 * 0.0029)
+    assert not chooser.batches, "then single frames, to compare"
+    for _ in range(BatchChooser.PASSES):
+        chooser.record(1, 0.0040)
+    assert chooser.batches, "0.0029 s a frame against 0.0040: batches"
+    slower = BatchChooser()
+    for frames, seconds in [(4, 4 * 0.0041)] * BatchChooser.PASSES + [(1, 0.0040)] * BatchChooser.PASSES:
+        slower.record(frames, seconds)
+    assert not slower.batches, "batches no faster per frame: single frames"
+    for _ in range(BatchChooser.RETRY):  # the machine's load changes: batches are measured again
+        slower.record(1, 0.0040)
+    assert slower.batches
+    slower.forget()
+    assert slower.batches and not slower._times[False]
+
+
+class Shown:
+    """A sink that keeps each frame with the moment the engine drew it for."""
+
+    def __init__(self, engine, stop_after, stop, at=None):
+        self.engine, self.stop_after, self.stop, self.at = engine, stop_after, stop, at
+        self.frames, self.moments = [], []
+
+    def write(self, pixels, *, timestamp=None):
+        self.frames.append(pixels.copy())
+        self.moments.append(self.engine._shown[0])
+        if self.at is not None:
+            self.at(len(self.frames))
+        if len(self.frames) >= self.stop_after:
+            self.stop.set()
+
+
+def ahead_engine(model, control=None, **config):
+    control = control or ControlState()
+    control.set("seed", 7)
+    engine = Engine(model, config=EngineConfig(device="cpu", precision="fp32", fps=30.0, max_latency=0.1, **config),
+                    control=control)
+    passes = []
+    submit = engine.renderer.submit
+
+    def counted(layers, **kwargs):
+        passes.append(len(layers[0][1]) if np.ndim(layers[0][1]) == 2 else 1)
+        return submit(layers, **kwargs)
+    engine.renderer.submit = counted
+    return engine, control, passes
+
+
+def test_frames_drawn_ahead_are_the_frames_their_ticks_would_draw(tiny_model, tiny_gan_path):
+    engine, _, passes = ahead_engine(tiny_model)
+    stop = threading.Event()
+    sink = Shown(engine, 24, stop)
+    engine.sinks = [sink]
+    engine.run(stop)
+    assert passes[0] == 1 and 3 in passes, "the first frame on its tick, then three at a time ahead"
+    assert sum(passes) <= len(sink.frames) + 3, "nothing drawn that is not shown, but the last ones ahead"
+    seconds = [m.seconds for m in sink.moments]
+    assert all(b > a for a, b in zip(seconds, seconds[1:])), "frames in time order, each its own moment"
+    assert np.allclose(np.diff(seconds)[1:], 1 / 30, atol=0.02), "a frame period apart"
+    # the same walk drawn one frame at a time, at the same moments
+    control = ControlState()
+    control.set("seed", 7)
+    alone = Engine(load_model(tiny_gan_path), config=EngineConfig(device="cpu", precision="fp32"), control=control)
+    for moment, frame in zip(sink.moments, sink.frames):
+        assert np.abs(alone.step(moment).astype(int) - frame).max() <= 1
+    assert not np.array_equal(sink.frames[1], sink.frames[-1]), "the walk moves"
+
+
+def test_a_control_change_drops_the_frames_drawn_ahead(tiny_model):
+    """A fade to black (smoothing 0) sent while frames are drawn ahead shows on the very next frame."""
+    control = ControlState()
+    control.set("smoothing", 0.0)
+    engine, control, passes = ahead_engine(tiny_model, control)
+    stop = threading.Event()
+    changed = []
+
+    def change(shown):
+        if shown == 6:
+            assert engine._ahead, "frames drawn ahead wait for their ticks"
+            control.set("output/fade", 0.0)
+            changed.append(len(passes))
+    sink = Shown(engine, 10, stop, at=change)
+    engine.sinks = [sink]
+    engine.run(stop)
+    assert sink.frames[5].any() and not sink.frames[6].any(), "the next frame is black"
+    assert passes[changed[0]] == 1, "drawn on its tick, after the change"
+
+
+class Following:
+    """A tempo source that is read every frame (as MIDI clock and Link are)."""
+
+    def reading(self, now):
+        return SourceReading(bpm=120.0, position=None)
+
+
+def test_nothing_is_drawn_ahead_while_something_but_the_walk_moves(tiny_model):
+    engine, control, _ = ahead_engine(tiny_model)
+    engine.step()
+    assert engine._ahead_count() == 3, "at rest: the frames due within 100 ms"
+    control.set("smoothing", 1.0)
+    control.set("walk/speed", 3.0)
+    engine.step()
+    assert engine._ahead_count() == 0, "the speed knob glides"
+    control.set("smoothing", 0.0)
+    control.set("walk/speed", 3.0000001)
+    engine.step()
+    assert engine._ahead_count() == 3
+    control.set("direction/1", 1.0)
+    engine.step()
+    assert engine._ahead_count() == 3, "a knob that has arrived holds"
+    engine.modulation.replace([object()])
+    assert engine._ahead_count() == 0, "a route bends the knobs each frame"
+    engine.modulation.replace([])
+    engine.music.set_source("midi", Following())
+    assert engine._ahead_count() == 0, "a tempo read from outside each frame"
+    engine.music.set_source("internal")
+    engine.music.tap()
+    engine.music.tap()
+    assert engine._ahead_count() == 0, "the beat moves to the taps"
+    engine.swap_model(engine.prepared)
+    assert engine._ahead_count() == 0, "a model waits to be swapped in"
