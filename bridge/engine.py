@@ -156,6 +156,8 @@ class _Frame:
     """How many frames its pass drew."""
     timed: bool = False
     """Whether its pass's render time was noted already (frames drawn ahead: when they were drawn)."""
+    stale: float = math.inf
+    """A frame drawn ahead: the clock's seconds after which its tick is long gone and it is dropped."""
 
 
 class BatchChooser:
@@ -392,6 +394,8 @@ class Engine:
         """The frame for time ``t``: controls applied, decks moved on, its layers submitted to the renderer;
         None when that failed (logged and counted)."""
         m = self.music.moment() if t is None else moment_of(t)
+        if t is None and m.seconds < self._prev.seconds:
+            m = self._prev  # frames drawn ahead went out before their moments (flat out): time never runs back
         taken = time.time()
         prev, self._prev = self._prev, m
         dt = max(0.0, m.seconds - prev.seconds)
@@ -421,15 +425,19 @@ class Engine:
         self._last = _Frame(pending, snap, prev, m, taken, started, cpu)
         return self._last
 
-    def _draw_ahead(self) -> None:
-        """The lookahead: once a frame is out, the frames of the next ticks drawn now, in one pass, each
-        to go out on its own tick (on time: drawn before it comes). Only while those frames are known:
-        nothing set since the last frame was begun and nothing that moves the picture under way
-        (:meth:`_ahead_count`)."""
+    def _can_draw_ahead(self) -> int:
+        """How many frames the lookahead draws ahead of the last one now: none unless those frames are
+        known (nothing set since the last frame was begun, nothing that moves the picture under way:
+        :meth:`_ahead_count`)."""
         last = self._last
-        count = self._ahead_count()
-        if last is None or count == 0 or self.control.writes != last.snap.writes:
-            return
+        if last is None or self.control.writes != last.snap.writes:
+            return 0
+        return self._ahead_count()
+
+    def _draw_ahead(self, count: int) -> None:
+        """The lookahead: once a frame is out, the frames of the next ``count`` ticks drawn now, in one
+        pass, each to go out on its own tick (on time: drawn before it comes)."""
+        last = self._last
         period = self._period()
         moments = [last.moment.later(k * period) for k in range(1, count + 1)]
         try:
@@ -441,8 +449,10 @@ class Engine:
             self._frame_failed(exc)
             return
         self._note_render(time.perf_counter() - started, time.process_time() - cpu, count)
+        stale = max(self.config.max_latency, period)  # late by more than this: its tick is long gone
         self._ahead.extend(_Frame(pending, last.snap, moments[k - 1] if k else last.moment, moments[k],
-                                  last.taken + (k + 1) * period, started, cpu, index=k, count=count, timed=True)
+                                  last.taken + (k + 1) * period, started, cpu, index=k, count=count, timed=True,
+                                  stale=moments[k].seconds + stale)
                            for k in range(count))
 
     def _ahead_count(self) -> int:
@@ -485,7 +495,7 @@ class Engine:
         if self.control.writes != frame.snap.writes or self._pending_models or self.modulation.routes:
             return False
         now = self.music.moment()
-        if now.seconds - frame.moment.seconds > max(self.config.max_latency, self._period()):
+        if now.seconds > frame.stale:
             return False  # its tick is long gone (the loop was held up)
         expected = frame.moment.later(now.seconds - frame.moment.seconds)
         slack = frame.moment.seconds_to_beats(AHEAD_SLACK_S)
@@ -825,8 +835,11 @@ class Engine:
                     in_flight = frame  # behind: the next frame is prepared while the device draws this one
                 else:
                     self._publish(frame)
-                if not self._ahead and self.config.max_latency > 0:
-                    self._draw_ahead()
+                if not self._ahead and self.config.max_latency > 0 and (count := self._can_draw_ahead()):
+                    if in_flight is not None:  # out first: a pass ahead may take its buffer (CUDA's two pinned ones)
+                        self._publish(in_flight)
+                        in_flight = None
+                    self._draw_ahead(count)
                 self._check_pace(now)
         finally:
             self._publish(in_flight)

@@ -89,3 +89,62 @@ def test_a_compiled_model_let_go_on_cuda_gives_its_device_memory_back(tiny_gan_p
         used.append(torch.cuda.memory_allocated())
     assert used[1:] == used[:1] * 3, f"device memory after each model was let go: {used}"
     assert np.array_equal(renderer.render([(resident, z(1), 1.0)], width=32, height=32, channels=3), want)
+
+
+@pytest.mark.slow
+def test_a_batch_replays_as_a_cuda_graph_of_its_own_beside_single_frames(tiny_gan_path):
+    """The lookahead's batches on CUDA: the compiled pass made for batches of 3 too, single frames and
+    batches interleaved and two on their way at once, each frame the eager CPU frame of its latent."""
+    renderer = Renderer("cuda", "fp32", compile=True, batches=(1, 3))
+    prepared = renderer.prepare(load_model(tiny_gan_path))
+    assert prepared.fast.done.wait(600) and prepared.fast.state == "compiled", prepared.fast.state
+    assert prepared.fast.batches == {1, 3}
+    cpu = Renderer("cpu", "fp32")
+    on_cpu = cpu.prepare(load_model(tiny_gan_path))
+    for round_ in range(3):
+        latents = np.stack([z(10 * round_ + k) for k in range(3)])
+        batch = renderer.submit([(prepared, latents, 1.0)], width=32, height=32, channels=3)
+        single = renderer.submit([(prepared, z(99), 1.0)], width=32, height=32, channels=3)  # before it is read
+        got = batch.result()
+        assert got.shape == (3, 32, 32, 3)
+        for k in range(3):
+            want = cpu.render([(on_cpu, latents[k], 1.0)], width=32, height=32, channels=3)
+            assert np.abs(got[k].astype(int) - want.astype(int)).max() <= 2
+        want = cpu.render([(on_cpu, z(99), 1.0)], width=32, height=32, channels=3)
+        assert np.abs(single.result().astype(int) - want.astype(int)).max() <= 2
+
+
+@pytest.mark.slow
+def test_the_engine_on_cuda_draws_ahead_and_every_frame_is_the_one_its_moment_draws(tiny_model, tiny_gan_path):
+    """Flat out with the lookahead (frames in flight, batches ahead, a change that drops them): every frame
+    published is the CPU's frame for its moment, none overwritten in its pinned buffer by a later pass."""
+    from latentvj.bridge.control.state import ControlState
+
+    control = ControlState()
+    control.set("seed", 7)
+    control.set("smoothing", 0.0)
+    engine = Engine(tiny_model, config=EngineConfig(device="cuda", precision="fp32", fps=0, max_latency=0.1,
+                                                    batch=3, compile=True), control=control)
+    assert engine.prepared.fast.done.wait(600) and 3 in engine.prepared.fast.batches
+    engine.batching.forced = True
+    stop, frames = threading.Event(), []
+
+    class Sink:
+        def write(self, pixels, *, timestamp=None):
+            frames.append((engine._shown[0], pixels.copy()))
+            if len(frames) == 20:
+                control.set("walk/speed", 2.0)  # drops the frames drawn ahead
+            if len(frames) >= 40:
+                stop.set()
+
+    engine.sinks = [Sink()]
+    engine.run(stop)
+    assert engine.frame_errors == 0 and engine.drawn_together in (1, 3)
+    replay = ControlState()
+    replay.set("seed", 7)
+    replay.set("smoothing", 0.0)
+    cpu = Engine(load_model(tiny_gan_path), config=EngineConfig(device="cpu", precision="fp32"), control=replay)
+    for n, (moment, pixels) in enumerate(frames):
+        if n == 20:
+            replay.set("walk/speed", 2.0)
+        assert np.abs(cpu.step(moment).astype(int) - pixels.astype(int)).max() <= 2, f"frame {n}"

@@ -114,8 +114,8 @@ class Shown:
 def ahead_engine(model, control=None, **config):
     control = control or ControlState()
     control.set("seed", 7)
-    engine = Engine(model, config=EngineConfig(device="cpu", precision="fp32", fps=30.0, max_latency=0.1, **config),
-                    control=control)
+    config = {"fps": 30.0, "max_latency": 0.1, **config}
+    engine = Engine(model, config=EngineConfig(device="cpu", precision="fp32", **config), control=control)
     passes = []
     submit = engine.renderer.submit
 
@@ -199,3 +199,36 @@ def test_nothing_is_drawn_ahead_while_something_but_the_walk_moves(tiny_model):
     assert engine._ahead_count() == 0, "the beat moves to the taps"
     engine.swap_model(engine.prepared)
     assert engine._ahead_count() == 0, "a model waits to be swapped in"
+
+
+@pytest.mark.parametrize("asynchronous", [False, True])
+def test_flat_out_every_frame_is_the_one_its_moment_draws_and_time_never_runs_back(tiny_model, tiny_gan_path,
+                                                                                   asynchronous):
+    """As fast as it renders (``fps 0``: the frames drawn ahead go out at once, before their moments), with
+    frames kept in flight (CUDA's way, played on the CPU) and a change that drops the frames ahead: the
+    moments never run back, and every frame is the one a single-frame engine draws at its moment."""
+    control = ControlState()
+    control.set("smoothing", 0.0)
+    engine, control, passes = ahead_engine(tiny_model, control, fps=0.0, batch=3)
+    engine.renderer.asynchronous = asynchronous
+    stop = threading.Event()
+
+    def change(shown):
+        if shown == 20:
+            control.set("walk/speed", 2.0)  # drops the frames drawn ahead
+    sink = Shown(engine, 40, stop, at=change)
+    engine.sinks = [sink]
+    engine.run(stop)
+    assert engine.frame_errors == 0 and passes.count(3) >= 5
+    seconds = [m.seconds for m in sink.moments]
+    assert seconds == sorted(seconds), "the walk's time never runs back"
+    replay = ControlState()
+    replay.set("seed", 7)
+    replay.set("smoothing", 0.0)
+    alone = Engine(load_model(tiny_gan_path), config=EngineConfig(device="cpu", precision="fp32"), control=replay)
+    for n, (moment, frame) in enumerate(zip(sink.moments, sink.frames)):
+        if n == 20:
+            replay.set("walk/speed", 2.0)
+        drawn = alone.step(moment)
+        assert drawn is not None, alone.last_error
+        assert np.abs(drawn.astype(int) - frame).max() <= 1, f"frame {n}"
