@@ -30,7 +30,7 @@ import math
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Callable, Protocol
 
 SOURCES = ("internal", "osc", "midi", "link", "audio")
@@ -79,8 +79,9 @@ class Moment:
     def later(self, seconds: float) -> Moment:
         """The moment ``seconds`` after this one at this tempo: what a steady clock will say then (the
         engine's lookahead draws the next frames at these)."""
-        beats = self.seconds_to_beats(seconds)
-        return replace(self, seconds=self.seconds + seconds, beat=self.beat + beats, position=self.position + beats)
+        beats = seconds * self.bpm / 60.0
+        return Moment(self.seconds + seconds, self.beat + beats, self.position + beats, self.bpm, self.quantum,
+                      self.playing)
 
 
 def quantum_beats(quantise: str, quantum: int) -> float:

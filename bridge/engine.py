@@ -497,10 +497,11 @@ class Engine:
         now = self.music.moment()
         if now.seconds > frame.stale:
             return False  # its tick is long gone (the loop was held up)
-        expected = frame.moment.later(now.seconds - frame.moment.seconds)
-        slack = frame.moment.seconds_to_beats(AHEAD_SLACK_S)
-        return (now.bpm == expected.bpm and abs(now.position - expected.position) <= slack
-                and abs(now.beat - expected.beat) <= slack)
+        drawn = frame.moment  # where a steady clock would be now, from there: as many beats on as seconds went
+        went = drawn.seconds_to_beats(now.seconds - drawn.seconds)
+        slack = drawn.seconds_to_beats(AHEAD_SLACK_S)
+        return (now.bpm == drawn.bpm and abs(now.position - drawn.position - went) <= slack
+                and abs(now.beat - drawn.beat - went) <= slack)
 
     def _publish(self, frame: _Frame | None) -> np.ndarray | None:
         """Wait for a submitted frame and hand it to every sink. Returns it, or None."""

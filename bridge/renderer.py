@@ -328,6 +328,7 @@ class Renderer:
         self._hosts: list[torch.Tensor | None] = [None, None]  # pinned buffers for CUDA -> host copies
         self._slot = 0
         self._copies = None  # the CUDA side stream the copies run on
+        self._scales: tuple[float, torch.Tensor] | None = None  # the last pixel scale and its tensor
 
     def describe(self) -> str:
         return describe(self.device)
@@ -599,8 +600,11 @@ class Renderer:
 
     def _scale(self, value: float) -> torch.Tensor:
         """The compiled pass's pixel scale: a 0-d tensor on the device, so its value is an input, not a
-        constant of the graph."""
-        return torch.full((), value, dtype=torch.float32, device=self.device)
+        constant of the graph; the last one made is kept (the fade rarely moves: no new tensor a frame)."""
+        kept = self._scales
+        if kept is None or kept[0] != value:
+            kept = self._scales = (value, torch.full((), value, dtype=torch.float32, device=self.device))
+        return kept[1]
 
     def _latent_dtype(self, model: LoadedModel) -> torch.dtype:
         """The precision of the latent a model is handed: the renderer's, but float32 for a StyleGAN, whose
