@@ -277,9 +277,12 @@ class Deck:
     @property
     def at_rest(self) -> bool:
         """Whether its next frames are its walk's alone, known ahead (the engine's lookahead): no knob
-        gliding, no route bending one, and not a StyleGAN (its styling is drawn a frame at a time)."""
-        return (not self.modulated and not KINDS[self.model.kind].styled
-                and all(smoother.at_rest for smoother in self.smoothers.values()))
+        gliding, no route bending one, and for a StyleGAN one styling for them all (no animated noise, no
+        class morph under way)."""
+        if self.modulated or not all(smoother.at_rest for smoother in self.smoothers.values()):
+            return False
+        return not KINDS[self.model.kind].styled or (self.value("noise") <= 0 and
+                                                     (self._classes is None or self._classes[3] <= 0))
 
     def latent(self, t: float | Moment) -> np.ndarray:
         """The latent point the model draws at ``t``: the walk, moved along the direction knobs. The model
@@ -335,6 +338,9 @@ class Deck:
             first[min(int(self._style["class"]), classes - 1)] = 1.0
             self._classes = (first, first, now, 0.0)
         before, after, start, seconds = self._classes
+        if seconds > 0 and now - start >= seconds:  # arrived
+            self._classes = (after, after, now, 0.0)
+            return after.astype(np.float32)
         u = 1.0 if seconds <= 0 else ease((now - start) / seconds)
         return (before + (after - before) * u).astype(np.float32)
 

@@ -481,11 +481,11 @@ class Engine:
 
     def layers_at(self, moments: Sequence[Moment]) -> list[tuple]:
         """:meth:`layers` for several moments, drawn in one batch: each deck's latents stacked (decks at
-        rest, so that the walk alone moves them)."""
+        rest, so that the walk alone moves them, and a StyleGAN's styling is the same for them all)."""
         b = min(1.0, max(0.0, self._crossfade))
         weights = {"a": 1.0 - b, "b": b}
-        return [(deck.prepared, np.stack([deck.latent(m) for m in moments]), weights[name], deck.truncation, None)
-                for name, deck in self.decks.items() if weights[name] > 0.0]
+        return [(deck.prepared, np.stack([deck.latent(m) for m in moments]), weights[name], deck.truncation,
+                 deck.styling(moments[0])) for name, deck in self.decks.items() if weights[name] > 0.0]
 
     def _still_ahead(self) -> bool:
         """Whether the next frame drawn ahead still shows what its tick would draw: nothing was set, no model

@@ -443,8 +443,7 @@ class Renderer:
                 continue
             made.add(count)
         batches = {1}
-        # A StyleGAN's draw takes one frame's styling (its noise moves with the frame's time): never batched.
-        for batch in self.batches[1:] if not KINDS[model.kind].styled else ():
+        for batch in self.batches[1:]:
             try:
                 for count in sorted(made, key=lambda c: -1 if c is None else c):
                     self._compile_for(count, function, model, batch=batch)
@@ -524,8 +523,8 @@ class Renderer:
         ``fade`` scales the result towards black.
 
         A batch: latents of shape (frames, latent_dim), the same count in every layer, draw that many frames
-        in one pass (the engine's lookahead); ``result()`` is then (frames, height, width, channels). Not for
-        a StyleGAN (its styling is one frame's)."""
+        in one pass (the engine's lookahead); ``result()`` is then (frames, height, width, channels). A
+        StyleGAN's styling is then every frame's: not with animated noise (it moves with each frame's time)."""
         if not layers:
             raise ValueError("nothing to render: no layers")
         batched = np.ndim(layers[0][1]) == 2
@@ -544,8 +543,9 @@ class Renderer:
             if z.shape != ((frames, latent_dim) if batched else (latent_dim,)):
                 raise ValueError(f"expected a latent of shape {(frames, latent_dim) if batched else (latent_dim,)}, "
                                  f"got {z.shape}")
-            if batched and styling is not None:
-                raise ValueError("a StyleGAN draws one frame at a time (its styling is one frame's)")
+            if batched and styling is not None and styling.noise > 0:
+                raise ValueError("a StyleGAN with animated noise draws one frame at a time (the noise moves "
+                                 "with each frame's time)")
             latent = torch.from_numpy(np.ascontiguousarray(z, dtype=np.float32)).reshape(frames, latent_dim)
             image, pixels = self._draw(prepared, latent.to(self.device), truncation, styling, scale)
             if len(layers) == 1 and pixels is not None and pixels.shape[1:] == (height, width, channels):

@@ -23,3 +23,5 @@ for size in 256 512; do
     bench --model "$out/sg2-$size.safetensors" --frames 50 --rounds 3 --json "$out/sg2-$size.json" 2>&1 \
         | tee "$out/sg2-$size.txt"
 done
+bench --model "$out/sg2-512.safetensors" --frames 48 --rounds 3 --batch 4 --json "$out/sg2-512-batch4.json" 2>&1 \
+    | tee "$out/sg2-512-batch4.txt"

@@ -12,7 +12,9 @@ from latentvj.bridge.control.state import ControlState
 from latentvj.bridge.engine import BatchChooser, Engine, EngineConfig, lookahead
 from latentvj.bridge.renderer import Renderer
 from latentvj.models.checkpoint import load_model, save_model
+from latentvj.models.kinds import Styling
 from latentvj.models.stylegan2 import StyleGAN2, StyleGAN2Config
+from latentvj.models.stylegan3 import StyleGAN3, StyleGAN3Config
 
 
 def latents(seed, frames, dim=16):
@@ -35,19 +37,48 @@ def test_a_batch_draws_the_frames_that_one_frame_at_a_time_draws(tiny_gan_path, 
     assert not np.array_equal(batch[0], batch[1]), "each frame its own latents"
 
 
-def test_a_batch_of_latents_of_the_wrong_shape_or_of_a_stylegan_is_refused(tiny_gan_path, tmp_path):
+def test_a_batch_of_latents_of_the_wrong_shape_or_of_a_stylegan_with_animated_noise_is_refused(tiny_gan_path,
+                                                                                                 tmp_path):
     renderer = Renderer("cpu", "fp32")
     gan = renderer.prepare(load_model(tiny_gan_path))
     with pytest.raises(ValueError, match=r"\(3, 16\)"):  # a batch of 3 and one of 2
         renderer.render([(gan, latents(1, 3), 0.5), (gan, latents(1, 2), 0.5)], width=32, height=32, channels=3)
-    torch.manual_seed(0)
-    path = save_model(tmp_path / "sg2.safetensors", StyleGAN2(StyleGAN2Config(
-        resolution=16, latent_dim=8, w_dim=8, mapping_layers=2, channel_base=128, channel_max=16)).eval())
-    from latentvj.models.kinds import Styling
+    sg = renderer.prepare(load_model(stylegan(tmp_path, StyleGAN2, c_dim=0)))
+    with pytest.raises(ValueError, match="animated noise"):
+        renderer.render([(sg, latents(1, 2, dim=8), 1.0, 1.0, Styling(noise=0.5, noise_time=1.0))],
+                        width=16, height=16, channels=3)
 
-    sg = renderer.prepare(load_model(path))
-    with pytest.raises(ValueError, match="one frame at a time"):
-        renderer.render([(sg, latents(1, 2, dim=8), 1.0, 1.0, Styling())], width=16, height=16, channels=3)
+
+def stylegan(tmp_path, kind, **config):
+    torch.manual_seed(0)
+    if kind is StyleGAN2:
+        network = StyleGAN2(StyleGAN2Config(resolution=16, latent_dim=8, w_dim=8, mapping_layers=2, channel_base=128,
+                                            channel_max=16, **config))
+    else:
+        network = StyleGAN3(StyleGAN3Config(resolution=16, latent_dim=8, w_dim=8, channel_base=256, channel_max=16,
+                                            num_layers=4, margin_size=4, **config))
+    with torch.no_grad():
+        for key, value in network.state_dict().items():
+            if key.endswith("noise_strength"):
+                value.fill_(0.5)  # the stored noise shows
+    return save_model(tmp_path / f"{kind.__name__}.safetensors", network.eval(), metadata={"name": kind.__name__})
+
+
+@pytest.mark.parametrize("kind", [StyleGAN2, StyleGAN3])
+def test_a_stylegan_batch_with_one_styling_draws_the_frames_one_at_a_time_draws(tmp_path, kind):
+    """A StyleGAN at rest (no animated noise): its style mix, class, StyleGAN3's transform, the same for every
+    frame of the batch, as each frame alone draws them."""
+    renderer = Renderer("cpu", "fp32")
+    sg = renderer.prepare(load_model(stylegan(tmp_path, kind, c_dim=3)))
+    style = Styling(mix=torch.from_numpy(latents(9, 1, dim=8)[0]), mix_layers="fine", mix_amount=0.7,
+                    translate=(0.1, 0.0) if kind is StyleGAN3 else (0.0, 0.0), rotate=20.0 if kind is StyleGAN3 else 0.0,
+                    c=torch.tensor([0.0, 1.0, 0.0]))
+    z = latents(4, 3, dim=8)
+    batch = renderer.render([(sg, z, 1.0, 0.7, style)], width=16, height=16, channels=3)
+    for k in range(3):
+        alone = renderer.render([(sg, z[k], 1.0, 0.7, style)], width=16, height=16, channels=3)
+        assert np.abs(batch[k].astype(int) - alone).max() <= 1
+    assert not np.array_equal(batch[0], batch[2])
 
 
 @pytest.mark.slow
@@ -232,3 +263,34 @@ def test_flat_out_every_frame_is_the_one_its_moment_draws_and_time_never_runs_ba
         drawn = alone.step(moment)
         assert drawn is not None, alone.last_error
         assert np.abs(drawn.astype(int) - frame).max() <= 1, f"frame {n}"
+
+
+def test_a_stylegan_deck_is_drawn_ahead_until_its_noise_moves_or_its_class_morphs(tmp_path):
+    path = stylegan(tmp_path, StyleGAN2, c_dim=3)
+    control = ControlState()
+    control.set("smoothing", 0.0)
+    engine, control, passes = ahead_engine(load_model(path), control)
+    stop = threading.Event()
+    sink = Shown(engine, 12, stop)
+    engine.sinks = [sink]
+    engine.run(stop)
+    assert 3 in passes, "at rest, the stored noise: drawn ahead, three at a time"
+    replay = ControlState()
+    replay.set("seed", 7)
+    replay.set("smoothing", 0.0)
+    alone = Engine(load_model(path), config=EngineConfig(device="cpu", precision="fp32"), control=replay)
+    for moment, frame in zip(sink.moments, sink.frames):
+        assert np.abs(alone.step(moment).astype(int) - frame).max() <= 1
+    control.set("noise", 0.5)
+    engine.step()
+    assert engine._ahead_count() == 0, "animated noise moves with each frame's time"
+    control.set("noise", 0.0)
+    control.set("morph/time", 10.0)
+    control.set("class", 2)
+    engine.step()
+    assert engine._ahead_count() == 0, "a class morph under way"
+    control.set("morph/time", 0.0)
+    control.set("class", 1)
+    engine.step()
+    engine.step()
+    assert engine._ahead_count() == 3, "the class arrived"
