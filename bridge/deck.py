@@ -73,6 +73,7 @@ class Smoother:
 
 
 SMOOTHED = tuple(p.name for p in PARAMS if p.smooth and p.deck == "*" and p.name != "z/N")
+_KNOBS = tuple(f"direction/{k}" for k in range(1, DIRECTIONS + 1))
 """A deck's continuous parameters, which glide over the smoothing time."""
 _TIMING = ("morph/time", "morph/beats", "walk/period", "walk/beats")
 _STYLE = ("walk/space", "style/seed", "style/layers", "sg3/translate", "class")
@@ -288,12 +289,20 @@ class Deck:
         """The latent point the model draws at ``t``: the walk, moved along the direction knobs. The model
         applies its latent knob (:attr:`truncation`) itself, as its kind says. Walking in W (a StyleGAN's
         ``walk/space w``), the point is coordinates on W's principal axes and knob k moves the k-th."""
-        z = self.walker.at(self.walk_time(t))
-        knobs = np.array([self.value(f"direction/{k}") for k in range(1, DIRECTIONS + 1)], dtype=np.float32)
+        return self._knobbed(self.walker.at(self.walk_time(t)))
+
+    def latents(self, moments: list[Moment]) -> np.ndarray:
+        """:meth:`latent` at each of ``moments`` (the lookahead's batch; the knobs at rest), (frames, dim)."""
+        return self._knobbed(np.stack([self.walker.at(self.walk_time(m)) for m in moments]))
+
+    def _knobbed(self, z: np.ndarray) -> np.ndarray:
+        """Points (dim,) or (frames, dim) moved along the direction knobs as they are now."""
+        knobs = np.array([self.value(name) for name in _KNOBS], dtype=np.float32)
         if knobs.any():
             if self._in_w():
                 z = z.copy()
-                z[:min(DIRECTIONS, z.shape[0])] += knobs[:z.shape[0]]
+                dims = min(DIRECTIONS, z.shape[-1])
+                z[..., :dims] += knobs[:dims]
             else:
                 z = z + knobs @ self.prepared.directions
         return z

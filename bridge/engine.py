@@ -462,7 +462,7 @@ class Engine:
         otherwise than one frame (a model compiling, or not compiled for that batch); else the most the
         latency allows, or one when batches are not measured faster per frame here (:class:`BatchChooser`)."""
         count = lookahead(self.config.fps, self.config.max_latency, self.config.batch)
-        if count == 0 or self.modulation.routes or self._waits or self._cross_waiting is not None \
+        if count == 0 or self.modulation.active or self._waits or self._cross_waiting is not None \
                 or self._pending_models or not (self._cross.at_rest and self._fade.at_rest and self.music.steady):
             return 0
         for deck in self.decks.values():
@@ -484,15 +484,15 @@ class Engine:
         rest, so that the walk alone moves them, and a StyleGAN's styling is the same for them all)."""
         b = min(1.0, max(0.0, self._crossfade))
         weights = {"a": 1.0 - b, "b": b}
-        return [(deck.prepared, np.stack([deck.latent(m) for m in moments]), weights[name], deck.truncation,
-                 deck.styling(moments[0])) for name, deck in self.decks.items() if weights[name] > 0.0]
+        return [(deck.prepared, deck.latents(moments), weights[name], deck.truncation, deck.styling(moments[0]))
+                for name, deck in self.decks.items() if weights[name] > 0.0]
 
     def _still_ahead(self) -> bool:
         """Whether the next frame drawn ahead still shows what its tick would draw: nothing was set, no model
         waits, no route was made, and the clock still gives the moments it was drawn at (a tap, a beat or
         a tempo from elsewhere moves them). Else the frames drawn ahead are dropped."""
         frame = self._ahead[0]
-        if self.control.writes != frame.snap.writes or self._pending_models or self.modulation.routes:
+        if self.control.writes != frame.snap.writes or self._pending_models or self.modulation.active:
             return False
         now = self.music.moment()
         if now.seconds > frame.stale:

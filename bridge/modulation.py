@@ -294,6 +294,11 @@ class Modulation:
         with self._lock:
             return list(self._routes)
 
+    @property
+    def active(self) -> bool:
+        """Whether there is a route (asked every frame: no copy, no lock; a list is replaced, never changed)."""
+        return bool(self._routes)
+
     def add(self, route: Route) -> None:
         """A route; one with the same source and target replaces it (changing a route is sending it again)."""
         with self._lock:
