@@ -449,8 +449,10 @@ def run_bench(model_name: str, *, device: str = "auto", precision: str = "auto",
               f"device {describe(dev)} {str(pick_dtype(dev, precision)).removeprefix('torch.')}; "
               f"torch {torch.__version__}, {torch.get_num_threads()} threads\n")
     peak = matmul_peak(dev, pick_dtype(dev, precision))
+    batches = (f"; batches of {batch} (ms a frame: forward passes of {batch} frames, the engine drawing them "
+               "ahead)") if batch > 1 else ""
     out.write(f"{frames} frames x {rounds} rounds, alternating; medians; matrix-multiply peak {peak:,.0f} GFLOP/s"
-              f"{f'; batches of {batch} (ms a frame: forward passes of {batch} frames, the engine drawing them ahead)' if batch > 1 else ''}\n")
+              f"{batches}\n")
     header = (f"{'size':>6} {'forward ms':>11} {'forward fps':>12} {'engine ms':>10} {'engine fps':>11} {'ratio':>6}"
               f" {'GFLOP':>7} {'of peak':>7}")
     if KINDS[model.kind].channels_last:

@@ -73,8 +73,8 @@ class Smoother:
 
 
 SMOOTHED = tuple(p.name for p in PARAMS if p.smooth and p.deck == "*" and p.name != "z/N")
-_KNOBS = tuple(f"direction/{k}" for k in range(1, DIRECTIONS + 1))
 """A deck's continuous parameters, which glide over the smoothing time."""
+_KNOBS = tuple(f"direction/{k}" for k in range(1, DIRECTIONS + 1))
 _TIMING = ("morph/time", "morph/beats", "walk/period", "walk/beats")
 _STYLE = ("walk/space", "style/seed", "style/layers", "sg3/translate", "class")
 """The StyleGAN controls that apply at once (noise, style/mix and sg3/rotate glide: SMOOTHED)."""

@@ -118,8 +118,9 @@ def to_pixels(image: torch.Tensor, scale: torch.Tensor | float) -> torch.Tensor:
 def framed(part: Callable[..., torch.Tensor], dtype: torch.dtype) -> Callable[..., tuple]:
     """What the renderer compiles: a kind's compiled part with the frame's ends in the same graph. Its first
     input comes in float32 and is cast to ``dtype`` inside; it returns the images and their uint8 pixels
-    (:func:`to_pixels` at ``scale``, a 0-d tensor so that a fade never compiles it again). On the CPU each eager operation before and after the network costs a dispatch and a wake-up of
-    the sleeping OpenMP threads: in the graph they cost nothing (docs/performance.md)."""
+    (:func:`to_pixels` at ``scale``, a 0-d tensor so that a fade never compiles it again). On the CPU each
+    eager operation before and after the network costs a dispatch and a wake-up of the sleeping OpenMP
+    threads: in the graph they cost nothing (docs/performance.md)."""
 
     def frame(x: torch.Tensor, *args, scale: torch.Tensor, **kwargs) -> tuple[torch.Tensor, torch.Tensor]:
         image = part(x.to(dtype), *args, **kwargs)

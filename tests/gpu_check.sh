@@ -18,7 +18,8 @@ $PY tests/gpu_models.py "$out"
 bench() { $PY -m latentvj.bridge.cli bench --device cuda --compile --live "$@"; }
 bench --sizes 64,128,256,512 --frames 100 --rounds 3 --json "$out/gan.json" 2>&1 | tee "$out/gan.txt"
 # the lookahead's batches: where one small frame leaves the device idle, the most they can give
-bench --sizes 64,256,512 --frames 100 --rounds 3 --batch 4 --json "$out/gan-batch4.json" 2>&1 | tee "$out/gan-batch4.txt"
+bench --sizes 64,256,512 --frames 100 --rounds 3 --batch 4 --json "$out/gan-batch4.json" 2>&1 \
+    | tee "$out/gan-batch4.txt"
 for size in 256 512; do
     bench --model "$out/sg2-$size.safetensors" --frames 50 --rounds 3 --json "$out/sg2-$size.json" 2>&1 \
         | tee "$out/sg2-$size.txt"

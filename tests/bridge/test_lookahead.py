@@ -70,8 +70,9 @@ def test_a_stylegan_batch_with_one_styling_draws_the_frames_one_at_a_time_draws(
     frame of the batch, as each frame alone draws them."""
     renderer = Renderer("cpu", "fp32")
     sg = renderer.prepare(load_model(stylegan(tmp_path, kind, c_dim=3)))
+    moved = kind is StyleGAN3
     style = Styling(mix=torch.from_numpy(latents(9, 1, dim=8)[0]), mix_layers="fine", mix_amount=0.7,
-                    translate=(0.1, 0.0) if kind is StyleGAN3 else (0.0, 0.0), rotate=20.0 if kind is StyleGAN3 else 0.0,
+                    translate=(0.1, 0.0) if moved else (0.0, 0.0), rotate=20.0 if moved else 0.0,
                     c=torch.tensor([0.0, 1.0, 0.0]))
     z = latents(4, 3, dim=8)
     batch = renderer.render([(sg, z, 1.0, 0.7, style)], width=16, height=16, channels=3)
