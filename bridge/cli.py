@@ -17,7 +17,7 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 EXIT_USAGE = 2
 
@@ -48,36 +48,29 @@ def _threads(text: str) -> int | None:
         raise argparse.ArgumentTypeError(str(exc).removeprefix("--threads ")) from None
 
 
+def _within(text: str, convert: Callable, lo: float, hi: float, *, expected: str, unit: str = ""):
+    """An option's number: ``convert(text)`` between ``lo`` and ``hi`` (NaN is not), else a clear error."""
+    try:
+        value = convert(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}") from None
+    if not lo <= value <= hi:
+        raise argparse.ArgumentTypeError(f"must be between {lo:g} and {hi:g}{unit}, got {text}")
+    return value
+
+
 def _max_latency(text: str) -> float:
     from .engine import MAX_LATENCY_S
 
-    try:
-        ms = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected milliseconds, got {text!r}") from None
-    if not 0 <= ms <= MAX_LATENCY_S * 1e3:
-        raise argparse.ArgumentTypeError(f"must be between 0 and {MAX_LATENCY_S * 1e3:g} ms, got {text}")
-    return ms
+    return _within(text, float, 0, MAX_LATENCY_S * 1e3, expected="milliseconds", unit=" ms")
 
 
 def _batch(text: str) -> int:
-    try:
-        batch = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of frames, got {text!r}") from None
-    if not 1 <= batch <= 16:
-        raise argparse.ArgumentTypeError(f"must be 1 to 16 frames, got {text}")
-    return batch
+    return _within(text, int, 1, 16, expected="a number of frames", unit=" frames")
 
 
 def _fps(text: str) -> float:
-    try:
-        fps = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of frames per second, got {text!r}") from None
-    if not 1 <= fps <= 240:
-        raise argparse.ArgumentTypeError(f"must be between 1 and 240, got {text}")
-    return fps
+    return _within(text, float, 1, 240, expected="a number of frames per second")
 
 
 def _port(text: str) -> int:

@@ -54,6 +54,13 @@ def test_bad_size(capsys, shm_name, size):
     assert_one_clear_error(code, err, "--size")
 
 
+@pytest.mark.parametrize("value, says", [("abc", "expected milliseconds"), ("5000", "between 0 and 1000 ms"),
+                                         ("nan", "between 0 and 1000 ms"), ("-1", "between 0 and 1000 ms")])
+def test_bad_max_latency(capsys, shm_name, value, says):
+    code, _, err = serve(capsys, shm_name, "--max-latency-ms", value)
+    assert_one_clear_error(code, err, "--max-latency-ms", says)
+
+
 def test_osc_port_in_use(capsys, shm_name):
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as taken:
         taken.bind(("127.0.0.1", 0))
