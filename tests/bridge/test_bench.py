@@ -114,8 +114,9 @@ def test_bench_paced_runs_a_real_server_quiet_and_beside_a_busy_core(tiny_gan_pa
                                           "one core busy, --threads auto", "one core busy, --max-latency-ms 100",
                                           "OSC flood 20,000 msg/s, --threads auto", results[5].label]
     assert "spinning threads" in results[5].label
-    assert all(r.frames > 3 and r.fps > 0 and r.worst_gap_ms > 0 and r.cpu_percent > 0 for r in results), \
+    assert all(r.frames > 3 and r.fps > 0 and r.worst_gap_ms > 0 and r.cpu_percent is not None for r in results), \
         out.getvalue()
+    assert results[4].cpu_percent > 0, "the server's CPU time is read (a tiny model may take under a clock tick)"
     assert results[0].threads >= 1 and "interval sd ms" in out.getvalue()
     assert results[4].osc_per_s > 1000 > results[0].osc_per_s, "the flood reaches the server, and only there"
     assert results[0].lookahead == 0 and results[1].lookahead == 3, "serve's lookahead: the frames due in 100 ms"
