@@ -204,6 +204,8 @@ class BatchChooser:
         self._frames = 0
 
 
+AHEAD_PAUSE_FRAMES = 300
+"""After a pass drawn ahead fails, the frames the lookahead waits before it tries again."""
 AHEAD_SLACK_S = 0.001
 """A frame drawn ahead is dropped when the clock moved its beat by more than this since (a tap, a resync)."""
 SHARED_CPU = 0.6
@@ -265,6 +267,7 @@ class Engine:
         """Frames drawn ahead (the lookahead), each waiting for its tick."""
         self._measured = (None, False)  # the thread count and compiled state the chooser measured at
         self._last: _Frame | None = None  # the last frame begun or taken from those drawn ahead
+        self._ahead_paused = 0  # the lookahead waits until this many frames are out (a pass ahead failed)
         self.drawn_together = 1
         """Frames the last pass drew (the lookahead's batch, or 1)."""
         self.width, self.height = self.config.size or (model.resolution, model.resolution)
@@ -430,7 +433,7 @@ class Engine:
         known (nothing set since the last frame was begun, nothing that moves the picture under way:
         :meth:`_ahead_count`)."""
         last = self._last
-        if last is None or self.control.writes != last.snap.writes:
+        if last is None or self.control.writes != last.snap.writes or self.frames < self._ahead_paused:
             return 0
         return self._ahead_count()
 
@@ -445,8 +448,10 @@ class Engine:
             pending = self.renderer.submit(self.layers_at(moments), width=self.width, height=self.height,
                                            channels=self.channels, fade=self._fade.value)
             pending.result()  # the loop has nothing else to do before the next tick: the pass's time, measured
-        except Exception as exc:  # the tick draws its own frame then
-            self._frame_failed(exc)
+        except Exception as exc:  # each tick draws its own frame for a while (no failing pass every frame)
+            self._ahead_paused = self.frames + AHEAD_PAUSE_FRAMES
+            log.warning("drawing %d frames ahead failed (%s: %s); each frame is drawn on its tick for the next "
+                        "%d frames", count, type(exc).__name__, exc, AHEAD_PAUSE_FRAMES)
             return
         self._note_render(time.perf_counter() - started, time.process_time() - cpu, count)
         stale = max(self.config.max_latency, period)  # late by more than this: its tick is long gone

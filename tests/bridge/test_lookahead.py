@@ -295,3 +295,23 @@ def test_a_stylegan_deck_is_drawn_ahead_until_its_noise_moves_or_its_class_morph
     engine.step()
     engine.step()
     assert engine._ahead_count() == 3, "the class arrived"
+
+
+def test_a_pass_drawn_ahead_that_fails_loses_no_frame_and_is_not_tried_every_frame(tiny_model, caplog):
+    engine, _, passes = ahead_engine(tiny_model)
+    submit, failed = engine.renderer.submit, []
+
+    def failing(layers, **kwargs):
+        if np.ndim(layers[0][1]) == 2:
+            failed.append(len(layers[0][1]))
+            raise RuntimeError("out of memory for a batch")
+        return submit(layers, **kwargs)
+    engine.renderer.submit = failing
+    stop = threading.Event()
+    sink = Shown(engine, 15, stop)
+    engine.sinks = [sink]
+    with caplog.at_level("WARNING"):
+        engine.run(stop)
+    assert len(sink.frames) == engine.frames >= 15 and engine.frame_errors == 0, "every tick drew its own frame"
+    assert failed == [3] and passes == [1] * len(passes), "tried once, then each frame on its tick for a while"
+    assert "drawing 3 frames ahead failed (RuntimeError: out of memory for a batch)" in caplog.text
