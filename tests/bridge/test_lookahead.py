@@ -315,3 +315,27 @@ def test_a_pass_drawn_ahead_that_fails_loses_no_frame_and_is_not_tried_every_fra
     assert len(sink.frames) == engine.frames >= 15 and engine.frame_errors == 0, "every tick drew its own frame"
     assert failed == [3] and passes == [1] * len(passes), "tried once, then each frame on its tick for a while"
     assert "drawing 3 frames ahead failed (RuntimeError: out of memory for a batch)" in caplog.text
+
+
+def test_two_decks_blended_are_drawn_ahead_together(tiny_model, tiny_vae_path):
+    """The crossfader resting half-way: both decks' frames in one pass each, blended, as one frame at a time
+    blends them."""
+    control = ControlState()
+    control.set("smoothing", 0.0)
+    control.set("deck/b/seed", 11)
+    control.set("crossfade", 0.4)
+    engine, control, passes = ahead_engine(tiny_model, control)
+    vae = engine.prepare(load_model(tiny_vae_path))
+    engine.swap_model(vae, deck="b")
+    stop = threading.Event()
+    sink = Shown(engine, 12, stop)
+    engine.sinks = [sink]
+    engine.run(stop)
+    assert 3 in passes
+    replay = ControlState()
+    for name, value in (("seed", 7), ("smoothing", 0.0), ("deck/b/seed", 11), ("crossfade", 0.4)):
+        replay.set(name, value)
+    alone = Engine(tiny_model, config=EngineConfig(device="cpu", precision="fp32"), control=replay)
+    alone.swap_model(alone.prepare(load_model(tiny_vae_path)), deck="b")
+    for moment, frame in zip(sink.moments, sink.frames):
+        assert np.abs(alone.step(moment).astype(int) - frame).max() <= 1
