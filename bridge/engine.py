@@ -198,6 +198,11 @@ class BatchChooser:
             return False
         return statistics.median(batched) < self.GAIN * statistics.median(single)
 
+    def seconds(self, frames: int) -> float:
+        """What a pass of ``frames`` measured (the median per frame, times ``frames``); 0 before any."""
+        times = self._times[frames > 1]
+        return frames * statistics.median(times) if times else 0.0
+
     def forget(self) -> None:
         for times in self._times.values():
             times.clear()
@@ -265,7 +270,7 @@ class Engine:
         """Whether the lookahead's batches are faster per frame here, measured."""
         self._ahead: collections.deque[_Frame] = collections.deque()
         """Frames drawn ahead (the lookahead), each waiting for its tick."""
-        self._measured = (None, False)  # the thread count and compiled state the chooser measured at
+        self._measured: tuple = ()  # what the chooser measured at (threads, compiled, size, the decks drawn)
         self._last: _Frame | None = None  # the last frame begun or taken from those drawn ahead
         self._ahead_paused = 0  # the lookahead waits until this many frames are out (a pass ahead failed)
         self.drawn_together = 1
@@ -397,7 +402,7 @@ class Engine:
         """The frame for time ``t``: controls applied, decks moved on, its layers submitted to the renderer;
         None when that failed (logged and counted)."""
         m = self.music.moment() if t is None else moment_of(t)
-        if t is None and m.seconds < self._prev.seconds:
+        if t is None and (m.seconds < self._prev.seconds or m.beat < self._prev.beat):
             m = self._prev  # frames drawn ahead went out before their moments (flat out): time never runs back
         taken = time.time()
         prev, self._prev = self._prev, m
@@ -423,19 +428,20 @@ class Engine:
             pending = self.renderer.submit(self.layers(m), width=self.width, height=self.height,
                                            channels=self.channels, fade=modulated.get("output/fade", self._fade.value))
         except Exception as exc:  # one bad frame must not end the performance
+            self._last = None  # nothing is drawn ahead of it
             self._frame_failed(exc)
             return None
         self._last = _Frame(pending, snap, prev, m, taken, started, cpu)
         return self._last
 
-    def _can_draw_ahead(self) -> int:
-        """How many frames the lookahead draws ahead of the last one now: none unless those frames are
-        known (nothing set since the last frame was begun, nothing that moves the picture under way:
-        :meth:`_ahead_count`)."""
+    def _can_draw_ahead(self, room: float) -> int:
+        """How many frames the lookahead draws ahead of the last one now, in ``room`` seconds: none unless
+        those frames are known (nothing set since the last frame was begun, nothing that moves the picture
+        under way: :meth:`_ahead_count`)."""
         last = self._last
         if last is None or self.control.writes != last.snap.writes or self.frames < self._ahead_paused:
             return 0
-        return self._ahead_count()
+        return self._ahead_count(room)
 
     def _draw_ahead(self, count: int) -> None:
         """The lookahead: once a frame is out, the frames of the next ``count`` ticks drawn now, in one
@@ -453,36 +459,49 @@ class Engine:
             log.warning("drawing %d frames ahead failed (%s: %s); each frame is drawn on its tick for the next "
                         "%d frames", count, type(exc).__name__, exc, AHEAD_PAUSE_FRAMES)
             return
-        self._note_render(time.perf_counter() - started, time.process_time() - cpu, count)
+        self._note_render(time.perf_counter() - started, time.process_time() - cpu, count, ahead=True)
         stale = max(self.config.max_latency, period)  # late by more than this: its tick is long gone
         self._ahead.extend(_Frame(pending, last.snap, moments[k - 1] if k else last.moment, moments[k],
                                   last.taken + (k + 1) * period, started, cpu, index=k, count=count, timed=True,
                                   stale=moments[k].seconds + stale)
                            for k in range(count))
 
-    def _ahead_count(self) -> int:
-        """How many frames the lookahead draws ahead now: none while something that moves the picture is
-        under way (a knob gliding, a route, a change waiting for its boundary, a model waiting, a tempo
-        clock that follows MIDI or Link or corrects its phase) or while the renderer would draw a batch
-        otherwise than one frame (a model compiling, or not compiled for that batch); else the most the
-        latency allows, or one when batches are not measured faster per frame here (:class:`BatchChooser`)."""
+    def _ahead_count(self, room: float = math.inf) -> int:
+        """How many frames the lookahead draws ahead now, in a pass that must end within ``room`` seconds
+        (before the next tick): none while something that moves the picture is under way (a knob gliding,
+        a route, a crossfade still drawn where a route left it, a change waiting for its boundary, a model
+        waiting, a tempo clock that follows MIDI or Link or corrects its phase) or while a model compiles;
+        else the most the latency allows (and the largest batch each model is compiled for), or one when
+        batches are not measured faster per frame here (:class:`BatchChooser`); fewer, or none, when the
+        pass measured so far would not end in time (a frame drawn ahead would then go out late)."""
         count = lookahead(self.config.fps, self.config.max_latency, self.config.batch)
         if count == 0 or self.modulation.active or self._waits or self._cross_waiting is not None \
-                or self._pending_models or not (self._cross.at_rest and self._fade.at_rest and self.music.steady):
+                or self._pending_models or self._crossfade != self._cross.value \
+                or not (self._cross.at_rest and self._fade.at_rest and self.music.steady):
             return 0
         for deck in self.decks.values():
             fast = deck.prepared.fast
             if not deck.at_rest or fast.state == "compiling":
                 return 0
-            if fast.function is not None and count not in fast.batches:
-                count = 1
-        return count if count == 1 or self.batching.batches else 1
+            if fast.function is not None:
+                count = max(b for b in fast.batches if b <= count)
+        if count > 1 and not self.batching.batches:
+            count = 1
+        while count > 0 and self.batching.seconds(count) > room:
+            count = 1 if count > 1 else 0
+        return count
 
     def _period(self) -> float:
         """The time between frames: the target's, or as fast as they render when that is slower (the last
         frames' median)."""
         rendered = statistics.median(w for w, _ in self._renders) if self._renders else 0.0
         return max(1.0 / self.config.fps if self.config.fps > 0 else 0.0, rendered)
+
+    def layers_shown(self) -> list[tuple[Prepared, float]]:
+        """The decks the crossfader shows now: (model, weight) of each drawn."""
+        b = min(1.0, max(0.0, self._crossfade))
+        weights = {"a": 1.0 - b, "b": b}
+        return [(deck.prepared, weights[name]) for name, deck in self.decks.items() if weights[name] > 0.0]
 
     def layers_at(self, moments: Sequence[Moment]) -> list[tuple]:
         """:meth:`layers` for several moments, drawn in one batch: each deck's latents stacked (decks at
@@ -841,7 +860,8 @@ class Engine:
                     in_flight = frame  # behind: the next frame is prepared while the device draws this one
                 else:
                     self._publish(frame)
-                if not self._ahead and self.config.max_latency > 0 and (count := self._can_draw_ahead()):
+                room = next_tick - self.clock() if self.config.fps > 0 else math.inf
+                if not self._ahead and self.config.max_latency > 0 and (count := self._can_draw_ahead(room)):
                     if in_flight is not None:  # out first: a pass ahead may take its buffer (CUDA's two pinned ones)
                         self._publish(in_flight)
                         in_flight = None
@@ -873,9 +893,10 @@ class Engine:
             log.info("back on the target %.1f fps", self.config.fps)
             self._warned_behind = False
 
-    def _note_render(self, wall: float, cpu: float, frames: int = 1) -> None:
+    def _note_render(self, wall: float, cpu: float, frames: int = 1, *, ahead: bool = False) -> None:
         """One pass's render of ``frames`` frames: its wall time and the CPU time the process had meanwhile
-        (for the thread tuner, the lookahead's chooser and for telling why frames are behind)."""
+        (for the thread tuner, for telling why frames are behind and, for a pass ``ahead``, the lookahead's
+        chooser: it compares passes drawn the same way, at rest, never a frame drawn while things move)."""
         threads = self.threads.threads if self.threads else 1
         share = cpu / (wall * threads) if wall > 0 else 1.0
         self._renders.extend([(wall / frames, share)] * frames)
@@ -883,10 +904,13 @@ class Engine:
         # While a playing model compiles, its frames measure the compile beside them, not the machine: the
         # tuner waits; and what it measured of the uncompiled pass says nothing of the compiled one.
         compiling = any(deck.prepared.fast.state == "compiling" for deck in self.decks.values())
-        if (threads, compiling) != self._measured:  # batches against single frames: at one count and state
-            self._measured = (threads, compiling)
+        # batches against single frames: at one thread count, compiled state, size and the same decks drawn
+        measured = (threads, compiling, self.width, self.height,
+                    tuple(layer[0].id for layer in self.layers_shown()))
+        if measured != self._measured:
+            self._measured = measured
             self.batching.forget()
-        if not compiling:
+        if ahead and not compiling:
             self.batching.record(frames, wall)
         if self.threads is None:
             return
