@@ -270,7 +270,7 @@ class Engine:
         """Whether the lookahead's batches are faster per frame here, measured."""
         self._ahead: collections.deque[_Frame] = collections.deque()
         """Frames drawn ahead (the lookahead), each waiting for its tick."""
-        self._measured: tuple = ()  # what the chooser measured at (threads, compiled, size, the decks drawn)
+        self._measured: tuple = ()  # what the chooser measured at (threads, size, the decks drawn, compiled)
         self._last: _Frame | None = None  # the last frame begun or taken from those drawn ahead
         self._ahead_paused = 0  # the lookahead waits until this many frames are out (a pass ahead failed)
         self.drawn_together = 1
@@ -363,10 +363,13 @@ class Engine:
     def layers(self, t: float | Moment) -> list[tuple[Prepared, np.ndarray, float]]:
         """What the crossfader shows at ``t``: one deck at either end (only it is drawn), both blended in
         between."""
+        return [(deck.prepared, deck.latent(t), weight, deck.truncation, deck.styling(t))
+                for deck, weight in self._drawn()]
+
+    def _drawn(self) -> list[tuple[Deck, float]]:
+        """The decks the crossfader shows now, each with its weight: one at either end, both in between."""
         b = min(1.0, max(0.0, self._crossfade))
-        weights = {"a": 1.0 - b, "b": b}
-        return [(deck.prepared, deck.latent(t), weights[name], deck.truncation, deck.styling(t))
-                for name, deck in self.decks.items() if weights[name] > 0.0]
+        return [(deck, weight) for deck, weight in ((self.decks["a"], 1.0 - b), (self.decks["b"], b)) if weight > 0.0]
 
     # The selected deck's parts, as the engine's own (what a patch made before there were decks sees).
     @property
@@ -497,19 +500,11 @@ class Engine:
         rendered = statistics.median(w for w, _ in self._renders) if self._renders else 0.0
         return max(1.0 / self.config.fps if self.config.fps > 0 else 0.0, rendered)
 
-    def layers_shown(self) -> list[tuple[Prepared, float]]:
-        """The decks the crossfader shows now: (model, weight) of each drawn."""
-        b = min(1.0, max(0.0, self._crossfade))
-        weights = {"a": 1.0 - b, "b": b}
-        return [(deck.prepared, weights[name]) for name, deck in self.decks.items() if weights[name] > 0.0]
-
     def layers_at(self, moments: Sequence[Moment]) -> list[tuple]:
         """:meth:`layers` for several moments, drawn in one batch: each deck's latents stacked (decks at
         rest, so that the walk alone moves them, and a StyleGAN's styling is the same for them all)."""
-        b = min(1.0, max(0.0, self._crossfade))
-        weights = {"a": 1.0 - b, "b": b}
-        return [(deck.prepared, deck.latents(moments), weights[name], deck.truncation, deck.styling(moments[0]))
-                for name, deck in self.decks.items() if weights[name] > 0.0]
+        return [(deck.prepared, deck.latents(moments), weight, deck.truncation, deck.styling(moments[0]))
+                for deck, weight in self._drawn()]
 
     def _still_ahead(self) -> bool:
         """Whether the next frame drawn ahead still shows what its tick would draw: nothing was set, no model
@@ -860,8 +855,8 @@ class Engine:
                     in_flight = frame  # behind: the next frame is prepared while the device draws this one
                 else:
                     self._publish(frame)
-                room = next_tick - self.clock() if self.config.fps > 0 else math.inf
-                if not self._ahead and self.config.max_latency > 0 and (count := self._can_draw_ahead(room)):
+                if not self._ahead and self.config.max_latency > 0 and (count := self._can_draw_ahead(
+                        next_tick - self.clock() if self.config.fps > 0 else math.inf)):
                     if in_flight is not None:  # out first: a pass ahead may take its buffer (CUDA's two pinned ones)
                         self._publish(in_flight)
                         in_flight = None
@@ -904,13 +899,12 @@ class Engine:
         # While a playing model compiles, its frames measure the compile beside them, not the machine: the
         # tuner waits; and what it measured of the uncompiled pass says nothing of the compiled one.
         compiling = any(deck.prepared.fast.state == "compiling" for deck in self.decks.values())
-        # batches against single frames: at one thread count, compiled state, size and the same decks drawn
-        measured = (threads, compiling, self.width, self.height,
-                    tuple(layer[0].id for layer in self.layers_shown()))
-        if measured != self._measured:
-            self._measured = measured
-            self.batching.forget()
-        if ahead and not compiling:
+        if ahead:  # batches against single frames: at one thread count and size, the same decks drawn as played
+            measured = (threads, self.width, self.height,
+                        tuple((deck.prepared.id, deck.prepared.fast.state) for deck, _ in self._drawn()))
+            if measured != self._measured:
+                self._measured = measured
+                self.batching.forget()
             self.batching.record(frames, wall)
         if self.threads is None:
             return
